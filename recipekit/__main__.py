@@ -1,0 +1,5 @@
+import sys
+
+from recipekit.cli import main
+
+sys.exit(main())

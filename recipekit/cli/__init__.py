@@ -1,0 +1,48 @@
+"""recipekit's command line. `main(argv) -> int`; only this package turns errors into exit codes.
+
+Subcommand modules are imported only when chosen, so `recipekit --help` stays fast and light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from recipekit.errors import RecipeKitError
+
+COMMANDS = {
+    "build": ("recipekit.cli.build", "build recipes: export, fix, compile, gate, publish (cached)"),
+    "plan": ("recipekit.cli.build", "show the steps of a build, their keys and whether they are cached"),
+    "show": ("recipekit.cli.info", "print the resolved recipe (defaults and overrides applied) as YAML"),
+    "schema": ("recipekit.cli.info", "print the recipe JSON Schema (for editors)"),
+    "list": ("recipekit.cli.info", "list the registered sources, fixes, targets and gates"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recipekit", description="Declarative, cached, gated builds of vision models for ONNX Runtime, WebGPU and TensorRT.")
+    from recipekit import __version__
+
+    parser.add_argument("--version", action="version", version=f"recipekit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    if not argv or argv[0] not in COMMANDS:  # --help, --version, or an unknown command
+        parser.parse_args(argv or ["--help"])
+        return 2
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    try:
+        return int(module.run(argv[0], argv[1:]) or 0)
+    except RecipeKitError as exc:
+        print(f"recipekit: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("recipekit: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,86 @@
+"""`recipekit build` and `recipekit plan`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from recipekit.cli.common import cache_args, cache_root, parse, recipe_args, targets_arg
+
+
+def _parser(command: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"recipekit {command}")
+    recipe_args(parser)
+    cache_args(parser)
+    parser.add_argument("--targets", help="comma-separated subset of the recipe's targets")
+    if command == "build":
+        parser.add_argument("--force", action="store_true", help="rebuild every step, ignoring the cache")
+        parser.add_argument("-j", "--jobs", type=int, default=1, help="independent steps in parallel (processes)")
+        parser.add_argument("--quiet", "-q", action="store_true", help="print only failures and the summary")
+        parser.add_argument("--require", action="store_true", help="a target that is unavailable here (no GPU) is an error")
+    else:
+        parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    return parser
+
+
+def build_env(recipe: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from recipekit.recipe.dump import to_raw
+
+    return {"recipe": to_raw(recipe), "file": str(args.recipe), "base_dir": recipe.base_dir,
+            "cache": str(cache_root(args)), "out": str(Path(args.out).resolve()),
+            "force": getattr(args, "force", False), "require": getattr(args, "require", False)}
+
+
+def summary(outcome: Any, recipe: Any, targets: list[str]) -> list[str]:
+    lines = []
+    for target in targets:
+        res = outcome.results.get(f"{recipe.name}:publish:{target}")
+        failed = [r for r in outcome.failed() if r["task"].startswith(f"{recipe.name}:") and (f":{target}" in r["task"] or r["task"].split(":")[1] in {"export", "golden", "fix"})]
+        if res and res["status"] in {"ran", "cached"}:
+            lines.append(f"{recipe.name}/{target}: published {res['path']}")
+        elif res and res["status"] == "unavailable":
+            lines.append(f"{recipe.name}/{target}: unavailable ({res['reason']})")
+        else:
+            why = "; ".join(f"{r['task']}: {r.get('error', '')}" for r in failed) or "not built"
+            lines.append(f"{recipe.name}/{target}: FAILED, nothing published ({why})")
+    return lines
+
+
+def build(args: argparse.Namespace) -> int:
+    from recipekit.graph.plan import plan
+    from recipekit.graph.runner import run_steps
+    from recipekit.recipe.load import load
+
+    recipe = load(args.recipe, args.overrides)
+    targets = targets_arg(args.targets) or list(recipe.targets)
+    steps = plan(recipe, targets)
+    outcome = run_steps(steps, build_env(recipe, args), jobs=args.jobs, quiet=args.quiet)
+    for line in summary(outcome, recipe, targets):
+        print(line)
+    return 0 if outcome.exit_code == 0 and not outcome.failed() else 1
+
+
+def show_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from recipekit.graph.plan import plan
+    from recipekit.graph.status import statuses
+    from recipekit.recipe.load import load
+
+    recipe = load(args.recipe, args.overrides)
+    steps = plan(recipe, targets_arg(args.targets))
+    rows = statuses(steps, build_env(recipe, args))
+    if args.json:
+        json.dump(rows, sys.stdout, indent=1)
+        print()
+        return 0
+    for row in rows:
+        print(f"{row['status']:<10} {row['key'] or '-':<64}  {row['task']}" + (f"  ({row['why']})" if row.get("why") else ""))
+    return 0
+
+
+def run(command: str, argv: list[str]) -> int:
+    args = parse(_parser(command), argv)
+    return build(args) if command == "build" else show_plan(args)

@@ -1,0 +1,77 @@
+"""The contract of a gate.
+
+A gate reads a built artifact (through `ctx.runner()`), the golden cases (reference inputs and the
+PyTorch source's outputs, computed once by the golden step) and its own Config, and returns a
+GateResult with its verdict and the figures behind it. Computing, deciding and reporting are kept
+apart. A gate that cannot run here returns status `unavailable` with the reason: never `passed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from recipekit.plugin import Plugin, Strict
+
+if TYPE_CHECKING:
+    from recipekit.golden import Golden
+    from recipekit.recipe.schema import Recipe
+    from recipekit.runtime import Runner
+
+GateStatus = Literal["passed", "failed", "unavailable", "skipped"]
+
+
+class GateConfig(Strict):
+    """Options every gate has. Each gate's Config subclasses this."""
+
+    skip: str | None = Field(None, description="skip this gate; the reason is recorded in the manifest")
+
+
+@dataclass
+class GateResult:
+    """A verdict with its figures. `failures` name the output, the figure and the threshold."""
+
+    status: GateStatus
+    figures: dict[str, Any] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    message: str = ""
+
+    def __bool__(self) -> bool:
+        return self.status == "passed"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "passed": self.status == "passed", "message": self.message,
+                "failures": self.failures, "figures": self.figures}
+
+
+@dataclass
+class GateContext:
+    """Everything a gate may read. `runner` and `golden` load lazily (they import numpy / ORT)."""
+
+    recipe: Recipe
+    target: str
+    artifact_dir: Path
+    artifact: str
+    onnx_path: Path
+    runner: Callable[[], Runner]
+    golden: Callable[[], Golden]
+    target_manifest: dict[str, Any] = field(default_factory=dict)
+    output_kinds: dict[str, Any] = field(default_factory=dict)
+
+
+class Gate(Plugin):
+    """A validation gate. `targets`: the targets it applies to (None: all)."""
+
+    Config = GateConfig
+    targets: ClassVar[tuple[str, ...] | None] = None
+    uses_golden: ClassVar[bool] = True
+    before_compile: ClassVar[bool] = False
+    """True for lints of the fixed ONNX (e.g. trt-lint): they run before the target is built, on
+    ctx.onnx_path, and a failure stops the build of that target."""
+
+    def check(self, ctx: GateContext) -> GateResult:
+        raise NotImplementedError

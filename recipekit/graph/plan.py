@@ -1,0 +1,101 @@
+"""Recipe -> steps: plain data, no imports of heavy libraries, no I/O.
+
+One export and one fix chain feed every target; per target: pre-compile lints, compile, gates,
+publish. Task names follow `<recipe>:<stage>:<plugin>`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from recipekit.errors import UsageError
+from recipekit.recipe.schema import Recipe
+
+
+@dataclass(frozen=True)
+class Step:
+    task: str
+    kind: str  # export | golden | fix | lint | compile | gate | publish
+    plugin: str
+    target: str | None = None
+    deps: dict[str, str] = field(default_factory=dict)  # role -> task name
+    config: dict[str, Any] = field(default_factory=dict)  # the recipe section the step reads
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _dump(model: Any) -> Any:
+    return model.model_dump(mode="json")
+
+
+def gate_configs(recipe: Recipe, target: str) -> dict[str, Any]:
+    """Gates for `target`: the target's defaults, then recipe-wide settings, then the target's own."""
+    from recipekit.gates import GATES
+    from recipekit.targets import TARGETS
+
+    names = list(TARGETS.get(target).default_gates)
+    names += [g for g in [*recipe.gates, *recipe.targets[target].gates] if g not in names]
+    out = {}
+    for name in names:
+        cls = GATES.get(name)
+        if cls.targets is not None and target not in cls.targets:
+            continue
+        cfg = recipe.targets[target].gates.get(name) or recipe.gates.get(name) or cls.Config()
+        out[name] = cfg
+    return out
+
+
+def source_fixes(recipe: Recipe) -> list[dict[str, Any]]:
+    from recipekit.fixes import FIXES
+
+    return [{"name": f.name, "config": _dump(f.config)} for f in recipe.fixes if FIXES.get(f.name).stage == "source"]
+
+
+def onnx_fixes(recipe: Recipe) -> list[dict[str, Any]]:
+    from recipekit.fixes import FIXES
+
+    return [{"name": f.name, "config": _dump(f.config)} for f in recipe.fixes if FIXES.get(f.name).stage == "onnx"]
+
+
+def _shared_steps(recipe: Recipe) -> list[Step]:
+    n, kind = recipe.name, recipe.source.kind  # type: ignore[attr-defined]
+    io = {"input": _dump(recipe.input), "export": _dump(recipe.export)}
+    export = Step(f"{n}:export:{kind}", "export", kind,
+                  config={"source": _dump(recipe.source), **io, "source_fixes": source_fixes(recipe)})
+    golden = Step(f"{n}:golden:{kind}", "golden", kind, deps={"export": export.task},
+                  config={"source": _dump(recipe.source), **io, "source_fixes": source_fixes(recipe)})
+    fix = Step(f"{n}:fix:chain", "fix", "chain", deps={"export": export.task},
+               config={"fixes": onnx_fixes(recipe), "source_fixes": source_fixes(recipe), **io})
+    return [export, golden, fix]
+
+
+def _target_steps(recipe: Recipe, target: str, shared: dict[str, str]) -> list[Step]:
+    n, io = recipe.name, {"input": _dump(recipe.input), "export": _dump(recipe.export)}
+    gates = gate_configs(recipe, target)
+    from recipekit.gates import GATES
+
+    pre = [g for g in gates if GATES.get(g).before_compile]
+    lints = [Step(f"{n}:lint:{target}.{g}", "gate", g, target, deps={**shared},
+                  config={"gate": _dump(gates[g]), "stage": "pre", "target": _dump(recipe.targets[target].config), **io})
+             for g in pre]
+    compile_ = Step(f"{n}:compile:{target}", "compile", target, target,
+                    deps={**shared, **{f"lint.{s.plugin}": s.task for s in lints}},
+                    config={"target": _dump(recipe.targets[target].config), **io})
+    post = [Step(f"{n}:gate:{target}.{g}", "gate", g, target, deps={**shared, "compile": compile_.task},
+                 config={"gate": _dump(gates[g]), "stage": "post", **io}) for g in gates if g not in pre]
+    publish = Step(f"{n}:publish:{target}", "publish", target, target,
+                   deps={**shared, "compile": compile_.task, **{f"gate.{s.plugin}": s.task for s in lints + post}})
+    return [*lints, compile_, *post, publish]
+
+
+def plan(recipe: Recipe, targets: list[str] | None = None) -> list[Step]:
+    """Every step of a build of `recipe` for `targets` (default: all the recipe declares)."""
+    chosen = targets or list(recipe.targets)
+    unknown = [t for t in chosen if t not in recipe.targets]
+    if unknown:
+        raise UsageError(f"--targets: {', '.join(unknown)} not declared by recipe {recipe.name!r} (it declares: {', '.join(recipe.targets)})")
+    shared = _shared_steps(recipe)
+    deps = {"export": shared[0].task, "golden": shared[1].task, "fix": shared[2].task}
+    return shared + [s for t in chosen for s in _target_steps(recipe, t, deps)]

@@ -1,0 +1,24 @@
+"""What every plugin (source, fix, target, gate) shares: a name, a version and a static Config."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Strict(BaseModel):
+    """A config section that rejects unknown keys, so a typo is an error and not a silent default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Plugin:
+    """Base of every plugin. `version` goes into step keys: bump it when the output would change."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    Config: ClassVar[type[Strict]] = Strict
+
+    def __init__(self, config: Strict | None = None) -> None:
+        self.config = config if config is not None else self.Config()

@@ -1,0 +1,1 @@
+"""Recipes: the schema, loading through Hydra's compose API, and error reporting."""

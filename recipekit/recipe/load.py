@@ -1,0 +1,157 @@
+"""Load a recipe: Hydra compose (defaults list + overrides) -> plain dict -> validated Recipe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from recipekit.errors import RecipeError
+from recipekit.plugin import Strict
+from recipekit.recipe.errors import from_validation, key_path
+from recipekit.recipe.schema import NAME_RE, Export, FixEntry, Input, Recipe, TargetEntry
+
+
+class RawRecipe(BaseModel):
+    """First pass: the fixed sections strictly; plugin sections as plain mappings."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    source: dict[str, Any]
+    input: Input = Field(default_factory=Input)
+    export: Export = Field(default_factory=Export)
+    fixes: list[str | dict[str, Any]] = Field(default_factory=list)
+    targets: dict[str, dict[str, Any] | None]
+    gates: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
+
+
+def _check_yaml(path: Path) -> None:
+    """Parse once with PyYAML so a syntax error reports its line and column."""
+    import yaml
+
+    try:
+        yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise RecipeError(str(path), "", f"YAML syntax error at {where}: {exc.problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(str(path), "", f"cannot read recipe: {exc}") from None
+
+
+def _hydra_overrides(path: Path, overrides: list[str]) -> list[str]:
+    """Check override grammar; let plain `a.b=v` set keys the recipe leaves to defaults (`++`).
+
+    Unknown keys are still rejected afterwards by the schema, with a did-you-mean hint.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    out = []
+    for text in overrides:
+        try:
+            (parsed,) = OverridesParser.create().parse_overrides([text])
+        except HydraException as exc:
+            raise RecipeError(str(path), "", f"bad override '{text}': {str(exc).splitlines()[0]}") from None
+        group_dir = path.parent / parsed.key_or_group.replace(".", "/")
+        plain = not text.startswith(("+", "~")) and parsed.package is None and not group_dir.is_dir()
+        out.append("++" + text if plain else text)
+    return out
+
+
+def compose(path: Path, overrides: list[str]) -> dict[str, Any]:
+    """Hydra's compose API on the recipe's folder: `defaults:` fragments, then the overrides."""
+    path = path.resolve()
+    if not path.is_file():
+        raise RecipeError(str(path), "", "recipe file not found")
+    _check_yaml(path)
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    hydra_overrides = _hydra_overrides(path, overrides)
+    try:
+        with initialize_config_dir(config_dir=str(path.parent), version_base=None):
+            cfg = hydra_compose(config_name=path.stem, overrides=hydra_overrides)
+        data = OmegaConf.to_container(cfg, resolve=True)
+    except (HydraException, OmegaConfBaseException, ValueError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RecipeError(str(path), "", f"cannot compose recipe (overrides {overrides}): {msg}") from None
+    if not isinstance(data, dict):
+        raise RecipeError(str(path), "", "expected a mapping at the top level")
+    data.pop("defaults", None)
+    return data
+
+
+def _plugin_config(file: str, registry: Any, name: str, data: Any, loc: tuple[Any, ...]) -> Strict:
+    if name not in registry:
+        raise RecipeError(file, key_path(loc), registry.unknown_message(name))
+    cls = registry.get(name).Config
+    try:
+        return cls.model_validate(data or {})
+    except ValidationError as exc:
+        raise from_validation(file, exc, cls, loc) from None
+
+
+def _fix_entry(file: str, item: str | dict[str, Any], index: int) -> FixEntry:
+    from recipekit.fixes import FIXES
+
+    if isinstance(item, str):
+        name, options = item, {}
+    elif len(item) == 1:
+        ((name, options),) = item.items()
+    else:
+        raise RecipeError(file, f"fixes[{index}]", f"expected a fix name or {{name: {{options}}}}, got {item!r}")
+    return FixEntry(name=name, config=_plugin_config(file, FIXES, name, options, ("fixes", index, name)))
+
+
+def _gates(file: str, data: dict[str, Any], loc: tuple[Any, ...]) -> dict[str, Strict]:
+    from recipekit.gates import GATES
+
+    return {name: _plugin_config(file, GATES, name, opts, (*loc, name)) for name, opts in data.items()}
+
+
+def _target_entry(file: str, name: str, data: dict[str, Any] | None) -> TargetEntry:
+    from recipekit.targets import TARGETS
+
+    options = dict(data or {})
+    gates = options.pop("gates", None) or {}
+    config = _plugin_config(file, TARGETS, name, options, ("targets", name))
+    return TargetEntry(config=config, gates=_gates(file, gates, ("targets", name, "gates")))
+
+
+def validate(data: dict[str, Any], file: str, base_dir: str = "") -> Recipe:
+    """Both passes of validation; every failure is a RecipeError naming file and key path."""
+    from recipekit.sources import SOURCES
+
+    try:
+        raw = RawRecipe.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation(file, exc, RawRecipe) from None
+    if not NAME_RE.match(raw.name) or ".." in raw.name:
+        raise RecipeError(file, "name", f"expected a plain file name (letters, digits, . _ -; no path separators or '..'), got {raw.name!r}")
+    if not raw.targets:
+        raise RecipeError(file, "targets", "expected at least one target (e.g. ort: {})")
+    kind = raw.source.get("kind")
+    if not isinstance(kind, str):
+        raise RecipeError(file, "source.kind", f"required; expected one of: {', '.join(SOURCES.names())}")
+    return Recipe(
+        name=raw.name,
+        source=_plugin_config(file, SOURCES, kind, raw.source, ("source",)),
+        input=raw.input,
+        export=raw.export,
+        fixes=[_fix_entry(file, item, i) for i, item in enumerate(raw.fixes)],
+        targets={name: _target_entry(file, name, opts) for name, opts in raw.targets.items()},
+        gates=_gates(file, raw.gates, ("gates",)),
+        base_dir=base_dir,
+    )
+
+
+def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """The resolved recipe at `path` with Hydra-grammar `overrides` applied."""
+    path = Path(path)
+    where = str(path) + (f" (with {' '.join(overrides)})" if overrides else "")
+    return validate(compose(path, list(overrides)), where, str(path.resolve().parent))

@@ -1,0 +1,149 @@
+"""The recipe schema (pydantic v2). Unknown keys are errors everywhere.
+
+Plugin sections (`source`, each fix, target and gate) are validated by the plugin's own static
+Config in `recipe.load`, so adding a plugin never touches this file.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator, model_validator
+
+from recipekit.plugin import Strict
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class Preprocess(Strict):
+    """How an image becomes the model's input tensor. Every gate applies it; the manifest records it."""
+
+    resize: Literal["letterbox", "stretch", "none"] = Field("letterbox", description="letterbox keeps aspect ratio and pads; stretch resizes to (H, W); none requires images of the input size")
+    scale: float = Field(1 / 255, description="multiplied into pixel values (0..255) before mean/std: 1/255 gives 0..1")
+    mean: tuple[float, float, float] = Field((0.0, 0.0, 0.0), description="subtracted per channel after scaling, in the model's colour order")
+    std: tuple[float, float, float] = Field((1.0, 1.0, 1.0), description="divided per channel after subtracting mean")
+    color: Literal["rgb", "bgr"] = Field("rgb", description="channel order the model expects")
+    layout: Literal["nchw", "nhwc"] = Field("nchw", description="tensor layout the model expects")
+    pad_value: int = Field(114, ge=0, le=255, description="letterbox padding pixel value")
+
+    @field_validator("std")
+    @classmethod
+    def _no_zero_std(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(s == 0 for s in v):
+            raise ValueError("std entries must be non-zero")
+        return v
+
+
+class Input(Strict):
+    """The model input: type, accepted shapes, preprocessing and the sample images gates use."""
+
+    name: str | None = Field(None, description="input tensor name; default: the source's own")
+    dtype: Literal["float32", "float16"] = Field("float32", description="input tensor element type")
+    shapes: list[tuple[int, int]] = Field(default_factory=list, description="extra (H, W) shapes the artifact must accept and be checked at")
+    preprocess: Preprocess = Field(default_factory=Preprocess)
+    samples: list[str] = Field(default_factory=list, description="images for gates: a path (relative to the recipe) or 'package:file' (e.g. ultralytics:bus.jpg); none: seeded random inputs")
+
+
+class Batch(Strict):
+    """Batch profile: the sizes the artifact must serve. opt is independent of max."""
+
+    min: int = Field(1, ge=1)
+    opt: int = Field(1, ge=1)
+    max: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Batch:
+        if not self.min <= self.opt <= self.max:
+            raise ValueError(f"expected min <= opt <= max, got min={self.min}, opt={self.opt}, max={self.max}")
+        return self
+
+
+class Dynamic(Strict):
+    """Which axes are dynamic in the exported graph."""
+
+    batch: bool | None = Field(None, description="dynamic batch axis; default: when batch.max > batch.min")
+    hw: bool = Field(False, description="dynamic height and width")
+
+
+class NMS(Strict):
+    """Embedded non-maximum suppression: output (B, max_det, 6+extra) after NMS."""
+
+    iou: float = Field(0.7, gt=0, le=1)
+    score: float = Field(0.25, ge=0, le=1)
+    max_det: int = Field(300, ge=1)
+
+
+class Export(Strict):
+    """How the source is exported to ONNX."""
+
+    opset: int = Field(17, ge=11, le=23, description="ONNX opset")
+    imgsz: tuple[int, int] = Field((640, 640), description="export input size (H, W); one int means square")
+    batch: Batch = Field(default_factory=Batch)
+    dynamic: Dynamic = Field(default_factory=Dynamic)
+    nms: NMS | None = Field(None, description="embed NMS in the graph (true for defaults)")
+    half: bool = Field(False, description="export in float16")
+    simplify: bool = Field(False, description="run the exporter's own simplifier (onnxslim)")
+
+    @field_validator("imgsz", mode="before")
+    @classmethod
+    def _square(cls, v: Any) -> Any:
+        return (v, v) if isinstance(v, int) else v
+
+    @field_validator("imgsz")
+    @classmethod
+    def _stride(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if min(v) < 32:
+            raise ValueError(f"expected (H, W) of at least 32 each, got {list(v)}")
+        return v
+
+    @field_validator("nms", mode="before")
+    @classmethod
+    def _nms_bool(cls, v: Any) -> Any:
+        if v is True:
+            return {}
+        return None if v is False else v
+
+    @property
+    def dynamic_batch(self) -> bool:
+        return self.dynamic.batch if self.dynamic.batch is not None else self.batch.max > self.batch.min
+
+
+class Recipe(BaseModel):
+    """A resolved recipe. Plugin sections hold the plugin's own validated Config objects."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    name: str = Field(description="deployment name: a plain file name; build/<name>/ holds its artifacts")
+    source: SerializeAsAny[Strict] = Field(description="where the model comes from; `kind` picks the source")
+    input: Input = Field(default_factory=Input)
+    export: Export = Field(default_factory=Export)
+    fixes: list[FixEntry] = Field(default_factory=list, description="ordered graph fixes: a name, or {name: {options}}")
+    targets: dict[str, TargetEntry] = Field(description="target name -> its options (and `gates:` overrides)")
+    gates: dict[str, SerializeAsAny[Strict]] = Field(default_factory=dict, description="gate name -> options; applies to every target")
+    base_dir: str = Field("", exclude=True, description="folder of the recipe file: relative paths start here")
+
+    def shapes(self) -> list[tuple[int, int]]:
+        """Every declared (H, W) input shape, export size first, no duplicates."""
+        out = [tuple(self.export.imgsz)]
+        out += [tuple(s) for s in self.input.shapes if tuple(s) not in out]
+        return out  # type: ignore[return-value]
+
+
+class FixEntry(BaseModel):
+    """One fix in the ordered chain."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    name: str
+    config: SerializeAsAny[Strict]
+
+
+class TargetEntry(BaseModel):
+    """One target: its options and gate settings that apply to it only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    config: SerializeAsAny[Strict]
+    gates: dict[str, SerializeAsAny[Strict]] = Field(default_factory=dict)
+
+
+Recipe.model_rebuild()

@@ -1,0 +1,1 @@
+"""Reports: the published manifest, and (later) matrix tables and release documents."""

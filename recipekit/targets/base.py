@@ -1,0 +1,55 @@
+"""The contract of a target.
+
+`build` reads the fixed ONNX and writes the artifact's files into `out` (a fresh folder the cache
+renames into place). Where the runtime cannot run here (no GPU), it raises `Unavailable(reason)`:
+the target's status is then `unavailable`, never passed. `runner` gives the gates a way to run the
+built artifact; the default runs the artifact's ONNX file in ONNX Runtime on the CPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from recipekit.plugin import Plugin
+
+if TYPE_CHECKING:
+    from recipekit.golden import Golden
+    from recipekit.recipe.schema import Recipe
+    from recipekit.runtime import Runner
+
+
+@dataclass(frozen=True)
+class TargetContext:
+    """What a target may read: the recipe, a folder in recipekit's cache for its own state (e.g. a
+    TensorRT timing cache), and the golden cases (reference inputs and source outputs)."""
+
+    recipe: Recipe
+    state_dir: Path
+    golden: Callable[[], Golden]
+    output_kinds: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BuildResult:
+    """`artifact`: the main file's name in `out`; `manifest`: target facts for manifest.json."""
+
+    artifact: str
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+class Target(Plugin):
+    """A deployment target. `default_gates` run unless the recipe configures or skips them."""
+
+    default_gates: ClassVar[tuple[str, ...]] = ("parity",)
+
+    def build(self, onnx_path: Path, out: Path, ctx: TargetContext) -> BuildResult:
+        raise NotImplementedError
+
+    def runner(self, artifact_dir: Path, result: BuildResult, ctx: TargetContext) -> Runner:
+        """Run the built artifact for the gates (default: its ONNX file in ONNX Runtime, CPU)."""
+        from recipekit.runtime import OrtRunner
+
+        return OrtRunner(artifact_dir / result.artifact)
