@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +107,8 @@ def _fix_entry(file: str, item: str | dict[str, Any], index: int) -> FixEntry:
         ((name, options),) = item.items()
     else:
         raise RecipeError(file, f"fixes[{index}]", f"expected a fix name or {{name: {{options}}}}, got {item!r}")
+    if name not in FIXES:
+        raise RecipeError(file, f"fixes[{index}]", FIXES.unknown_message(name))
     return FixEntry(name=name, config=_plugin_config(file, FIXES, name, options, ("fixes", index, name)))
 
 
@@ -150,8 +154,36 @@ def validate(data: dict[str, Any], file: str, base_dir: str = "") -> Recipe:
     )
 
 
-def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+def _compose_key(path: Path, overrides: list[str]) -> str | None:
+    """A digest of the recipe folder's YAML files and the overrides: composing again gives the same."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps([str(path.resolve()), overrides]).encode())
+    try:
+        for f in sorted(path.resolve().parent.rglob("*.yaml")):
+            h.update(str(f).encode() + b"\0" + f.read_bytes() + b"\0")
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def compose_cached(path: Path, overrides: list[str], cache_dir: Path | None) -> dict[str, Any]:
+    """`compose`, remembered in the cache by the folder's YAML contents: a no-op build skips Hydra."""
+    key = _compose_key(path, overrides) if cache_dir else None
+    memo = cache_dir / "resolved" / f"{key}.json" if cache_dir and key else None
+    if memo and memo.is_file():
+        return json.loads(memo.read_text())
+    data = compose(path, overrides)
+    if memo:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, memo)
+    return data
+
+
+def load(path: str | Path, overrides: list[str] | tuple[str, ...] = (), cache_dir: Path | None = None) -> Recipe:
     """The resolved recipe at `path` with Hydra-grammar `overrides` applied."""
     path = Path(path)
     where = str(path) + (f" (with {' '.join(overrides)})" if overrides else "")
-    return validate(compose(path, list(overrides)), where, str(path.resolve().parent))
+    return validate(compose_cached(path, list(overrides), cache_dir), where, str(path.resolve().parent))

@@ -99,9 +99,12 @@ class UltralyticsSource(Source):
     def export(self, recipe: Recipe, out: Path, patches: list[Any]) -> ExportInfo:
         import torch
 
+        from recipekit.sources._determinism import single_thread
+
         with ExitStack() as stack:
             for p in patches:
                 stack.enter_context(p)
+            stack.enter_context(single_thread())
             yolo = self.build_model(recipe)
             from ultralytics.engine.exporter import Exporter
 
