@@ -53,7 +53,7 @@ def build(args: argparse.Namespace) -> int:
     from recipekit.graph.runner import run_steps
     from recipekit.recipe.load import load
 
-    recipe = load(args.recipe, args.overrides)
+    recipe = load(args.recipe, args.overrides, cache_root(args))
     targets = targets_arg(args.targets) or list(recipe.targets)
     steps = plan(recipe, targets)
     outcome = run_steps(steps, build_env(recipe, args), jobs=args.jobs, quiet=args.quiet)
@@ -69,7 +69,7 @@ def show_plan(args: argparse.Namespace) -> int:
     from recipekit.graph.status import statuses
     from recipekit.recipe.load import load
 
-    recipe = load(args.recipe, args.overrides)
+    recipe = load(args.recipe, args.overrides, cache_root(args))
     steps = plan(recipe, targets_arg(args.targets))
     rows = statuses(steps, build_env(recipe, args))
     if args.json:

@@ -71,22 +71,33 @@ def _shared_steps(recipe: Recipe) -> list[Step]:
     return [export, golden, fix]
 
 
-def _target_steps(recipe: Recipe, target: str, shared: dict[str, str]) -> list[Step]:
-    n, io = recipe.name, {"input": _dump(recipe.input), "export": _dump(recipe.export)}
-    gates = gate_configs(recipe, target)
+def _deps(shared: dict[str, str], golden: bool) -> dict[str, str]:
+    return {role: task for role, task in shared.items() if golden or role != "golden"}
+
+
+def _uses_golden(gate: str, config: Any) -> bool:
     from recipekit.gates import GATES
 
+    return GATES.get(gate).uses_golden and not config.skip
+
+
+def _target_steps(recipe: Recipe, target: str, shared: dict[str, str]) -> list[Step]:
+    from recipekit.gates import GATES
+    from recipekit.targets import TARGETS
+
+    n, io = recipe.name, {"input": _dump(recipe.input), "export": _dump(recipe.export)}
+    gates = gate_configs(recipe, target)
     pre = [g for g in gates if GATES.get(g).before_compile]
-    lints = [Step(f"{n}:lint:{target}.{g}", "gate", g, target, deps={**shared},
+    lints = [Step(f"{n}:lint:{target}.{g}", "gate", g, target, deps=_deps(shared, _uses_golden(g, gates[g])),
                   config={"gate": _dump(gates[g]), "stage": "pre", "target": _dump(recipe.targets[target].config), **io})
              for g in pre]
     compile_ = Step(f"{n}:compile:{target}", "compile", target, target,
-                    deps={**shared, **{f"lint.{s.plugin}": s.task for s in lints}},
+                    deps={**_deps(shared, TARGETS.get(target).uses_golden), **{f"lint.{s.plugin}": s.task for s in lints}},
                     config={"target": _dump(recipe.targets[target].config), **io})
-    post = [Step(f"{n}:gate:{target}.{g}", "gate", g, target, deps={**shared, "compile": compile_.task},
+    post = [Step(f"{n}:gate:{target}.{g}", "gate", g, target, deps={**_deps(shared, _uses_golden(g, gates[g])), "compile": compile_.task},
                  config={"gate": _dump(gates[g]), "stage": "post", **io}) for g in gates if g not in pre]
     publish = Step(f"{n}:publish:{target}", "publish", target, target,
-                   deps={**shared, "compile": compile_.task, **{f"gate.{s.plugin}": s.task for s in lints + post}})
+                   deps={**_deps(shared, False), "compile": compile_.task, **{f"gate.{s.plugin}": s.task for s in lints + post}})
     return [*lints, compile_, *post, publish]
 
 
@@ -96,6 +107,8 @@ def plan(recipe: Recipe, targets: list[str] | None = None) -> list[Step]:
     unknown = [t for t in chosen if t not in recipe.targets]
     if unknown:
         raise UsageError(f"--targets: {', '.join(unknown)} not declared by recipe {recipe.name!r} (it declares: {', '.join(recipe.targets)})")
-    shared = _shared_steps(recipe)
-    deps = {"export": shared[0].task, "golden": shared[1].task, "fix": shared[2].task}
-    return shared + [s for t in chosen for s in _target_steps(recipe, t, deps)]
+    export, golden, fix = _shared_steps(recipe)
+    deps = {"export": export.task, "golden": golden.task, "fix": fix.task}
+    per_target = [s for t in chosen for s in _target_steps(recipe, t, deps)]
+    needs_golden = any(golden.task in s.deps.values() for s in per_target)
+    return [export, *([golden] if needs_golden else []), fix, *per_target]

@@ -104,7 +104,12 @@ def fix(run: Run) -> dict[str, Any]:
 def _golden_loader(run: Run) -> Any:
     from recipekit.golden import Golden
 
-    return lambda: Golden.load(run.upstream_dir("golden"))
+    def load() -> Any:
+        if "golden" not in run.up:
+            raise RuntimeError(f"{run.step['task']} reads golden cases but does not declare it (plugin uses_golden)")
+        return Golden.load(run.upstream_dir("golden"))
+
+    return load
 
 
 def compile(run: Run) -> dict[str, Any]:  # noqa: A001 - the stage's name
@@ -122,7 +127,7 @@ def compile(run: Run) -> dict[str, Any]:  # noqa: A001 - the stage's name
         res = target.build(run.upstream_dir("fix") / "model.onnx", work, ctx)
         return {"artifact": res.artifact, "manifest": res.manifest}
 
-    inputs = {"fix": run.up["fix"]["digest"], "golden": run.up["golden"]["digest"], "environment": env_key}
+    inputs = {"fix": run.up["fix"]["digest"], "golden": run.up.get("golden", {}).get("digest"), "environment": env_key}
     try:
         return run.cached(cls.version, inputs, tools.versions(ONNX_TOOLS), build)
     except Unavailable as exc:

@@ -16,3 +16,4 @@ def prepare() -> None:
     os.environ.setdefault("YOLO_VERBOSE", "false")
     if "YOLO_CONFIG_DIR" not in os.environ:
         os.environ["YOLO_CONFIG_DIR"] = tempfile.mkdtemp(prefix="recipekit-ultralytics-")
+    os.environ.setdefault("MPLCONFIGDIR", os.environ["YOLO_CONFIG_DIR"])  # Ultralytics imports matplotlib

@@ -81,9 +81,11 @@ class UltralyticsSource(Source):
         with seeded(self.config.seed):
             yolo = YOLO(self.config.model)
         if self.config.init == "synthetic":
+            from recipekit.sources._determinism import single_thread
             from recipekit.sources._ultralytics_synth import synthesize
 
-            synthesize(yolo.model, recipe)
+            with single_thread():  # BatchNorm statistics are reductions: one thread, one result
+                synthesize(yolo.model, recipe)
         return yolo
 
     def _args(self, recipe: Recipe) -> dict[str, Any]:
@@ -99,12 +101,9 @@ class UltralyticsSource(Source):
     def export(self, recipe: Recipe, out: Path, patches: list[Any]) -> ExportInfo:
         import torch
 
-        from recipekit.sources._determinism import single_thread
-
         with ExitStack() as stack:
             for p in patches:
                 stack.enter_context(p)
-            stack.enter_context(single_thread())
             yolo = self.build_model(recipe)
             from ultralytics.engine.exporter import Exporter
 

@@ -44,6 +44,8 @@ class Target(Plugin):
     """A deployment target. `default_gates` run unless the recipe configures or skips them."""
 
     default_gates: ClassVar[tuple[str, ...]] = ("parity",)
+    uses_golden: ClassVar[bool] = False
+    """True when `build` reads ctx.golden() (e.g. a bundle that ships reference outputs)."""
 
     def build(self, onnx_path: Path, out: Path, ctx: TargetContext) -> BuildResult:
         raise NotImplementedError

@@ -1,0 +1,73 @@
+"""Build times, measured side by side in one run (medians of several runs); prints a table.
+
+Goals (issue: core): no-op build <= 0.6 s; `recipekit --help` <= 0.25 s; cold build without gates
+<= 1.1x a raw Ultralytics export of the same model. Every figure is a whole process, imports
+included, as a user runs it.
+
+    .venv/bin/python benchmarks/build_times.py [--runs 3] [--imgsz 640]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "recipes" / "yolo11n.yaml"
+RAW_EXPORT = """
+import os, tempfile, torch
+os.environ.update(YOLO_OFFLINE="1", YOLO_AUTOINSTALL="false", YOLO_CONFIG_DIR=tempfile.mkdtemp(), MPLCONFIGDIR=tempfile.mkdtemp())
+from ultralytics import YOLO
+torch.manual_seed(0)
+m = YOLO("yolo11n.yaml")
+m.model.pt_path = os.path.join(tempfile.mkdtemp(), "m.pt")
+m.export(format="onnx", imgsz={imgsz}, opset=17, simplify=False, verbose=False)
+"""
+
+
+def timed(cmd: list[str], before=None) -> float:
+    if before:
+        before()
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    return time.perf_counter() - t0
+
+
+def median(runs: int, cmd: list[str], before=None) -> float:
+    return statistics.median(timed(cmd, before) for _ in range(runs))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--imgsz", type=int, default=640)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="rk-bench-"))
+    cache, out = work / "cache", work / "out"
+    rk = [sys.executable, "-m", "recipekit"]
+    build = [*rk, "build", str(RECIPE), f"export.imgsz={args.imgsz}", "source.init=random", "gates.parity.atol=1",
+             "--cache", str(cache), "--out", str(out), "-q"]
+    fresh = lambda: shutil.rmtree(work, ignore_errors=True)  # noqa: E731
+    rows = [("raw Ultralytics export (same model, seeded)", median(args.runs, [sys.executable, "-c", RAW_EXPORT.format(imgsz=args.imgsz)]))]
+    rows.append(("cold build, gates excluded", median(args.runs, [*build, "gates.parity.skip=benchmark"], fresh)))
+    rows.append(("cold build, gates included", median(args.runs, build, fresh)))
+    rows.append(("rebuild from cache after rm -rf build/", median(args.runs, build, lambda: shutil.rmtree(out, ignore_errors=True))))
+    rows.append(("no-op build", median(args.runs + 2, build)))
+    rows.append(("recipekit --help", median(args.runs + 2, [*rk, "--help"])))
+    raw = rows[0][1]
+    print(f"\nyolo11n at imgsz {args.imgsz}, median of {args.runs} runs (no-op and --help: {args.runs + 2})\n")
+    print(f"| {'what':<44} | {'seconds':>8} | {'x raw export':>12} |")
+    print(f"|{'-' * 46}|{'-' * 10}|{'-' * 14}|")
+    for name, secs in rows:
+        print(f"| {name:<44} | {secs:8.3f} | {secs / raw:12.2f} |")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
