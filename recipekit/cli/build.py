@@ -56,7 +56,7 @@ def build(args: argparse.Namespace) -> int:
     recipe = load(args.recipe, args.overrides, cache_root(args))
     targets = targets_arg(args.targets) or list(recipe.targets)
     steps = plan(recipe, targets)
-    outcome = run_steps(steps, build_env(recipe, args), jobs=args.jobs, quiet=args.quiet)
+    outcome = run_steps(steps, {recipe.name: build_env(recipe, args)}, jobs=args.jobs, quiet=args.quiet)
     for line in summary(outcome, recipe, targets):
         print(line)
     return 0 if outcome.exit_code == 0 and not outcome.failed() else 1

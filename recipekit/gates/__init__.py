@@ -13,5 +13,6 @@ GATES = Registry(
         "trt-lint": "recipekit.gates.trt_lint:TrtLint",
         "webgpu-lint": "recipekit.gates.webgpu_lint:WebGpuLint",
         "webgpu-browser": "recipekit.gates.webgpu_browser:WebGpuBrowser",
+        "latency": "recipekit.gates.latency:Latency",
     },
 )

@@ -82,8 +82,9 @@ def _reporter_class(outcome: Outcome, console: _Console) -> type:
             self.started.pop(task.name, None)
             try:
                 result = json.loads(exception.message)
-            except (ValueError, AttributeError):
-                result = {"status": "failed", "task": task.name, "error": exception.get_msg()}
+            except (ValueError, AttributeError):  # doit: a step it depends on failed
+                needs = [d for d in task.task_dep if outcome.results.get(d, {}).get("status", "").startswith(("failed", "blocked"))]
+                result = {"status": "blocked", "task": task.name, "reason": f"after failed {', '.join(needs) or exception.get_msg().strip()}"}
             self._report(result)
 
         def runtime_error(self, msg: str) -> None:
@@ -104,14 +105,16 @@ def _reporter_class(outcome: Outcome, console: _Console) -> type:
     return Reporter
 
 
-def run_steps(steps: list[Step], env: dict[str, Any], jobs: int = 1, quiet: bool = False) -> Outcome:
-    """Execute the steps' doit tasks; independent ones in parallel processes when jobs > 1."""
+def run_steps(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int = 1, quiet: bool = False) -> Outcome:
+    """Execute the steps' doit tasks; independent ones in parallel processes when jobs > 1.
+
+    `envs` maps a recipe name to its build settings (several recipes may share one run)."""
     from doit.cmd_base import TaskLoader2
     from doit.doit_cmd import DoitMain
     from doit.task import dict_to_task
 
     outcome, console = Outcome(), _Console(quiet)
-    tasks = [to_task(s, env) for s in steps]
+    tasks = [to_task(s, envs[s.task.split(":", 1)[0]]) for s in steps]
     with tempfile.TemporaryDirectory(prefix="recipekit-doit-") as tmp:
         config = {"dep_file": os.path.join(tmp, "db.json"), "backend": "json", "verbosity": 2, "continue": True,
                   "reporter": _reporter_class(outcome, console), "num_process": jobs if jobs > 1 else 0,

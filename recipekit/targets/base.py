@@ -47,6 +47,11 @@ class Target(Plugin):
     uses_golden: ClassVar[bool] = False
     """True when `build` reads ctx.golden() (e.g. a bundle that ships reference outputs)."""
 
+    @classmethod
+    def refuses(cls, recipe: Recipe) -> str | None:
+        """Why this target cannot take `recipe` at all (None: it can). Used by `recipekit matrix`."""
+        return None
+
     def build(self, onnx_path: Path, out: Path, ctx: TargetContext) -> BuildResult:
         raise NotImplementedError
 

@@ -1,0 +1,102 @@
+"""`recipekit matrix`: every recipe x every requested target in one run, with reports."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+from pathlib import Path
+from typing import Any
+
+from recipekit.cli.common import cache_args, parse, targets_arg
+from recipekit.errors import RecipeKitError, UsageError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="recipekit matrix", description="Build every recipe for every target; one export per recipe shared by its cells.")
+    p.add_argument("items", nargs="*", help="recipe files (default: recipes/*.yaml), then Hydra overrides applied to every recipe")
+    cache_args(p)
+    p.add_argument("--targets", help="comma-separated targets (default: each recipe's own)")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="independent steps in parallel (processes)")
+    p.add_argument("--report", help="folder for matrix.json, matrix.md and matrix.html")
+    p.add_argument("--strict", action="store_true", help="unavailable cells count as failures")
+    p.add_argument("--force", action="store_true", help="rebuild every step")
+    p.add_argument("--quiet", "-q", action="store_true")
+    return p
+
+
+def split_items(items: list[str]) -> tuple[list[str], list[str]]:
+    """Recipe files and overrides (`key=value`, `+key`, `~key`) may be given in any order."""
+    overrides = [i for i in items if "=" in i or i.startswith(("+", "~"))]
+    recipes = [i for i in items if i not in overrides] or sorted(glob.glob("recipes/*.yaml"))
+    if not recipes:
+        raise UsageError("no recipes given and none in recipes/*.yaml")
+    return recipes, overrides
+
+
+def with_target(recipe: Any, target: str) -> tuple[Any, str | None]:
+    """The recipe with `target` added at its defaults if it lacks it, or why it cannot take it."""
+    from recipekit.recipe.schema import TargetEntry
+    from recipekit.targets import TARGETS
+
+    if target not in TARGETS:
+        raise UsageError(f"--targets: {TARGETS.unknown_message(target)}")
+    why = TARGETS.get(target).refuses(recipe)
+    if why or target in recipe.targets:
+        return recipe, why
+    added = {**recipe.targets, target: TargetEntry(config=TARGETS.get(target).Config())}
+    return recipe.model_copy(update={"targets": added}), None
+
+
+def plan_all(args: argparse.Namespace, recipes: list[str], overrides: list[str]) -> tuple[list, dict, list]:
+    from recipekit.cli.build import build_env
+    from recipekit.graph.plan import plan
+    from recipekit.recipe.load import load
+
+    steps, envs, cells = [], {}, []  # cells: (recipe, target, tasks | reason)
+    for path in recipes:
+        recipe = load(path, overrides, Path(args.cache).resolve())
+        if recipe.name in envs:
+            raise UsageError(f"{path}: recipe name {recipe.name!r} is used twice in this matrix")
+        wanted = targets_arg(args.targets) or list(recipe.targets)
+        takes = []
+        for target in wanted:
+            recipe, why = with_target(recipe, target)
+            cells.append((recipe.name, target, why)) if why else takes.append(target)
+        if takes:
+            envs[recipe.name] = build_env(recipe, argparse.Namespace(**{**vars(args), "recipe": path, "require": False}))
+            mine = plan(recipe, takes)
+            steps += [s for s in mine if s.task not in {x.task for x in steps}]
+            shared = [s.task for s in mine if s.target is None]
+            cells += [(recipe.name, t, shared + [s.task for s in mine if s.target == t]) for t in takes]
+    return steps, envs, cells
+
+
+def write_reports(folder: Path, cells: list, meta: dict[str, Any]) -> None:
+    from recipekit.report.html import render
+    from recipekit.report.matrix import to_json, to_markdown
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "matrix.json").write_text(json.dumps(to_json(cells, meta), indent=1, sort_keys=True, default=float) + "\n")
+    (folder / "matrix.md").write_text(to_markdown(cells))
+    (folder / "matrix.html").write_text(render(cells, meta))
+
+
+def run(command: str, argv: list[str]) -> int:
+    from recipekit.graph.runner import run_steps
+    from recipekit.report.matrix import Cell, cell, terminal
+
+    args = parse(_parser(), argv)
+    recipes, overrides = split_items(args.items)
+    steps, envs, planned = plan_all(args, recipes, overrides)
+    outcome = run_steps(steps, envs, jobs=args.jobs, quiet=args.quiet) if steps else None
+    out_dir = Path(args.out).resolve()
+    cells = [cell(r, t, x, outcome.results, out_dir) if isinstance(x, list) else Cell(r, t, "n/a", x) for r, t, x in planned]
+    print(terminal(cells))
+    if args.report:
+        write_reports(Path(args.report), cells, {"targets": sorted({c.target for c in cells}), "recipes": recipes, "overrides": overrides})
+    bad = {"failed", "error"} | ({"unavailable", "n/a"} if args.strict else set())
+    return 1 if any(c.status in bad for c in cells) else 0
+
+
+__all__ = ["run", "RecipeKitError"]

@@ -1,0 +1,81 @@
+"""A self-contained matrix.html: the table, and plots drawn with matplotlib as inline SVG.
+
+Plots: worst parity error per output (one bar per cell and output), and latency per batch size
+per target from the `latency` gate. Browser timings of a WebGPU run are marked as a software
+adapter (SwiftShader): they say nothing about a real GPU.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from typing import Any
+
+from recipekit.report.matrix import Cell
+
+STYLE = "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}" \
+        ".passed{background:#dfd}.failed,.error{background:#fdd}.unavailable,.n\\/a{background:#eee}"
+
+
+def _svg(fig: Any) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
+
+
+def parity_plot(cells: list[Cell]) -> str | None:
+    bars = [(f"{c.recipe}/{c.target}:{out}", fig["max_abs"])
+            for c in cells for out, fig in (c.gates.get("parity", {}).get("figures", {}).get("outputs", {}) or {}).items()
+            if isinstance(fig, dict) and isinstance(fig.get("max_abs"), (int, float))]
+    if not bars:
+        return None
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(bars) + 1))
+    ax.barh([b[0] for b in bars], [max(b[1], 1e-12) for b in bars], color="#4a7")
+    ax.set_xscale("log")
+    ax.set_xlabel("parity: worst |artifact - PyTorch| per output")
+    svg = _svg(fig)
+    plt.close(fig)
+    return svg
+
+
+def latency_plot(cells: list[Cell]) -> str | None:
+    series = []
+    for c in cells:
+        fig = c.gates.get("latency", {}).get("figures", {})
+        per = fig.get("per_batch") or {}
+        if per:
+            xs = sorted(per, key=int)
+            label = f"{c.recipe}/{c.target} ({fig.get('runner', '?')}{', software adapter' if 'webgpu' in c.target else ''})"
+            series.append((label, [int(x) for x in xs], [per[x]["median_ms"] for x in xs]))
+    if not series:
+        return None
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for label, xs, ys in series:
+        ax.plot(xs, ys, marker="o", label=label)
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("median latency (ms)")
+    ax.legend(fontsize=7)
+    svg = _svg(fig)
+    plt.close(fig)
+    return svg
+
+
+def render(cells: list[Cell], meta: dict[str, Any]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    rows = "".join(
+        f"<tr class='{html.escape(c.status)}'><td>{html.escape(c.recipe)}</td><td>{html.escape(c.target)}</td>"
+        f"<td>{html.escape(c.status)}</td><td>{c.seconds:.1f} s</td><td>{'cached' if c.cached else 'built'}</td>"
+        f"<td>{html.escape(c.reason)}</td></tr>" for c in cells)
+    plots = [("Parity error per output", parity_plot(cells)), ("Latency per batch size", latency_plot(cells))]
+    figs = "".join(f"<h2>{t}</h2><div class='plot'>{svg}</div>" for t, svg in plots if svg)
+    head = f"<title>recipekit matrix</title><style>{STYLE}</style>"
+    info = html.escape(f"targets: {', '.join(meta.get('targets', []))}; overrides: {' '.join(meta.get('overrides', [])) or 'none'}")
+    table = "<table id='matrix'><tr><th>recipe</th><th>target</th><th>status</th><th>time</th><th>cache</th><th>why</th></tr>" + rows + "</table>"
+    return f"<!doctype html><html><head><meta charset='utf-8'>{head}</head><body><h1>recipekit matrix</h1><p>{info}</p>{table}{figs}</body></html>\n"
