@@ -3,7 +3,7 @@
 matrix.json (schema "recipekit.matrix/1"), one entry per (recipe, target) cell:
   recipe, target: names; status: passed | failed | unavailable | error | n/a;
   reason: why it is not passed ("" when passed); seconds: wall time of the cell's steps (shared
-  export/fix steps included); cached: every step of the cell came from the cache;
+  export/fix steps included); cached: no step of the cell ran (all from the cache, or not run);
   artifact: {path, sha256} of the published artifact, or null;
   gates: gate name -> {status, passed, message, failures, figures} as the gate recorded them.
 Top level: schema, targets, recipes, overrides, cells, and counts per status.
@@ -60,7 +60,7 @@ def cell(recipe: str, target: str, tasks: list[str], results: dict[str, dict[str
         m = json.loads((out_dir / recipe / target / "manifest.json").read_text())
         artifact = {"path": str(out_dir / recipe / target / m["artifact"]["path"]), "sha256": m["artifact"]["sha256"]}
     return Cell(recipe, target, status, reason, round(sum(r.get("seconds_wall", 0.0) for r in ran), 3),
-                bool(ran) and all(r["status"] in {"cached", "failed (cached)"} for r in ran), artifact, gates)
+                bool(ran) and not any(r["status"] in {"ran", "failed"} for r in ran), artifact, gates)
 
 
 def to_json(cells: list[Cell], meta: dict[str, Any]) -> dict[str, Any]:

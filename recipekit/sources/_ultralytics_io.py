@@ -17,6 +17,18 @@ def _detection_kind(task: str, kpt_shape: Any, nm: int) -> dict[str, Any]:
     return kind
 
 
+def drop_export_date(onnx_path: Path) -> None:
+    """Ultralytics stamps the export time into the ONNX metadata: drop it, so the bytes (and every
+    key downstream of them) are the same for the same model."""
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    keep = [p for p in model.metadata_props if p.key != "date"]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    onnx.save(model, str(onnx_path))
+
+
 def export_info(onnx_path: Path, exporter: Any, config: Any) -> ExportInfo:
     import onnx
 

@@ -99,8 +99,6 @@ class UltralyticsSource(Source):
         return args
 
     def export(self, recipe: Recipe, out: Path, patches: list[Any]) -> ExportInfo:
-        import torch
-
         with ExitStack() as stack:
             for p in patches:
                 stack.enter_context(p)
@@ -111,9 +109,12 @@ class UltralyticsSource(Source):
             exporter = Exporter(overrides=self._args(recipe))
             with only_batch_dynamic(not recipe.export.dynamic.hw):
                 exporter(model=yolo.model)
-        torch.save({"model": exporter.model, "args": vars(exporter.args)}, out / "reference.pt")
-        from recipekit.sources._ultralytics_io import export_info
+        from recipekit.sources._determinism import save_torch
+        from recipekit.sources._ultralytics_io import drop_export_date, export_info
 
+        exporter.model.pt_path = None  # a temporary path: not part of the model
+        save_torch({"model": exporter.model, "args": vars(exporter.args)}, out / "reference.pt")
+        drop_export_date(out / "model.onnx")
         return export_info(out / "model.onnx", exporter, self.config)
 
     @contextmanager
