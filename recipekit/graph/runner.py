@@ -114,7 +114,8 @@ def run_steps(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int = 1,
     from doit.task import dict_to_task
 
     outcome, console = Outcome(), _Console(quiet)
-    tasks = [to_task(s, envs[s.task.split(":", 1)[0]]) for s in steps]
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    tasks = [to_task(s, {**envs[s.task.split(":", 1)[0]], "threads": threads}) for s in steps]
     with tempfile.TemporaryDirectory(prefix="recipekit-doit-") as tmp:
         config = {"dep_file": os.path.join(tmp, "db.json"), "backend": "json", "verbosity": 2, "continue": True,
                   "reporter": _reporter_class(outcome, console), "num_process": jobs if jobs > 1 else 0,

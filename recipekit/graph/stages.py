@@ -148,6 +148,20 @@ def publish(run: Run) -> dict[str, Any]:
     return do_publish(run)
 
 
+def share_cores(threads: int | None) -> None:
+    """With -j N, each worker process gets its share of the cores (torch, OpenMP, ONNX Runtime):
+    N processes each using every core would only fight over them."""
+    import os
+    import sys
+
+    if not threads:
+        return
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "RECIPEKIT_THREADS"):
+        os.environ[var] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
 STAGES = {"export": export, "golden": golden, "fix": fix, "compile": compile, "gate": gate, "publish": publish}
 
 
@@ -157,6 +171,7 @@ def execute(step: dict[str, Any], env: dict[str, Any], up: dict[str, dict[str, A
     import traceback
 
     t0 = time.perf_counter()
+    share_cores(env.get("threads"))
     try:
         result = STAGES[step["kind"]](Run(step, env, up))
     except RecipeKitError as exc:
