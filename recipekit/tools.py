@@ -6,7 +6,8 @@ import sys
 from functools import lru_cache
 from importlib import metadata
 
-SHAPING = ("torch", "torchvision", "onnx", "onnxruntime", "onnxslim", "ultralytics", "numpy", "opencv-python")
+SHAPING = ("torch", "torchvision", "onnx", "onnxruntime", "onnxslim", "onnx-ir", "ultralytics", "numpy", "opencv-python",
+           "mmpose", "mmdeploy", "mmcv-lite", "mmengine", "mmdet")
 
 
 @lru_cache(maxsize=None)
