@@ -54,6 +54,7 @@ def run_gate(run: Run) -> dict[str, Any]:
         return result
 
     inputs = {role: run.up[role]["digest"] for role in ("fix", "golden", "compile") if role in run.up}
+    inputs["environment"] = getattr(cls, "environment_key", dict)()  # e.g. the browser's version
     try:
         out = run.cached(cls.version, inputs, tools.versions(ONNX_TOOLS), build)
     except Unavailable as exc:

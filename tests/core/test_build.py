@@ -6,7 +6,7 @@ import hashlib
 import shutil
 
 import pytest
-from conftest import RECIPES, manifest, step_lines
+from rkhelpers import RECIPES, manifest, step_lines
 
 pytestmark = pytest.mark.slow
 SMALL = "export.imgsz=256"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import RECIPES, copy_recipes
+from rkhelpers import RECIPES, copy_recipes
 
 
 @pytest.fixture

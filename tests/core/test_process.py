@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import RECIPES, copy_recipes, manifest
+from rkhelpers import RECIPES, copy_recipes, manifest
 
 PROBE = """
 import sys, runpy

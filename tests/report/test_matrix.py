@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 
 import pytest
-from conftest import copy_recipes
+from rkhelpers import copy_recipes
 
 pytestmark = pytest.mark.slow
 SIZE = "export.imgsz=192"

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import RECIPES
+from rkhelpers import RECIPES
 
 pytestmark = pytest.mark.slow
 

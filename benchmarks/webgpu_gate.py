@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Time the webgpu-browser gate per model and bundle (median of --repeat runs) and print a table.
+
+Goal (issue): <= 20 s median for yolo11n-pose on this machine. Models: a tiny NonZero -> Pad graph,
+and yolo11n-pose (random weights, seed 0) exported with embedded NMS, unfixed and with
+fixed-shape-nms when that fix is importable. Usage:
+    .venv/bin/python benchmarks/webgpu_gate.py [--repeat 3] [--imgsz 320] [--bundles jsep webgpu] [--skip-yolo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "gates")]
+
+import _webgpu_models as models  # noqa: E402
+
+from recipekit.gates.webgpu_browser import WebGpuBrowser  # noqa: E402
+
+
+def subjects(tmp: Path, imgsz: int, skip_yolo: bool) -> list[tuple[str, Path, int, dict, bool]]:
+    out = [("nonzero-pad 64", models.nonzero_pad(tmp / "np.onnx", (64, 64)), 64, {}, False)]
+    if skip_yolo:
+        return out
+    (tmp / "raw").mkdir()
+    out.append((f"yolo11n-pose {imgsz} nms", models.yolo11n_pose(tmp / "raw", imgsz), imgsz, {"output0": models.POSE}, True))
+    try:
+        import recipekit.fixes.fixed_shape_nms  # noqa: F401
+    except ImportError:
+        return out
+    (tmp / "fixed").mkdir()
+    fixed = models.yolo11n_pose(tmp / "fixed", imgsz, fixed_shape_nms=True)
+    out.append((f"yolo11n-pose {imgsz} nms+fixed-shape-nms", fixed, imgsz, {"output0": models.POSE}, True))
+    return out
+
+
+def time_gate(path: Path, imgsz: int, kinds: dict, nms: bool, bundle: str, repeat: int) -> dict:
+    ctx = models.gate_context(path, models.recipe(imgsz, nms=nms, bundle=bundle), bundle, kinds)
+    seconds, result = [], None
+    for _ in range(repeat):
+        start = time.monotonic()
+        result = WebGpuBrowser().check(ctx)
+        seconds.append(time.monotonic() - start)
+    timings = result.figures.get("timings_ms", {}).get("webgpu", {})
+    runs = [v for k, v in timings.items() if k != "create" and v is not None]
+    return {"status": result.status, "median": statistics.median(seconds), "min": min(seconds), "max": max(seconds),
+            "create_ms": timings.get("create"), "run_ms": max(runs) if runs else None,
+            "why": (result.failures or [""])[0][:70]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--imgsz", type=int, default=320)
+    ap.add_argument("--bundles", nargs="+", default=["jsep", "webgpu"])
+    ap.add_argument("--skip-yolo", action="store_true")
+    args = ap.parse_args()
+    head = f"{'model':<38} {'bundle':<7} {'status':<11} {'median s':>9} {'min s':>7} {'max s':>7} {'webgpu create ms':>17} {'slowest run ms':>15}  first failure"
+    with tempfile.TemporaryDirectory(prefix="webgpu-bench-") as tmp:
+        rows = subjects(Path(tmp), args.imgsz, args.skip_yolo)
+        print(head)
+        print("-" * len(head))
+        for name, path, imgsz, kinds, nms in rows:
+            for bundle in args.bundles:
+                r = time_gate(path, imgsz, kinds, nms, bundle, args.repeat)
+                fmt = lambda v: f"{v:.0f}" if v is not None else "-"  # noqa: E731
+                print(f"{name:<38} {bundle:<7} {r['status']:<11} {r['median']:>9.1f} {r['min']:>7.1f} {r['max']:>7.1f} "
+                      f"{fmt(r['create_ms']):>17} {fmt(r['run_ms']):>15}  {r['why']}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,12 @@
+"""Browser runs of ONNX models in onnxruntime-web: a loopback server, headless Chromium, the pages.
+
+`run_in_browser` is what the webgpu-browser gate uses; the assets folder holds the gate's runner page
+and the viewer page the webgpu target ships.
+"""
+
+from recipekit.web._chromium import find_chromium
+from recipekit.web._ortweb import BUNDLES, find_ortweb, pinned_version
+from recipekit.web._run import BrowserReport, CaseRun, EpRun, require_tools, run_in_browser
+
+__all__ = ["BUNDLES", "BrowserReport", "CaseRun", "EpRun", "find_chromium", "find_ortweb", "pinned_version",
+           "require_tools", "run_in_browser"]

@@ -1,0 +1,124 @@
+"""The webgpu target: model + manifest + page, fp16 with float32 IO, the vendored runtime, and the
+viewer page in real headless Chromium drawing detections."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gates"))
+import _webgpu_models as models  # noqa: E402
+
+from recipekit.errors import Unavailable  # noqa: E402
+from recipekit.targets import TARGETS  # noqa: E402
+from recipekit.targets.base import TargetContext  # noqa: E402
+from recipekit.targets.webgpu import WebGpuConfig, WebGpuTarget  # noqa: E402
+from recipekit.web import find_chromium, find_ortweb, pinned_version  # noqa: E402
+
+needs_npm = pytest.mark.skipif(find_ortweb()[0] is None, reason=find_ortweb()[1])
+
+
+def build(tmp_path: Path, model: Path, **config) -> tuple[Path, object]:
+    rec = models.recipe(64, bundle=config.get("bundle", "jsep"))
+    out = tmp_path / "out"
+    out.mkdir()
+    ctx = TargetContext(recipe=rec, state_dir=tmp_path, golden=lambda: None, output_kinds={"output0": models.DETECTIONS})
+    return out, WebGpuTarget(WebGpuConfig(**config)).build(model, out, ctx)
+
+
+def test_registered_with_its_gates():
+    cls = TARGETS.get("webgpu")
+    assert cls is WebGpuTarget and cls.default_gates == ("parity", "webgpu-lint", "webgpu-browser")
+    assert WebGpuConfig().bundle == "jsep" and WebGpuConfig().fp16 is False
+    assert all(f.description for f in WebGpuConfig.model_fields.values())
+
+
+@needs_npm
+@pytest.mark.parametrize("bundle", ["jsep", "webgpu"])
+def test_build_writes_model_manifest_page_and_runtime(tmp_path, bundle):
+    src = models.constant_detections(tmp_path / "src.onnx")
+    before = src.read_bytes()
+    out, result = build(tmp_path, src, bundle=bundle)
+    assert src.read_bytes() == before and result.artifact == "model.onnx"
+    manifest = json.loads((out / "webgpu.json").read_text())
+    assert manifest == {k: v for k, v in result.manifest.items() if k != "manifest_file"}
+    rt = manifest["onnxruntime_web"]
+    assert rt["version"] == pinned_version() and rt["bundle"] == bundle
+    assert rt["import"] == {"jsep": "onnxruntime-web", "webgpu": "onnxruntime-web/webgpu"}[bundle]
+    assert all((out / f).is_file() for f in rt["files"]) and (out / rt["base"] / rt["entry"]).is_file()
+    assert manifest["inputs"] == [{"name": "images", "dtype": "float32", "shape": [1, 3, 64, 64]}]
+    assert manifest["outputs"][0]["kind"] == models.DETECTIONS and manifest["outputs"][0]["shape"] == [1, 3, 6]
+    assert manifest["preprocess"]["scale"] == pytest.approx(1 / 255) and manifest["sample"] == "sample.jpg"
+    assert {"index.html", "viewer.js", "model.onnx", "sample.jpg"} <= {p.name for p in out.iterdir()}
+
+
+def test_cdn_runtime_needs_no_npm_install(tmp_path):
+    out, result = build(tmp_path, models.constant_detections(tmp_path / "src.onnx"), vendor_runtime=False)
+    rt = result.manifest["onnxruntime_web"]
+    assert rt["base"] == f"https://cdn.jsdelivr.net/npm/onnxruntime-web@{pinned_version()}/dist/"
+    assert not (out / "ort").exists()
+
+
+def test_missing_npm_package_is_unavailable(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECIPEKIT_WEB_DIR", str(tmp_path))
+    (tmp_path / "package.json").write_text('{"dependencies": {"onnxruntime-web": "1.30.0"}}')
+    with pytest.raises(Unavailable, match="onnxruntime-web 1.30.0 is not installed"):
+        build(tmp_path, models.constant_detections(tmp_path / "src.onnx"))
+
+
+@needs_npm
+def test_fp16_keeps_float32_io_and_runs(tmp_path):
+    from recipekit.runtime import OrtRunner
+
+    src = models.nonzero_pad(tmp_path / "src.onnx", (64, 64))
+    out, result = build(tmp_path, src, fp16=True)
+    model = onnx.load(str(out / "model.onnx"))
+    assert result.manifest["fp16"] and result.manifest["inputs"][0]["dtype"] == "float32"
+    assert result.manifest["outputs"][0]["dtype"] == "float32"
+    assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer)
+    x = np.random.default_rng(0).random((1, 3, 64, 64)).astype(np.float32)
+    assert OrtRunner(out / "model.onnx").run_one(x)[0].shape == OrtRunner(src).run_one(x)[0].shape
+
+
+@needs_npm
+@pytest.mark.skipif(find_chromium()[0] is None, reason=find_chromium()[1])
+@pytest.mark.slow
+def test_viewer_page_draws_the_detections(tmp_path):
+    """What a person sees: open index.html, the sample is run and two boxes are drawn on it."""
+    from recipekit.web._chromium import Chromium
+    from recipekit.web._server import LoopbackServer
+
+    out, _ = build(tmp_path, models.constant_detections(tmp_path / "src.onnx"))
+    with LoopbackServer(mounts={"/": out, "/ort/": out / "ort"}) as server, \
+            Chromium(find_chromium()[0], f"{server.url}/index.html?report"):
+        got = server.inbox.wait(120)
+    assert got is not None and "error" not in got, got
+    assert got["detections"] == 2 and got["ep"] == "webgpu"
+    png = base64.b64decode(got["png"].split(",", 1)[1])
+    (tmp_path / "viewer.png").write_bytes(png)
+    import cv2
+
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    green = (img[..., 1] > 200) & (img[..., 0] < 150) & (img[..., 2] < 150)
+    assert green.sum() > 500  # box outlines drawn in #00e676
+
+
+@needs_npm
+def test_gates_read_the_bundle_the_target_built_for(tmp_path):
+    """The gates take the bundle from the built artifact's manifest, as the build engine passes it."""
+    from recipekit.gates.base import GateContext
+    from recipekit.gates.webgpu_lint import WebGpuLint, declared_bundle
+
+    out, result = build(tmp_path, models.nonzero_pad(tmp_path / "src.onnx", (64, 64)), bundle="webgpu")
+    rec = models.recipe(64)  # the recipe says jsep: the artifact's manifest wins
+    ctx = GateContext(recipe=rec, target="webgpu", artifact_dir=out, artifact=result.artifact, onnx_path=tmp_path / "src.onnx",
+                      runner=lambda: None, golden=lambda: None, target_manifest=result.manifest)
+    assert declared_bundle(ctx) == "webgpu"
+    lint = WebGpuLint().check(ctx)
+    assert lint.figures["bundle"] == "webgpu" and lint.status == "passed"
