@@ -40,6 +40,13 @@ class WebGpuBrowser(Gate):
     Config = WebGpuBrowserConfig
     targets: ClassVar[tuple[str, ...] | None] = ("webgpu",)
 
+    @classmethod
+    def environment_key(cls) -> dict[str, str | None]:
+        """Part of the gate's key: another Chromium (its WebGPU, SwiftShader) must run the gate again."""
+        from recipekit.web._chromium import chromium_version
+
+        return {"chromium": chromium_version()}
+
     def check(self, ctx: GateContext) -> GateResult:
         from recipekit.errors import Unavailable
         from recipekit.gates.webgpu_lint import declared_bundle, model_path

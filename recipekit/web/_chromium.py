@@ -118,3 +118,27 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def chromium_version() -> str | None:
+    """`chromium --version`, remembered per executable (path, size, mtime): a no-op build runs nothing."""
+    import json
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    exe, _ = find_chromium()
+    if exe is None:
+        return None
+    st = os.stat(exe)
+    memo = Path(tempfile.gettempdir()) / "recipekit-chromium-version.json"
+    ident = f"{os.path.realpath(exe)}:{st.st_size}:{st.st_mtime_ns}"
+    try:
+        known = json.loads(memo.read_text())
+        if known.get("ident") == ident:
+            return known["version"]
+    except (OSError, ValueError):
+        pass
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30, check=False).stdout.strip()
+    memo.write_text(json.dumps({"ident": ident, "version": out}))
+    return out
