@@ -54,9 +54,13 @@ def source_fixes(recipe: Recipe) -> list[dict[str, Any]]:
 
 
 def onnx_fixes(recipe: Recipe) -> list[dict[str, Any]]:
+    """The recipe's ONNX fixes in order; export.half appends `fp16` (float32 I/O kept) unless listed."""
     from recipekit.fixes import FIXES
 
-    return [{"name": f.name, "config": _dump(f.config)} for f in recipe.fixes if FIXES.get(f.name).stage == "onnx"]
+    chain = [{"name": f.name, "config": _dump(f.config)} for f in recipe.fixes if FIXES.get(f.name).stage == "onnx"]
+    if recipe.export.half and not any(f["name"] == "fp16" for f in chain):
+        chain.append({"name": "fp16", "config": _dump(FIXES.get("fp16").Config())})
+    return chain
 
 
 def _shared_steps(recipe: Recipe) -> list[Step]:
@@ -107,6 +111,13 @@ def plan(recipe: Recipe, targets: list[str] | None = None) -> list[Step]:
     unknown = [t for t in chosen if t not in recipe.targets]
     if unknown:
         raise UsageError(f"--targets: {', '.join(unknown)} not declared by recipe {recipe.name!r} (it declares: {', '.join(recipe.targets)})")
+    from recipekit.errors import RecipeError
+    from recipekit.sources import SOURCES
+
+    try:  # refuse what the source cannot build before any step runs
+        SOURCES.get(recipe.source.kind)(recipe.source).check_recipe(recipe)  # type: ignore[attr-defined]
+    except RecipeError as exc:
+        raise RecipeError(recipe.origin or recipe.name, exc.key_path, exc.msg) from None
     export, golden, fix = _shared_steps(recipe)
     deps = {"export": export.task, "golden": golden.task, "fix": fix.task}
     per_target = [s for t in chosen for s in _target_steps(recipe, t, deps)]

@@ -151,6 +151,7 @@ def validate(data: dict[str, Any], file: str, base_dir: str = "") -> Recipe:
         targets={name: _target_entry(file, name, opts) for name, opts in raw.targets.items()},
         gates=_gates(file, raw.gates, ("gates",)),
         base_dir=base_dir,
+        origin=file,
     )
 
 

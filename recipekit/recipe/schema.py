@@ -82,7 +82,7 @@ class Export(Strict):
     batch: Batch = Field(default_factory=Batch)
     dynamic: Dynamic = Field(default_factory=Dynamic)
     nms: NMS | None = Field(None, description="embed NMS in the graph (true for defaults)")
-    half: bool = Field(False, description="export in float16")
+    half: bool = Field(False, description="float16 weights and compute: the `fp16` fix (float32 inputs and outputs kept) ends the fix chain unless the chain lists it")
     simplify: bool = Field(False, description="run the exporter's own simplifier (onnxslim)")
 
     @field_validator("imgsz", mode="before")
@@ -122,6 +122,7 @@ class Recipe(BaseModel):
     targets: dict[str, TargetEntry] = Field(description="target name -> its options (and `gates:` overrides)")
     gates: dict[str, SerializeAsAny[Strict]] = Field(default_factory=dict, description="gate name -> options; applies to every target")
     base_dir: str = Field("", exclude=True, description="folder of the recipe file: relative paths start here")
+    origin: str = Field("", exclude=True, description="the recipe file (and overrides) errors name")
 
     def shapes(self) -> list[tuple[int, int]]:
         """Every declared (H, W) input shape, export size first, no duplicates."""

@@ -8,5 +8,6 @@ SOURCES = Registry(
         "ultralytics": "recipekit.sources.ultralytics:UltralyticsSource",
         "mmpose": "recipekit.sources.mmpose:MmposeSource",
         "torchvision": "recipekit.sources.torchvision:TorchvisionSource",
+        "onnx": "recipekit.sources.onnx_file:OnnxFileSource",
     },
 )

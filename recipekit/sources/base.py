@@ -56,6 +56,16 @@ class Source(Plugin):
         """Files whose contents shape the export (hashed into the export key). `base` = recipe's folder."""
         return []
 
+    def check_recipe(self, recipe: Recipe) -> None:
+        """Refuse, before any step runs, a recipe this source cannot build (RecipeError: exit 2).
+
+        Runs on every build, no-op ones included: it must stay cheap and import nothing heavy.
+        The default checks that the weight files exist.
+        """
+        from pathlib import Path
+
+        self.weight_files(Path(recipe.base_dir))
+
     def export(self, recipe: Recipe, out: Path, patches: list[AbstractContextManager]) -> ExportInfo:
         """Write `out / 'model.onnx'`. `patches` are source fixes, entered around model building."""
         raise NotImplementedError

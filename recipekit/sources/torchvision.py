@@ -72,6 +72,12 @@ class TorchvisionSource(Source):
             return []
         return [resolve_weights(self.config.builder, self.config.weights, base)[0]]
 
+    def check_recipe(self, recipe: Recipe) -> None:
+        from recipekit.sources import _tv_export as tx
+
+        tx.check_recipe(recipe)
+        super().check_recipe(recipe)
+
     def export(self, recipe: Recipe, out: Path, patches: list[AbstractContextManager]) -> ExportInfo:
         from recipekit.sources import _tv_export as tx
 

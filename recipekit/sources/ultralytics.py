@@ -50,6 +50,20 @@ def only_batch_dynamic(active: bool) -> Iterator[None]:
         engine.torch2onnx = original
 
 
+EXPECTED_PREPROCESS = {"scale": 1 / 255, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "color": "rgb", "layout": "nchw"}
+
+
+def check_preprocess(recipe: Recipe) -> None:
+    """Ultralytics models take RGB 0..1 NCHW: any other declared preprocessing is refused, so a
+    recipe can never feed them 0..255 (or BGR) pixels, not even consistently on both sides of a gate."""
+    pre = recipe.input.preprocess
+    for key, want in EXPECTED_PREPROCESS.items():
+        got = getattr(pre, key)
+        same = abs(got - want) < 1e-9 if key == "scale" else tuple(got) == want if isinstance(want, tuple) else got == want
+        if not same:
+            raise RecipeError(recipe.origin, f"input.preprocess.{key}", f"Ultralytics models take RGB pixels scaled to 0..1 in NCHW; expected {want!r}, got {got!r}")
+
+
 class UltralyticsSource(Source):
     name: ClassVar[str] = "ultralytics"
     version: ClassVar[str] = "1"
@@ -97,6 +111,10 @@ class UltralyticsSource(Source):
         if nms:
             args.update(iou=nms.iou, conf=nms.score, max_det=nms.max_det)
         return args
+
+    def check_recipe(self, recipe: Recipe) -> None:
+        check_preprocess(recipe)
+        super().check_recipe(recipe)
 
     def export(self, recipe: Recipe, out: Path, patches: list[Any]) -> ExportInfo:
         with ExitStack() as stack:

@@ -70,7 +70,7 @@ def test_missing_recipe_file(cli, tmp_path):
 def test_missing_weights_file_says_how_to_build_without(recipes, cli, tmp_path):
     path = write(recipes, BASE.replace("init: random", "init: weights, weights: missing.pt"))
     code, _, err = cli("build", path, "--cache", tmp_path / "c", "--out", tmp_path / "o")
-    assert code == 1 and "weights file not found" in (err + _)
+    assert code == 2 and "source.weights: weights file not found" in err
     assert "source.init: synthetic" in (err + _)
     assert not list((tmp_path / "c").glob("objects/*/*"))
 
@@ -97,3 +97,10 @@ def test_schema_names_every_plugin(cli):
     assert code == 0
     assert set(doc["properties"]["targets"]["properties"]) == {"ort", "webgpu", "trt", "trt-jetson"}
     assert "parity" in doc["properties"]["gates"]["properties"]
+
+
+def test_ultralytics_refuses_preprocessing_it_cannot_take(cli, tmp_path):
+    """0..255 pixels into a model that wants 0..1 is refused before anything runs."""
+    code, out, err = cli("build", RECIPES / "yolo11n.yaml", "input.preprocess.scale=1.0", "--cache", tmp_path / "c", "--out", tmp_path / "o")
+    assert code == 2 and "input.preprocess.scale: Ultralytics models take RGB pixels scaled to 0..1" in err
+    assert not list((tmp_path / "c").glob("objects/*/*"))

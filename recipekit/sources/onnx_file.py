@@ -1,0 +1,92 @@
+"""onnx: bring your own ONNX file. It is copied as the export; the fixes and targets apply as usual.
+
+Nothing can be re-exported, so export options that would need a re-export are refused with what to
+do instead (the opset and fp16 fixes, or matching the file). The reference for the gates is the
+original file run in ONNX Runtime on the CPU: parity then shows that the fixes and the target kept
+the file's outputs.
+"""
+
+from __future__ import annotations
+
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Literal
+
+from pydantic import Field
+
+from recipekit.errors import RecipeError
+from recipekit.sources.base import ExportInfo, Forward, Source, SourceConfig
+
+if TYPE_CHECKING:
+    import onnx
+
+    from recipekit.recipe.schema import Recipe
+
+
+class OnnxFileConfig(SourceConfig):
+    kind: Literal["onnx"] = "onnx"
+    path: str = Field(description="the ONNX file, relative to the recipe")
+    output_kinds: dict[str, dict[str, Any]] = Field(default_factory=dict, description="what outputs mean for the gates, e.g. {output0: {kind: detections, box: [0, 4], score: 4, class: 5}}; default: tensors")
+
+
+def _dims(value: Any) -> list[Any]:
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in value.type.tensor_type.shape.dim]
+
+
+def refusals(model: onnx.ModelProto, recipe: Recipe) -> list[tuple[str, str]]:
+    """(key path, why) for every export option the file contradicts."""
+    ex, out = recipe.export, []
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset != ex.opset:
+        out.append(("export.opset", f"the file has opset {opset}; set export.opset: {opset}, and add the `opset` fix to convert"))
+    inits = {i.name for i in model.graph.initializer}
+    dims = _dims(next(i for i in model.graph.input if i.name not in inits))
+    if len(dims) == 4 and all(isinstance(d, int) for d in dims[2:]) and tuple(dims[2:]) != tuple(ex.imgsz):
+        out.append(("export.imgsz", f"the file's input is {dims[2]}x{dims[3]}; set export.imgsz: [{dims[2]}, {dims[3]}]"))
+    if dims and isinstance(dims[0], int) and ex.dynamic_batch:
+        out.append(("export.batch", f"the file has a static batch of {dims[0]}; a dynamic batch needs a re-export"))
+    if ex.nms is not None:
+        out.append(("export.nms", "NMS cannot be embedded into an existing ONNX file; remove export.nms"))
+    if ex.half:
+        out.append(("export.half", "use the `fp16` fix on an existing ONNX file instead of export.half"))
+    if ex.simplify:
+        out.append(("export.simplify", "use the `onnxslim` fix on an existing ONNX file instead of export.simplify"))
+    return out
+
+
+class OnnxFileSource(Source):
+    name: ClassVar[str] = "onnx"
+    version: ClassVar[str] = "1"
+    Config = OnnxFileConfig
+    init = "weights"
+
+    def weight_files(self, base: Path) -> list[Path]:
+        path = (base / self.config.path).resolve()
+        if not path.is_file():
+            raise RecipeError(str(base), "source.path", f"ONNX file not found: {path}")
+        return [path]
+
+    def export(self, recipe: Recipe, out: Path, patches: list[Any]) -> ExportInfo:
+        import onnx
+
+        src = self.weight_files(Path(recipe.base_dir))[0]
+        model = onnx.load(str(src))
+        problems = refusals(model, recipe)
+        if problems:
+            key, why = problems[0]
+            raise RecipeError(recipe.origin, key, why + "".join(f"; also {k}: {w}" for k, w in problems[1:]))
+        if patches:
+            raise RecipeError(recipe.origin, "fixes", "source fixes need a model to patch; an ONNX file has none")
+        shutil.copyfile(src, out / "model.onnx")
+        inits = {i.name for i in model.graph.initializer}
+        outputs = [o.name for o in model.graph.output]
+        kinds = {name: self.config.output_kinds.get(name, {"kind": "tensor"}) for name in outputs}
+        return ExportInfo([i.name for i in model.graph.input if i.name not in inits], outputs, kinds, {"file": src.name})
+
+    @contextmanager
+    def reference(self, recipe: Recipe, export_dir: Path, patches: list[Any]) -> Iterator[Forward]:
+        from recipekit.runtime import OrtRunner
+
+        runner = OrtRunner(export_dir / "model.onnx")
+        yield runner.run_one

@@ -1,0 +1,63 @@
+"""The onnx source: an ONNX file built here goes through fixes, targets and gates; contradicting
+export options are refused with what to do instead."""
+
+from __future__ import annotations
+
+import pytest
+from rkhelpers import manifest
+
+
+def tiny_model(path, opset=17, batch="N"):
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(4, 3, 3, 3)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["images", "w"], ["y"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["y"], ["out"])],
+        "tiny", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, 64, 96])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [batch, 4, 64, 96])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=9), str(path))
+
+
+RECIPE = """name: tiny
+source: {{kind: onnx, path: tiny.onnx}}
+input: {{samples: [ultralytics:bus.jpg]}}
+export: {{opset: {opset}, imgsz: [64, 96]{extra}}}
+fixes: [{fixes}]
+targets: {{ort: {{}}}}
+gates: {{parity: {{atol: 1.0e-5, rtol: 1.0e-5}}}}
+"""
+
+
+def write(tmp_path, opset=17, extra="", fixes=""):
+    tiny_model(tmp_path / "tiny.onnx")
+    path = tmp_path / "tiny.yaml"
+    path.write_text(RECIPE.format(opset=opset, extra=extra, fixes=fixes))
+    return path
+
+
+def test_onnx_file_builds_and_passes_parity_after_fixes(tmp_path, cli):
+    recipe = write(tmp_path, fixes="shape-inference, {opset: {target: 18}}")
+    code, out, err = cli("build", recipe, "--cache", tmp_path / "c", "--out", tmp_path / "o")
+    assert code == 0, out + err
+    m = manifest(tmp_path / "o", "tiny", "ort")
+    assert m["source"]["kind"] == "onnx" and m["gates"]["parity"]["passed"]
+    assert [f["name"] for f in m["fixes"]] == ["shape-inference", "opset"]
+
+
+@pytest.mark.parametrize(("opset", "extra", "key", "hint"), [
+    (13, "", "export.opset", "the file has opset 17; set export.opset: 17"),
+    (17, ", nms: true", "export.nms", "NMS cannot be embedded"),
+    (17, ", half: true", "export.half", "use the `fp16` fix"),
+])
+def test_export_options_that_cannot_apply_are_refused(tmp_path, cli, opset, extra, key, hint):
+    recipe = write(tmp_path, opset=opset, extra=extra)
+    code, out, err = cli("build", recipe, "--cache", tmp_path / "c", "--out", tmp_path / "o")
+    assert code == 1 and f"{key}: {hint}" in out + err, out + err
+
+
+def test_imgsz_must_match_a_static_file(tmp_path, cli):
+    recipe = write(tmp_path)
+    code, out, _ = cli("build", recipe, "export.imgsz=[64,64]", "--cache", tmp_path / "c", "--out", tmp_path / "o")
+    assert code == 1 and "export.imgsz: the file's input is 64x96" in out
