@@ -21,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--report", help="folder for matrix.json, matrix.md and matrix.html")
     p.add_argument("--strict", action="store_true", help="unavailable cells count as failures")
     p.add_argument("--force", action="store_true", help="rebuild every step")
+    p.add_argument("--no-latency", action="store_true", help="do not add the latency gate to every cell")
     p.add_argument("--quiet", "-q", action="store_true")
     return p
 
@@ -48,6 +49,13 @@ def with_target(recipe: Any, target: str) -> tuple[Any, str | None]:
     return recipe.model_copy(update={"targets": added}), None
 
 
+def with_latency(recipe: Any) -> Any:
+    """The recipe with the latency gate added (timings per batch size for the report's plot)."""
+    from recipekit.gates import GATES
+
+    return recipe.model_copy(update={"gates": {**recipe.gates, "latency": GATES.get("latency").Config()}})
+
+
 def plan_all(args: argparse.Namespace, recipes: list[str], overrides: list[str]) -> tuple[list, dict, list]:
     from recipekit.cli.build import build_env
     from recipekit.graph.plan import plan
@@ -56,6 +64,8 @@ def plan_all(args: argparse.Namespace, recipes: list[str], overrides: list[str])
     steps, envs, cells = [], {}, []  # cells: (recipe, target, tasks | reason)
     for path in recipes:
         recipe = load(path, overrides, Path(args.cache).resolve())
+        if not getattr(args, "no_latency", True) and "latency" not in recipe.gates:
+            recipe = with_latency(recipe)
         if recipe.name in envs:
             raise UsageError(f"{path}: recipe name {recipe.name!r} is used twice in this matrix")
         wanted = targets_arg(args.targets) or list(recipe.targets)

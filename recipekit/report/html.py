@@ -41,6 +41,18 @@ def parity_plot(cells: list[Cell]) -> str | None:
     return svg
 
 
+def _browser_series(c: Cell) -> list[tuple[str, list[int], list[float]]]:
+    """Batch-1 run times the webgpu-browser gate measured, per EP (first real image)."""
+    fig = c.gates.get("webgpu-browser", {}).get("figures", {})
+    out = []
+    for ep, runs in (fig.get("timings_ms") or {}).items():
+        times = [v for k, v in runs.items() if k != "create" and isinstance(v, (int, float))]
+        if times:
+            adapter = "SwiftShader software adapter" if ep == "webgpu" else "wasm"
+            out.append((f"{c.recipe}/{c.target} browser {ep} ({adapter})", [1], [min(times)]))
+    return out
+
+
 def latency_plot(cells: list[Cell]) -> str | None:
     series = []
     for c in cells:
@@ -48,8 +60,8 @@ def latency_plot(cells: list[Cell]) -> str | None:
         per = fig.get("per_batch") or {}
         if per:
             xs = sorted(per, key=int)
-            label = f"{c.recipe}/{c.target} ({fig.get('runner', '?')}{', software adapter' if 'webgpu' in c.target else ''})"
-            series.append((label, [int(x) for x in xs], [per[x]["median_ms"] for x in xs]))
+            series.append((f"{c.recipe}/{c.target} ({fig.get('runner', '?')})", [int(x) for x in xs], [per[x]["median_ms"] for x in xs]))
+        series += _browser_series(c)
     if not series:
         return None
     import matplotlib.pyplot as plt

@@ -20,6 +20,21 @@ if TYPE_CHECKING:
     from recipekit.graph.run import Run
 
 PUBLISHED_OK = ("passed", "skipped")
+VOLATILE = ("timings_ms", "per_batch")
+"""Gate figures that are measurements of time: they differ run to run, so they go to timings.json
+beside the manifest (not part of the artifact's files, nor of a release), keeping manifest.json
+byte-identical across clean builds."""
+
+
+def split_volatile(gates: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    stable, volatile = {}, {}
+    for name, result in gates.items():
+        figures = dict(result.get("figures") or {})
+        moved = {k: figures.pop(k) for k in VOLATILE if k in figures}
+        stable[name] = {**result, "figures": figures}
+        if moved:
+            volatile[name] = moved
+    return stable, volatile
 
 
 def manifest(run: Run) -> dict[str, Any]:
@@ -27,7 +42,7 @@ def manifest(run: Run) -> dict[str, Any]:
     comp, fixr, exp = run.up["compile"], run.up["fix"]["result"], run.up["export"]["result"]
     files = {n: d for n, d in json.loads((Path(comp["path"]) / "meta.json").read_text())["files"].items() if n != "meta.json"}
     artifact = comp["result"]["artifact"]
-    gates = {role.split(".", 1)[1]: up["gate"] for role, up in sorted(run.up.items()) if role.startswith("gate.")}
+    gates, _ = split_volatile({role.split(".", 1)[1]: up["gate"] for role, up in sorted(run.up.items()) if role.startswith("gate.")})
     io = comp["result"]["manifest"].get("io", fixr["io"])
     return {
         "name": run.recipe.name, "target": run.step["target"], "status": "passed",
@@ -78,4 +93,7 @@ def publish(run: Run) -> dict[str, Any]:
     if _same(dest, doc):
         return {"status": "cached", "path": str(dest)}
     _swap_in(Path(comp["path"]), doc["files"], doc, dest)
+    _, timings = split_volatile({r.split(".", 1)[1]: up["gate"] for r, up in gates.items()})
+    if timings:
+        (dest / "timings.json").write_text(json.dumps(timings, indent=1, sort_keys=True) + "\n")
     return {"status": "ran", "path": str(dest)}

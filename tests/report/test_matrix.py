@@ -58,6 +58,8 @@ def test_json_schema(matrix):
     assert cell["gates"]["parity"]["passed"] is True
     assert "max_abs" in cell["gates"]["parity"]["figures"]["outputs"]["output0"]
     assert cell["cached"] is False and cell["seconds"] > 0
+    latency = cell["gates"]["latency"]["figures"]
+    assert latency["runner"].startswith("onnxruntime") and latency["per_batch"]["1"]["median_ms"] > 0
 
 
 def test_markdown_table(matrix):
@@ -78,7 +80,7 @@ def test_html_renders_table_and_plots_in_chromium(matrix):
                               f"--user-data-dir={profile}", "--dump-dom", html.as_uri()],
                              capture_output=True, text=True, timeout=60, check=True).stdout
     assert dom.count("<tr class=") == 6
-    assert dom.count("<svg") >= 1 and "Parity error per output" in dom
+    assert dom.count("<svg") == 2 and "Parity error per output" in dom and "Latency per batch size" in dom
 
 
 def test_second_run_is_all_cached_and_unavailable_counts_only_when_strict(matrix, cli):
