@@ -30,7 +30,8 @@ else
 fi
 
 stamp="$VENV/.recipekit-installed"
-if [[ -f "$stamp" && "$stamp" -nt pyproject.toml ]] && "$PY" -c "import recipekit, doit, hydra, ultralytics" 2>/dev/null; then
+# find_spec, not import: importing ultralytics would write its settings file into the home folder
+if [[ -f "$stamp" && "$stamp" -nt pyproject.toml ]] && "$PY" -c "import importlib.util as u, sys; sys.exit(not all(u.find_spec(m) for m in ('recipekit', 'doit', 'hydra', 'ultralytics', 'onnxruntime')))" 2>/dev/null; then
     step "recipekit and its dependencies present"
 else
     step "installing recipekit (editable) with pinned dependencies"
