@@ -56,6 +56,18 @@ def with_latency(recipe: Any) -> Any:
     return recipe.model_copy(update={"gates": {**recipe.gates, "latency": GATES.get("latency").Config()}})
 
 
+def _unplannable(recipe: Any, target: str) -> str | None:
+    """Why the steps of (recipe, target) cannot even be planned (e.g. a gate option it refuses)."""
+    from recipekit.errors import RecipeKitError
+    from recipekit.graph.plan import plan
+
+    try:
+        plan(recipe, [target])
+    except RecipeKitError as exc:
+        return str(exc)
+    return None
+
+
 def plan_all(args: argparse.Namespace, recipes: list[str], overrides: list[str]) -> tuple[list, dict, list]:
     from recipekit.cli.build import build_env
     from recipekit.graph.plan import plan
@@ -68,10 +80,12 @@ def plan_all(args: argparse.Namespace, recipes: list[str], overrides: list[str])
             recipe = with_latency(recipe)
         if recipe.name in envs:
             raise UsageError(f"{path}: recipe name {recipe.name!r} is used twice in this matrix")
+        plan(recipe, list(recipe.targets))  # recipe-level errors (bad input) stop the matrix: exit 2
         wanted = targets_arg(args.targets) or list(recipe.targets)
         takes = []
         for target in wanted:
             recipe, why = with_target(recipe, target)
+            why = why or _unplannable(recipe, target)
             cells.append((recipe.name, target, why)) if why else takes.append(target)
         if takes:
             envs[recipe.name] = build_env(recipe, argparse.Namespace(**{**vars(args), "recipe": path, "require": False}))
