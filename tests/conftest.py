@@ -1,8 +1,17 @@
-"""Shared fixtures: run the CLI in-process."""
+"""Shared fixtures: run the CLI in-process. Nothing a test imports may write into the home folder:
+Ultralytics and matplotlib get a temporary config folder before any test imports them."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
+
+_CONFIG = tempfile.mkdtemp(prefix="recipekit-tests-")
+for _var in ("YOLO_CONFIG_DIR", "MPLCONFIGDIR"):
+    os.environ.setdefault(_var, _CONFIG)
+os.environ.setdefault("YOLO_OFFLINE", "1")
 
 
 @pytest.fixture
