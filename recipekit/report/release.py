@@ -7,7 +7,6 @@ no owner), so two clean builds with the same tools give identical SHA256SUMS.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import shutil
@@ -15,11 +14,9 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from recipekit.cache.digests import file_sha256 as sha256
+
 SUMS = "SHA256SUMS"
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def dump(path: Path, doc: Any) -> None:

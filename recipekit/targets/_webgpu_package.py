@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from recipekit.cache.digests import file_sha256
 
 if TYPE_CHECKING:
     import onnx
@@ -42,21 +43,13 @@ def graph_inputs(model: onnx.ModelProto) -> list[Any]:
     return [i for i in model.graph.input if i.name not in inits]
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def page_manifest(model: onnx.ModelProto, path: Path, recipe: Any, config: Any, version: str, runtime: dict[str, Any],
                   kinds: dict[str, Any], sample: str | None) -> dict[str, Any]:
     """What the page (and a person deploying it) needs: runtime, bundle, tensors, preprocessing."""
     nms = recipe.export.nms
     return {
         "format": "recipekit-webgpu/1",
-        "model": path.name, "model_sha256": sha256(path), "fp16": config.fp16,
+        "model": path.name, "model_sha256": file_sha256(path), "fp16": config.fp16,
         "onnxruntime_web": {"version": version, "bundle": config.bundle, "import": IMPORTS[config.bundle], **runtime},
         "execution_providers": ["webgpu", "wasm"],
         "input_size": list(recipe.export.imgsz),
