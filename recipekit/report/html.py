@@ -24,18 +24,32 @@ def _svg(fig: Any) -> str:
     return text[text.index("<svg"):]
 
 
+PARITY_METRICS = (("max_abs", "max |diff|"), ("box_px_max", "box px"), ("keypoints_px_max", "keypoints px"))
+
+
+def parity_bars(cells: list[Cell]) -> list[tuple[str, float]]:
+    """(label, worst error) per cell, output and metric: tensors' max |diff|, detections' pixels."""
+    bars = []
+    for c in cells:
+        for out, fig in (c.gates.get("parity", {}).get("figures", {}).get("outputs", {}) or {}).items():
+            for key, unit in PARITY_METRICS:
+                value = fig.get(key) if isinstance(fig, dict) else None
+                if isinstance(value, (int, float)):
+                    bars.append((f"{c.recipe}/{c.target}:{out} ({unit})", float(value)))
+    return bars
+
+
 def parity_plot(cells: list[Cell]) -> str | None:
-    bars = [(f"{c.recipe}/{c.target}:{out}", fig["max_abs"])
-            for c in cells for out, fig in (c.gates.get("parity", {}).get("figures", {}).get("outputs", {}) or {}).items()
-            if isinstance(fig, dict) and isinstance(fig.get("max_abs"), (int, float))]
+    bars = parity_bars(cells)
     if not bars:
         return None
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(bars) + 1))
-    ax.barh([b[0] for b in bars], [max(b[1], 1e-12) for b in bars], color="#4a7")
+    fig, ax = plt.subplots(figsize=(8, 0.3 * len(bars) + 1))
+    ax.barh([b[0] for b in bars], [max(b[1], 1e-9) for b in bars], color="#4a7")
     ax.set_xscale("log")
-    ax.set_xlabel("parity: worst |artifact - PyTorch| per output")
+    ax.set_xlabel("parity: worst error of the artifact against PyTorch (tensors: |diff|; detections: pixels)")
+    ax.tick_params(axis="y", labelsize=7)
     svg = _svg(fig)
     plt.close(fig)
     return svg
@@ -70,7 +84,8 @@ def latency_plot(cells: list[Cell]) -> str | None:
     for label, xs, ys in series:
         ax.plot(xs, ys, marker="o", label=label)
     ax.set_xlabel("batch size")
-    ax.set_ylabel("median latency (ms)")
+    ax.set_ylabel("median latency (ms, log scale)")
+    ax.set_yscale("log")
     ax.legend(fontsize=7)
     svg = _svg(fig)
     plt.close(fig)
