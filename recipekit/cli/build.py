@@ -40,8 +40,8 @@ def summary(outcome: Any, recipe: Any, targets: list[str]) -> list[str]:
         failed = [r for r in outcome.failed() if r["task"].startswith(f"{recipe.name}:") and (f":{target}" in r["task"] or r["task"].split(":")[1] in {"export", "golden", "fix"})]
         if res and res["status"] in {"ran", "cached"}:
             lines.append(f"{recipe.name}/{target}: published {res['path']}")
-        elif res and res["status"] == "unavailable":
-            lines.append(f"{recipe.name}/{target}: unavailable ({res['reason']})")
+        elif res and res["status"] in {"unavailable", "unverified"}:
+            lines.append(f"{recipe.name}/{target}: {res['status']} ({res['reason']})")
         else:
             why = "; ".join(f"{r['task']}: {r.get('error', '')}" for r in failed) or "not built"
             lines.append(f"{recipe.name}/{target}: FAILED, nothing published ({why})")

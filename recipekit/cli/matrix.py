@@ -19,7 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", help="comma-separated targets (default: each recipe's own)")
     p.add_argument("-j", "--jobs", type=int, default=1, help="independent steps in parallel (processes)")
     p.add_argument("--report", help="folder for matrix.json, matrix.md and matrix.html")
-    p.add_argument("--strict", action="store_true", help="unavailable cells count as failures")
+    p.add_argument("--strict", action="store_true", help="unavailable, unverified and n/a cells count as failures")
     p.add_argument("--force", action="store_true", help="rebuild every step")
     p.add_argument("--no-latency", action="store_true", help="do not add the latency gate to every cell")
     p.add_argument("--quiet", "-q", action="store_true")
@@ -119,7 +119,7 @@ def run(command: str, argv: list[str]) -> int:
     print(terminal(cells))
     if args.report:
         write_reports(Path(args.report), cells, {"targets": sorted({c.target for c in cells}), "recipes": recipes, "overrides": overrides})
-    bad = {"failed", "error"} | ({"unavailable", "n/a"} if args.strict else set())
+    bad = {"failed", "error"} | ({"unavailable", "unverified", "n/a"} if args.strict else set())
     return 1 if any(c.status in bad for c in cells) else 0
 
 

@@ -1,7 +1,8 @@
 """Matrix cells from a run's step results, and the JSON / Markdown / terminal forms of them.
 
 matrix.json (schema "recipekit.matrix/1"), one entry per (recipe, target) cell:
-  recipe, target: names; status: passed | failed | unavailable | error | n/a;
+  recipe, target: names; status: passed | failed | unavailable | unverified | error | n/a
+  (unavailable: the target cannot be built here; unverified: built, but a gate could not run here);
   reason: why it is not passed ("" when passed); seconds: wall time of the cell's steps (shared
   export/fix steps included); cached: no step of the cell ran (all from the cache, or not run);
   artifact: {path, sha256} of the published artifact, or null;
@@ -45,8 +46,8 @@ def _verdict(tasks: list[str], results: dict[str, dict[str, Any]], publish: str)
         return "failed", "; ".join(f"gate {_gate_name(t)}: {results[t].get('error', '')}" for t in gates)
     if failed:
         return "error", "; ".join(f"{t}: {results[t].get('error', '')}" for t in failed)
-    if pub and pub["status"] == "unavailable":
-        return "unavailable", pub.get("reason", "")
+    if pub and pub["status"] in {"unavailable", "unverified"}:
+        return pub["status"], pub.get("reason", "")
     return "error", "not run (an earlier step failed)"
 
 

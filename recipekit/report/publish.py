@@ -84,8 +84,11 @@ def publish(run: Run) -> dict[str, Any]:
         return {"status": "unavailable", "reason": comp["reason"]}
     gates = {r: up for r, up in run.up.items() if r.startswith("gate.")}
     blocked = [r.split(".", 1)[1] for r, up in gates.items() if up["gate"]["status"] not in PUBLISHED_OK]
-    if blocked:
-        return {"status": "unavailable", "reason": f"gates did not run here: {', '.join(blocked)}"}
+    if blocked:  # built, but a gate could not run here (no browser): never a silent pass
+        why = "; ".join(f"{g}: {gates['gate.' + g]['gate'].get('message', '')}" for g in blocked)
+        if run.env.get("require"):
+            return {"status": "failed", "error": f"required gates did not run: {why}"}
+        return {"status": "unverified", "reason": f"not published, gates did not run here: {why}"}
     for up in run.up.values():
         up.setdefault("task", "")
     doc = manifest(run)

@@ -90,3 +90,15 @@ def test_failed_gate_blocks_publishing(built, cli, tmp_path):
     assert code == 1
     assert "gate parity failed: output0" in out and "atol=1e-09" in out
     assert not (out_dir / "yolo11n" / "ort").exists()
+
+
+def test_webgpu_without_chromium_is_unverified_never_passed(tmp_path, cli, monkeypatch):
+    """No browser here: the artifact builds, the browser gate says why it did not run, nothing is
+    published, and --require turns that into a failure."""
+    monkeypatch.setenv("RECIPEKIT_CHROMIUM", str(tmp_path / "no-chromium"))
+    common = [RECIPES / "yolo11n-pose-webgpu.yaml", "export.imgsz=192", "--cache", tmp_path / "c", "--out", tmp_path / "o"]
+    code, out, _ = cli("build", *common)
+    assert code == 0 and "yolo11n-pose-webgpu/webgpu: unverified (not published, gates did not run here: webgpu-browser:" in out
+    assert "no-chromium" in out and not (tmp_path / "o" / "yolo11n-pose-webgpu" / "webgpu").exists()
+    code, out, _ = cli("build", *common, "--require")
+    assert code == 1 and "required gates did not run" in out
