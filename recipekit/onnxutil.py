@@ -171,3 +171,14 @@ def save_temp(model: onnx.ModelProto, folder: str | Path) -> Path:
     path = Path(folder) / "model.onnx"
     onnx.save(model, str(path))
     return path
+
+
+VOLATILE_METADATA = ("date",)
+
+
+def drop_volatile_metadata(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Drop metadata that makes two exports of the same model differ (Ultralytics' export date)."""
+    keep = [p for p in model.metadata_props if p.key not in VOLATILE_METADATA]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    return model

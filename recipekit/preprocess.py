@@ -18,6 +18,26 @@ if TYPE_CHECKING:
     from recipekit.recipe.schema import Preprocess
 
 
+RGB01_NCHW = {"scale": 1 / 255, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "color": "rgb", "layout": "nchw"}
+"""What most PyTorch vision models take: RGB pixels scaled to 0..1, NCHW, no mean/std applied outside."""
+
+
+def mismatch(pre: Preprocess, expected: dict[str, Any]) -> tuple[str, Any, Any] | None:
+    """The first (key, expected, declared) where the recipe's preprocessing differs, or None.
+
+    Sources whose graph fixes its input convention use it to refuse any other declaration, so a
+    recipe cannot feed the model 0..255 (or BGR) pixels, even consistently on both sides of a gate."""
+    for key, want in expected.items():
+        got = getattr(pre, key)
+        if isinstance(want, float):
+            same = abs(got - want) < 1e-9
+        else:
+            same = tuple(got) == want if isinstance(want, tuple) else got == want
+        if not same:
+            return key, want, got
+    return None
+
+
 def resolve_sample(spec: str, base_dir: Path) -> Path:
     """'ultralytics:bus.jpg' -> the file an installed package ships; else a path relative to the recipe."""
     local = (base_dir / spec).resolve()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from recipekit.cli.common import cache_args, parse, targets_arg
-from recipekit.errors import RecipeKitError, UsageError
+from recipekit.errors import UsageError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -122,5 +122,3 @@ def run(command: str, argv: list[str]) -> int:
     bad = {"failed", "error"} | ({"unavailable", "unverified", "n/a"} if args.strict else set())
     return 1 if any(c.status in bad for c in cells) else 0
 
-
-__all__ = ["run", "RecipeKitError"]

@@ -67,16 +67,10 @@ def io_info(model: onnx.ModelProto) -> dict[str, list[dict[str, Any]]]:
     return {"inputs": describe(i for i in model.graph.input if i.name not in inits), "outputs": describe(model.graph.output)}
 
 
-def normalize(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Drop what makes two builds of the same model differ: export timestamps in metadata."""
-    keep = [p for p in model.metadata_props if p.key not in {"date"}]
-    del model.metadata_props[:]
-    model.metadata_props.extend(keep)
-    return model
-
-
 def apply_chain(run: Run, work: Path) -> dict[str, Any]:
     import onnx
+
+    from recipekit.onnxutil import drop_volatile_metadata
 
     ctx = FixContext(run.recipe)
     model = onnx.load(str(run.upstream_dir("export") / "model.onnx"))
@@ -84,7 +78,7 @@ def apply_chain(run: Run, work: Path) -> dict[str, Any]:
     for item in run.step["config"]["fixes"]:
         model, record = _onnx_fix(run, model, item, ctx)
         records.append(record)
-    model = normalize(model)
+    model = drop_volatile_metadata(model)
     onnx.checker.check_model(model)
     onnx.save(model, str(work / "model.onnx"))
     return {"fixes": records, "io": io_info(model), "nodes": len(model.graph.node)}

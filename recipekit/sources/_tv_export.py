@@ -24,7 +24,6 @@ OUTPUTS = ["boxes", "scores", "labels"]
 DEFAULT_INPUT = "images"
 FIELDS = {"boxes": "box", "scores": "score", "labels": "class"}
 """output_kinds as recipekit.compare reads them: one detection list "dets", one field per output."""
-EXPECTED_PREPROCESS = {"scale": 1 / 255, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "color": "rgb", "layout": "nchw"}
 
 
 def output_kinds() -> dict[str, dict[str, Any]]:
@@ -33,12 +32,13 @@ def output_kinds() -> dict[str, dict[str, Any]]:
 
 def check_recipe(recipe: Recipe) -> None:
     """What the graph's input definition requires of the recipe; one message per rule."""
-    pre, exp = recipe.input.preprocess, recipe.export
-    for key, want in EXPECTED_PREPROCESS.items():
-        got = getattr(pre, key)
-        same = abs(got - want) < 1e-9 if isinstance(want, float) else tuple(got) == want if isinstance(want, tuple) else got == want
-        if not same:
-            raise RecipeError("recipe", f"input.preprocess.{key}", f"torchvision detectors take RGB 0..1 NCHW pixels and normalise inside the graph: expected {key}={want!r}, got {got!r}")
+    from recipekit.preprocess import RGB01_NCHW, mismatch
+
+    exp = recipe.export
+    bad = mismatch(recipe.input.preprocess, RGB01_NCHW)
+    if bad:
+        key, want, got = bad
+        raise RecipeError("recipe", f"input.preprocess.{key}", f"torchvision detectors take RGB 0..1 NCHW pixels and normalise inside the graph: expected {key}={want!r}, got {got!r}")
     if exp.batch.max != 1 or exp.dynamic_batch:
         raise RecipeError("recipe", "export.batch", "torchvision detectors return a variable-length list per image: export batch 1 (min = opt = max = 1)")
     if exp.nms is not None:

@@ -22,11 +22,9 @@ def drop_export_date(onnx_path: Path) -> None:
     key downstream of them) are the same for the same model."""
     import onnx
 
-    model = onnx.load(str(onnx_path))
-    keep = [p for p in model.metadata_props if p.key != "date"]
-    del model.metadata_props[:]
-    model.metadata_props.extend(keep)
-    onnx.save(model, str(onnx_path))
+    from recipekit.onnxutil import drop_volatile_metadata
+
+    onnx.save(drop_volatile_metadata(onnx.load(str(onnx_path))), str(onnx_path))
 
 
 def export_info(onnx_path: Path, exporter: Any, config: Any) -> ExportInfo:

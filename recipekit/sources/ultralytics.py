@@ -50,18 +50,14 @@ def only_batch_dynamic(active: bool) -> Iterator[None]:
         engine.torch2onnx = original
 
 
-EXPECTED_PREPROCESS = {"scale": 1 / 255, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "color": "rgb", "layout": "nchw"}
-
-
 def check_preprocess(recipe: Recipe) -> None:
-    """Ultralytics models take RGB 0..1 NCHW: any other declared preprocessing is refused, so a
-    recipe can never feed them 0..255 (or BGR) pixels, not even consistently on both sides of a gate."""
-    pre = recipe.input.preprocess
-    for key, want in EXPECTED_PREPROCESS.items():
-        got = getattr(pre, key)
-        same = abs(got - want) < 1e-9 if key == "scale" else tuple(got) == want if isinstance(want, tuple) else got == want
-        if not same:
-            raise RecipeError(recipe.origin, f"input.preprocess.{key}", f"Ultralytics models take RGB pixels scaled to 0..1 in NCHW; expected {want!r}, got {got!r}")
+    """Ultralytics models take RGB 0..1 NCHW: any other declared preprocessing is refused."""
+    from recipekit.preprocess import RGB01_NCHW, mismatch
+
+    bad = mismatch(recipe.input.preprocess, RGB01_NCHW)
+    if bad:
+        key, want, got = bad
+        raise RecipeError(recipe.origin, f"input.preprocess.{key}", f"Ultralytics models take RGB pixels scaled to 0..1 in NCHW; expected {want!r}, got {got!r}")
 
 
 class UltralyticsSource(Source):
