@@ -51,13 +51,34 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="rk-bench-"))
     cache, out = work / "cache", work / "out"
     rk = [sys.executable, "-m", "recipekit"]
-    build = [*rk, "build", str(RECIPE), f"export.imgsz={args.imgsz}", "source.init=random", "gates.parity.atol=1",
-             "--cache", str(cache), "--out", str(out), "-q"]
+    build = [
+        *rk,
+        "build",
+        str(RECIPE),
+        f"export.imgsz={args.imgsz}",
+        "source.init=random",
+        "gates.parity.atol=1",
+        "--cache",
+        str(cache),
+        "--out",
+        str(out),
+        "-q",
+    ]
     fresh = lambda: shutil.rmtree(work, ignore_errors=True)  # noqa: E731
-    rows = [("raw Ultralytics export (same model, seeded)", median(args.runs, [sys.executable, "-c", RAW_EXPORT.format(imgsz=args.imgsz)]))]
+    rows = [
+        (
+            "raw Ultralytics export (same model, seeded)",
+            median(args.runs, [sys.executable, "-c", RAW_EXPORT.format(imgsz=args.imgsz)]),
+        )
+    ]
     rows.append(("cold build, gates excluded", median(args.runs, [*build, "gates.parity.skip=benchmark"], fresh)))
     rows.append(("cold build, gates included", median(args.runs, build, fresh)))
-    rows.append(("rebuild from cache after rm -rf build/", median(args.runs, build, lambda: shutil.rmtree(out, ignore_errors=True))))
+    rows.append(
+        (
+            "rebuild from cache after rm -rf build/",
+            median(args.runs, build, lambda: shutil.rmtree(out, ignore_errors=True)),
+        )
+    )
     rows.append(("no-op build", median(args.runs + 2, build)))
     rows.append(("recipekit --help", median(args.runs + 2, [*rk, "--help"])))
     raw = rows[0][1]

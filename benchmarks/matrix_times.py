@@ -33,8 +33,21 @@ def main() -> None:
     ap.add_argument("--imgsz", type=int, default=320)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rk-matrix-"))
-    base = [sys.executable, "-m", "recipekit", "matrix", *RECIPES, "--targets", "ort", f"export.imgsz={args.imgsz}",
-            "--cache", str(work / "cache"), "--out", str(work / "out"), "-q"]
+    base = [
+        sys.executable,
+        "-m",
+        "recipekit",
+        "matrix",
+        *RECIPES,
+        "--targets",
+        "ort",
+        f"export.imgsz={args.imgsz}",
+        "--cache",
+        str(work / "cache"),
+        "--out",
+        str(work / "out"),
+        "-q",
+    ]
     results: dict[str, list[float]] = {"-j 1 (cold)": [], "-j 2 (cold)": [], "second run (all cached)": []}
     for _ in range(args.runs):
         for jobs in ("1", "2"):

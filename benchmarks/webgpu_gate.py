@@ -21,7 +21,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "gates")]
 
 import _webgpu_models as models  # noqa: E402
 
-from recipekit.gates.webgpu_browser import WebGpuBrowser  # noqa: E402
+from recipekit.targets.webgpu.browser import WebGpuBrowser  # noqa: E402
 
 
 def subjects(tmp: Path, imgsz: int, skip_yolo: bool) -> list[tuple[str, Path, int, dict, bool]]:
@@ -29,9 +29,11 @@ def subjects(tmp: Path, imgsz: int, skip_yolo: bool) -> list[tuple[str, Path, in
     if skip_yolo:
         return out
     (tmp / "raw").mkdir()
-    out.append((f"yolo11n-pose {imgsz} nms", models.yolo11n_pose(tmp / "raw", imgsz), imgsz, {"output0": models.POSE}, True))
+    out.append(
+        (f"yolo11n-pose {imgsz} nms", models.yolo11n_pose(tmp / "raw", imgsz), imgsz, {"output0": models.POSE}, True)
+    )
     try:
-        import recipekit.fixes.fixed_shape_nms  # noqa: F401
+        import recipekit.sources.ultralytics.fixed_shape_nms  # noqa: F401
     except ImportError:
         return out
     (tmp / "fixed").mkdir()
@@ -49,9 +51,15 @@ def time_gate(path: Path, imgsz: int, kinds: dict, nms: bool, bundle: str, repea
         seconds.append(time.monotonic() - start)
     timings = result.figures.get("timings_ms", {}).get("webgpu", {})
     runs = [v for k, v in timings.items() if k != "create" and v is not None]
-    return {"status": result.status, "median": statistics.median(seconds), "min": min(seconds), "max": max(seconds),
-            "create_ms": timings.get("create"), "run_ms": max(runs) if runs else None,
-            "why": (result.failures or [""])[0][:70]}
+    return {
+        "status": result.status,
+        "median": statistics.median(seconds),
+        "min": min(seconds),
+        "max": max(seconds),
+        "create_ms": timings.get("create"),
+        "run_ms": max(runs) if runs else None,
+        "why": (result.failures or [""])[0][:70],
+    }
 
 
 def main() -> int:
@@ -70,8 +78,11 @@ def main() -> int:
             for bundle in args.bundles:
                 r = time_gate(path, imgsz, kinds, nms, bundle, args.repeat)
                 fmt = lambda v: f"{v:.0f}" if v is not None else "-"  # noqa: E731
-                print(f"{name:<38} {bundle:<7} {r['status']:<11} {r['median']:>9.1f} {r['min']:>7.1f} {r['max']:>7.1f} "
-                      f"{fmt(r['create_ms']):>17} {fmt(r['run_ms']):>15}  {r['why']}", flush=True)
+                print(
+                    f"{name:<38} {bundle:<7} {r['status']:<11} {r['median']:>9.1f} {r['min']:>7.1f} {r['max']:>7.1f} "
+                    f"{fmt(r['create_ms']):>17} {fmt(r['run_ms']):>15}  {r['why']}",
+                    flush=True,
+                )
     return 0
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerate recipekit/gates/_webgpu_ops.json: the opsets onnxruntime-web's JSEP WebGPU kernels run.
+"""Regenerate recipekit/targets/webgpu/ops.json: the opsets onnxruntime-web's JSEP WebGPU kernels run.
 
 Source: docs/webgpu-operators.md inside the pinned npm package (web/node_modules/onnxruntime-web),
 the same file as microsoft/onnxruntime js/web/docs/webgpu-operators.md at that release, generated
@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MD = ROOT / "web" / "node_modules" / "onnxruntime-web" / "docs" / "webgpu-operators.md"
-OUT = ROOT / "recipekit" / "gates" / "_webgpu_ops.json"
+OUT = ROOT / "recipekit" / "targets" / "webgpu" / "ops.json"
 DOMAINS = {"ai.onnx": "", "com.microsoft": "com.microsoft", "com.ms.internal.nhwc": "com.ms.internal.nhwc"}
 
 
@@ -54,9 +54,14 @@ def main() -> int:
     pkg = md_path.parents[1] / "package.json"
     version = json.loads(pkg.read_text())["version"] if pkg.is_file() else "unknown"
     ops, comments = parse(md_path.read_text())
-    doc = {"source": f"onnxruntime-web@{version} docs/webgpu-operators.md (microsoft/onnxruntime js/web/docs/webgpu-operators.md)",
-           "generated_by": "scripts/gen_webgpu_ops.py", "onnxruntime_web": version, "kernels": "jsep",
-           "domains": ops, "comments": comments}
+    doc = {
+        "source": f"onnxruntime-web@{version} docs/webgpu-operators.md (microsoft/onnxruntime js/web/docs/webgpu-operators.md)",
+        "generated_by": "scripts/gen_webgpu_ops.py",
+        "onnxruntime_web": version,
+        "kernels": "jsep",
+        "domains": ops,
+        "comments": comments,
+    }
     OUT.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
     print(f"wrote {OUT} ({sum(len(v) for v in ops.values())} entries from {md_path})")
     return 0

@@ -1,11 +1,11 @@
-"""recipekit.compare: tensor statistics and detection matching (numpy only, fast)."""
+"""recipekit.onnx.compare: tensor statistics and detection matching (numpy only, fast)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from recipekit.compare import compare_detections, compare_outputs, compare_tensor, resolve
+from recipekit.onnx.compare import compare_detections, compare_outputs, compare_tensor, resolve
 
 POSE = {"kind": "detections", "box": [0, 4], "score": 4, "class": 5, "keypoints": [6, 2, 3]}
 
@@ -100,9 +100,11 @@ def torchvision_like(n_drop: int = 0, order=None):
     return [boxes[order], scores[order], labels[order]]
 
 
-TV_KINDS = {"boxes": {"kind": "detections", "group": "dets", "field": "box"},
-            "scores": {"kind": "detections", "group": "dets", "field": "score"},
-            "labels": {"kind": "detections", "group": "dets", "field": "class"}}
+TV_KINDS = {
+    "boxes": {"kind": "detections", "group": "dets", "field": "box"},
+    "scores": {"kind": "detections", "group": "dets", "field": "score"},
+    "labels": {"kind": "detections", "group": "dets", "field": "class"},
+}
 
 
 def test_torchvision_separate_outputs_variable_n():
@@ -114,8 +116,10 @@ def test_torchvision_separate_outputs_variable_n():
 
 
 def test_rtmo_like_dets_and_keypoints_outputs():
-    kinds = {"dets": {"kind": "detections", "group": "people", "box": [0, 4], "score": 4},
-             "keypoints": {"kind": "detections", "group": "people", "field": "keypoints"}}
+    kinds = {
+        "dets": {"kind": "detections", "group": "people", "box": [0, 4], "score": 4},
+        "keypoints": {"kind": "detections", "group": "people", "field": "keypoints"},
+    }
     rng = np.random.default_rng(0)
     dets = np.array([[[10, 10, 100, 200, 0.9], [300, 20, 380, 220, 0.8]]], np.float32)
     kpts = rng.uniform(0, 300, size=(1, 2, 17, 3)).astype(np.float32)
@@ -132,8 +136,13 @@ def test_dispatcher_mixes_tensor_and_detection_outputs_with_per_output_tolerance
     kinds = {"output0": POSE}
     proto_ref = np.ones((1, 4, 8, 8), np.float32)
     proto_got = proto_ref + 0.01
-    rows = compare_outputs(["output0", "output1"], [pose_rows(), proto_ref], [pose_rows(), proto_got], kinds,
-                           {"atol": {"": 1e-3, "output1": 0.02}, "box_px": {"output0": 0.5}})
+    rows = compare_outputs(
+        ["output0", "output1"],
+        [pose_rows(), proto_ref],
+        [pose_rows(), proto_got],
+        kinds,
+        {"atol": {"": 1e-3, "output1": 0.02}, "box_px": {"output0": 0.5}},
+    )
     by = {r["output"]: r for r in rows}
     assert by["output1"]["passed"] and by["output1"]["atol"] == 0.02
     assert by["output0"]["passed"] and by["output0"]["box_px"] == 0.5

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from recipekit.core.plugin import Strict
 from recipekit.fixes import FIXES
 from recipekit.gates import GATES
-from recipekit.plugin import Strict
 from recipekit.sources import SOURCES
 from recipekit.targets import TARGETS
 
@@ -36,9 +36,11 @@ def test_importing_every_plugin_imports_nothing_heavy():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom recipekit.fixes import FIXES\nfrom recipekit.gates import GATES\n"
-            "from recipekit.sources import SOURCES\nfrom recipekit.targets import TARGETS\n"
-            "for r in (FIXES, GATES, SOURCES, TARGETS):\n    [r.get(n) for n in r.names()]\n"
-            "print(','.join(m for m in ('torch', 'onnxruntime', 'ultralytics', 'tensorrt', 'mmpose', 'onnx') if m in sys.modules))")
+    code = (
+        "import sys\nfrom recipekit.fixes import FIXES\nfrom recipekit.gates import GATES\n"
+        "from recipekit.sources import SOURCES\nfrom recipekit.targets import TARGETS\n"
+        "for r in (FIXES, GATES, SOURCES, TARGETS):\n    [r.get(n) for n in r.names()]\n"
+        "print(','.join(m for m in ('torch', 'onnxruntime', 'ultralytics', 'tensorrt', 'mmpose', 'onnx') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""

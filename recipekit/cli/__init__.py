@@ -9,23 +9,32 @@ import argparse
 import importlib
 import sys
 
-from recipekit.errors import RecipeKitError
+from recipekit.core.errors import RecipeKitError
 
 COMMANDS = {
     "build": ("recipekit.cli.build", "build recipes: export, fix, compile, gate, publish (cached)"),
     "plan": ("recipekit.cli.build", "show the steps of a build, their keys and whether they are cached"),
     "matrix": ("recipekit.cli.matrix", "build many recipes x targets in one run; terminal table and reports"),
     "release": ("recipekit.cli.release", "build, gate and write a reproducible release folder dist/<version>/"),
-    "verify": ("recipekit.cli.release", "check a release folder's hashes and tool versions; --rebuild compares byte for byte"),
+    "verify": (
+        "recipekit.cli.release",
+        "check a release folder's hashes and tool versions; --rebuild compares byte for byte",
+    ),
     "show": ("recipekit.cli.info", "print the resolved recipe (defaults and overrides applied) as YAML"),
     "schema": ("recipekit.cli.info", "print the recipe JSON Schema (for editors)"),
     "list": ("recipekit.cli.info", "list the registered sources, fixes, targets and gates"),
-    "device-check": ("recipekit.cli.device", "run a trt-jetson bundle's check program here (--backend ort) or on the device"),
+    "device-check": (
+        "recipekit.cli.device",
+        "run a trt-jetson bundle's check program here (--backend ort) or on the device",
+    ),
 }
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recipekit", description="Declarative, cached, gated builds of vision models for ONNX Runtime, WebGPU and TensorRT.")
+    parser = argparse.ArgumentParser(
+        prog="recipekit",
+        description="Declarative, cached, gated builds of vision models for ONNX Runtime, WebGPU and TensorRT.",
+    )
     from recipekit import __version__
 
     parser.add_argument("--version", action="version", version=f"recipekit {__version__}")

@@ -19,7 +19,9 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--force", action="store_true", help="rebuild every step, ignoring the cache")
         parser.add_argument("-j", "--jobs", type=int, default=1, help="independent steps in parallel (processes)")
         parser.add_argument("--quiet", "-q", action="store_true", help="print only failures and the summary")
-        parser.add_argument("--require", action="store_true", help="a target that is unavailable here (no GPU) is an error")
+        parser.add_argument(
+            "--require", action="store_true", help="a target that is unavailable here (no GPU) is an error"
+        )
     else:
         parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     return parser
@@ -28,16 +30,27 @@ def _parser(command: str) -> argparse.ArgumentParser:
 def build_env(recipe: Any, args: argparse.Namespace) -> dict[str, Any]:
     from recipekit.recipe.dump import to_raw
 
-    return {"recipe": to_raw(recipe), "file": str(args.recipe), "base_dir": recipe.base_dir,
-            "cache": str(cache_root(args)), "out": str(Path(args.out).resolve()),
-            "force": getattr(args, "force", False), "require": getattr(args, "require", False)}
+    return {
+        "recipe": to_raw(recipe),
+        "file": str(args.recipe),
+        "base_dir": recipe.base_dir,
+        "cache": str(cache_root(args)),
+        "out": str(Path(args.out).resolve()),
+        "force": getattr(args, "force", False),
+        "require": getattr(args, "require", False),
+    }
 
 
 def summary(outcome: Any, recipe: Any, targets: list[str]) -> list[str]:
     lines = []
     for target in targets:
         res = outcome.results.get(f"{recipe.name}:publish:{target}")
-        failed = [r for r in outcome.failed() if r["task"].startswith(f"{recipe.name}:") and (f":{target}" in r["task"] or r["task"].split(":")[1] in {"export", "golden", "fix"})]
+        failed = [
+            r
+            for r in outcome.failed()
+            if r["task"].startswith(f"{recipe.name}:")
+            and (f":{target}" in r["task"] or r["task"].split(":")[1] in {"export", "golden", "fix"})
+        ]
         if res and res["status"] in {"ran", "cached"}:
             lines.append(f"{recipe.name}/{target}: published {res['path']}")
         elif res and res["status"] in {"unavailable", "unverified"}:
@@ -77,7 +90,10 @@ def show_plan(args: argparse.Namespace) -> int:
         print()
         return 0
     for row in rows:
-        print(f"{row['status']:<10} {row['key'] or '-':<64}  {row['task']}" + (f"  ({row['why']})" if row.get("why") else ""))
+        print(
+            f"{row['status']:<10} {row['key'] or '-':<64}  {row['task']}"
+            + (f"  ({row['why']})" if row.get("why") else "")
+        )
     return 0
 
 

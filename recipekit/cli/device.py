@@ -6,15 +6,23 @@ import argparse
 from pathlib import Path
 
 from recipekit.cli.common import parse
-from recipekit.errors import UsageError
+from recipekit.core.errors import UsageError
 
 
 def run(command: str, argv: list[str]) -> int:
-    from recipekit.devicecheck import device_check
+    from recipekit.targets.trt.devicecheck import device_check
 
-    parser = argparse.ArgumentParser(prog="recipekit device-check", description="Build the bundle's engine (trt) or load its ONNX (ort), run the golden inputs, compare with the recipe's tolerances.")
+    parser = argparse.ArgumentParser(
+        prog="recipekit device-check",
+        description="Build the bundle's engine (trt) or load its ONNX (ort), run the golden inputs, compare with the recipe's tolerances.",
+    )
     parser.add_argument("bundle", help="a trt-jetson bundle folder (build/<name>/trt-jetson)")
-    parser.add_argument("--backend", choices=("trt", "ort"), default="trt", help="trt on the device; ort runs the same checks with ONNX Runtime")
+    parser.add_argument(
+        "--backend",
+        choices=("trt", "ort"),
+        default="trt",
+        help="trt on the device; ort runs the same checks with ONNX Runtime",
+    )
     args = parse(parser, argv)
     if not (Path(args.bundle) / "check.py").is_file():
         raise UsageError(f"{args.bundle}: not a trt-jetson bundle (no check.py)")

@@ -38,8 +38,8 @@ def list_plugins(argv: list[str]) -> int:
     from recipekit.targets import TARGETS
 
     parse(argparse.ArgumentParser(prog="recipekit list"), argv)
-    for reg in (SOURCES, FIXES, TARGETS, GATES):
-        print(f"{reg.kind}s:")
+    for heading, reg in (("sources", SOURCES), ("fixes", FIXES), ("targets", TARGETS), ("gates", GATES)):
+        print(f"{heading}:")
         for name in reg.names():
             print(f"  {name:<24} {reg.entries[name]}")
     return 0

@@ -9,12 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from recipekit.cli.common import cache_args, parse, targets_arg
-from recipekit.errors import UsageError
+from recipekit.core.errors import UsageError
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="recipekit matrix", description="Build every recipe for every target; one export per recipe shared by its cells.")
-    p.add_argument("items", nargs="*", help="recipe files (default: recipes/*.yaml), then Hydra overrides applied to every recipe")
+    p = argparse.ArgumentParser(
+        prog="recipekit matrix",
+        description="Build every recipe for every target; one export per recipe shared by its cells.",
+    )
+    p.add_argument(
+        "items", nargs="*", help="recipe files (default: recipes/*.yaml), then Hydra overrides applied to every recipe"
+    )
     cache_args(p)
     p.add_argument("--targets", help="comma-separated targets (default: each recipe's own)")
     p.add_argument("-j", "--jobs", type=int, default=1, help="independent steps in parallel (processes)")
@@ -58,7 +63,7 @@ def with_latency(recipe: Any) -> Any:
 
 def _unplannable(recipe: Any, target: str) -> str | None:
     """Why the steps of (recipe, target) cannot even be planned (e.g. a gate option it refuses)."""
-    from recipekit.errors import RecipeKitError
+    from recipekit.core.errors import RecipeKitError
     from recipekit.graph.plan import plan
 
     try:
@@ -88,7 +93,9 @@ def plan_all(args: argparse.Namespace, recipes: list[str], overrides: list[str])
             why = why or _unplannable(recipe, target)
             cells.append((recipe.name, target, why)) if why else takes.append(target)
         if takes:
-            envs[recipe.name] = build_env(recipe, argparse.Namespace(**{**vars(args), "recipe": path, "require": False}))
+            envs[recipe.name] = build_env(
+                recipe, argparse.Namespace(**{**vars(args), "recipe": path, "require": False})
+            )
             mine = plan(recipe, takes)
             steps += [s for s in mine if s.task not in {x.task for x in steps}]
             shared = [s.task for s in mine if s.target is None]
@@ -101,7 +108,9 @@ def write_reports(folder: Path, cells: list, meta: dict[str, Any]) -> None:
     from recipekit.report.matrix import to_json, to_markdown
 
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "matrix.json").write_text(json.dumps(to_json(cells, meta), indent=1, sort_keys=True, default=float) + "\n")
+    (folder / "matrix.json").write_text(
+        json.dumps(to_json(cells, meta), indent=1, sort_keys=True, default=float) + "\n"
+    )
     (folder / "matrix.md").write_text(to_markdown(cells))
     (folder / "matrix.html").write_text(render(cells, meta))
 
@@ -115,10 +124,15 @@ def run(command: str, argv: list[str]) -> int:
     steps, envs, planned = plan_all(args, recipes, overrides)
     outcome = run_steps(steps, envs, jobs=args.jobs, quiet=args.quiet) if steps else None
     out_dir = Path(args.out).resolve()
-    cells = [cell(r, t, x, outcome.results, out_dir) if isinstance(x, list) else Cell(r, t, "n/a", x) for r, t, x in planned]
+    cells = [
+        cell(r, t, x, outcome.results, out_dir) if isinstance(x, list) else Cell(r, t, "n/a", x) for r, t, x in planned
+    ]
     print(terminal(cells))
     if args.report:
-        write_reports(Path(args.report), cells, {"targets": sorted({c.target for c in cells}), "recipes": recipes, "overrides": overrides})
+        write_reports(
+            Path(args.report),
+            cells,
+            {"targets": sorted({c.target for c in cells}), "recipes": recipes, "overrides": overrides},
+        )
     bad = {"failed", "error"} | ({"unavailable", "unverified", "n/a"} if args.strict else set())
     return 1 if any(c.status in bad for c in cells) else 0
-

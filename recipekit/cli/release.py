@@ -9,11 +9,14 @@ import tempfile
 from pathlib import Path
 
 from recipekit.cli.common import cache_args, parse
-from recipekit.errors import GateFailed, UsageError
+from recipekit.core.errors import GateFailed, UsageError
 
 
 def _release_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="recipekit release", description="Build (or take from the cache) every cell, refuse any that did not pass, write dist/<V>/.")
+    p = argparse.ArgumentParser(
+        prog="recipekit release",
+        description="Build (or take from the cache) every cell, refuse any that did not pass, write dist/<V>/.",
+    )
     p.add_argument("items", nargs="*", help="recipe files, then Hydra overrides applied to every recipe")
     cache_args(p)
     p.add_argument("--targets", help="comma-separated targets (default: each recipe's own)")
@@ -26,8 +29,8 @@ def _release_parser() -> argparse.ArgumentParser:
 
 
 def release(argv: list[str]) -> int:
-    from recipekit import tools
     from recipekit.cli.matrix import plan_all, split_items
+    from recipekit.core import tools
     from recipekit.graph.runner import run_steps
     from recipekit.report import release as rel
     from recipekit.report.matrix import cell
@@ -41,7 +44,11 @@ def release(argv: list[str]) -> int:
     outcome = run_steps(steps, envs, jobs=args.jobs, quiet=args.quiet)
     out_dir = Path(args.out).resolve()
     cells = [cell(r, t, x, outcome.results, out_dir) if isinstance(x, list) else None for r, t, x in planned]
-    refused = [f"{r}/{t}: {c.status if c else 'n/a'} {c.reason if c else x}" for (r, t, x), c in zip(planned, cells) if not c or c.status != "passed"]
+    refused = [
+        f"{r}/{t}: {c.status if c else 'n/a'} {c.reason if c else x}"
+        for (r, t, x), c in zip(planned, cells)
+        if not c or c.status != "passed"
+    ]
     if refused:
         raise GateFailed("release refused, these cells did not pass their gates:\n  " + "\n  ".join(refused))
     dest = Path(args.dist).resolve() / args.version
@@ -70,7 +77,19 @@ def _rebuild(dest: Path) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="recipekit-verify-") as tmp:
         for entry in doc["cells"]:
             recipe = dest / "recipes" / f"{entry['recipe']}.yaml"
-            code = main(["build", str(recipe), "--targets", entry["target"], "--cache", f"{tmp}/cache", "--out", f"{tmp}/out", "-q"])
+            code = main(
+                [
+                    "build",
+                    str(recipe),
+                    "--targets",
+                    entry["target"],
+                    "--cache",
+                    f"{tmp}/cache",
+                    "--out",
+                    f"{tmp}/out",
+                    "-q",
+                ]
+            )
             rebuilt = Path(tmp) / "out" / entry["recipe"] / entry["target"] / Path(entry["artifact"]).name
             if code != 0 or not rebuilt.is_file():
                 problems.append(f"{entry['artifact']}: rebuild failed (exit {code})")
@@ -80,12 +99,17 @@ def _rebuild(dest: Path) -> list[str]:
 
 
 def verify(argv: list[str]) -> int:
-    from recipekit import tools
+    from recipekit.core import tools
     from recipekit.report import release as rel
 
-    p = argparse.ArgumentParser(prog="recipekit verify", description="Check a release: every hash, tool versions, and optionally a byte-for-byte rebuild.")
+    p = argparse.ArgumentParser(
+        prog="recipekit verify",
+        description="Check a release: every hash, tool versions, and optionally a byte-for-byte rebuild.",
+    )
     p.add_argument("release", help="dist/<version>/")
-    p.add_argument("--rebuild", action="store_true", help="rebuild from the resolved recipes and compare artifacts byte for byte")
+    p.add_argument(
+        "--rebuild", action="store_true", help="rebuild from the resolved recipes and compare artifacts byte for byte"
+    )
     args = parse(p, argv)
     dest = Path(args.release)
     if not (dest / "release.json").is_file():
@@ -100,7 +124,9 @@ def verify(argv: list[str]) -> int:
         problems += _rebuild(dest)
     for line in problems:
         print(f"FAIL {line}")
-    print(f"verify {dest}: {'FAILED' if problems else 'ok'} ({len(rel.read_sums(dest)) if (dest / rel.SUMS).is_file() else 0} files)")
+    print(
+        f"verify {dest}: {'FAILED' if problems else 'ok'} ({len(rel.read_sums(dest)) if (dest / rel.SUMS).is_file() else 0} files)"
+    )
     return 1 if problems else 0
 
 

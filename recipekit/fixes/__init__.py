@@ -1,6 +1,6 @@
 """Graph fixes: named, ordered rewrites of the source (before export) or the ONNX graph (after)."""
 
-from recipekit.registry import Registry
+from recipekit.core.registry import Registry
 
 FIXES = Registry(
     "fix",
@@ -11,9 +11,9 @@ FIXES = Registry(
         "static-dims": "recipekit.fixes.static_dims:StaticDims",
         "fp16": "recipekit.fixes.fp16:Fp16",
         "opset": "recipekit.fixes.opset:Opset",
-        "fixed-shape-nms": "recipekit.fixes.fixed_shape_nms:FixedShapeNms",
+        "fixed-shape-nms": "recipekit.sources.ultralytics.fixed_shape_nms:FixedShapeNms",
         "static-reshape-channels": "recipekit.fixes.static_reshape_channels:StaticReshapeChannels",
         "zero-safe-reshape": "recipekit.fixes.zero_safe_reshape:ZeroSafeReshape",
-        "rtmo-rect-priors": "recipekit.fixes.rtmo_rect_priors:RtmoRectPriors",
+        "rtmo-rect-priors": "recipekit.sources.mmpose.rtmo_rect_priors:RtmoRectPriors",
     },
 )

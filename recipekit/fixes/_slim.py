@@ -32,8 +32,11 @@ def slim(model: onnx.ModelProto, only: tuple[str, ...] = PASSES, **kwargs: Any) 
 
 def same_graph(a: onnx.ModelProto, b: onnx.ModelProto) -> bool:
     """Same nodes (op, inputs, outputs, attributes) and the same initializers, ignoring stored shapes."""
+
     def key(m: onnx.ModelProto) -> tuple[list[bytes], list[bytes]]:
-        return ([n.SerializeToString() for n in m.graph.node],
-                sorted(i.SerializeToString() for i in m.graph.initializer))
+        return (
+            [n.SerializeToString() for n in m.graph.node],
+            sorted(i.SerializeToString() for i in m.graph.initializer),
+        )
 
     return key(a) == key(b)

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from recipekit.plugin import Plugin
+from recipekit.core.plugin import Plugin
 
 if TYPE_CHECKING:
     import onnx

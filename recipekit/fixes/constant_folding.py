@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
+from recipekit.core.plugin import Strict
 from recipekit.fixes.base import Check, FixContext, Guarantee, OnnxFix
-from recipekit.plugin import Strict
 
 if TYPE_CHECKING:
     import onnx
@@ -23,14 +23,16 @@ class ConstantFoldingConfig(Strict):
     """Options of constant-folding."""
 
     size_threshold: int | None = Field(
-        None, ge=0,
+        None,
+        ge=0,
         description="bytes: constants larger than this are not folded (keeps e.g. big ConstantOfShape outputs lazy); "
-                    "none: fold all")
+        "none: fold all",
+    )
 
 
 def leftovers(model: onnx.ModelProto, size_threshold: int | None = None) -> list[str]:
     """Nodes folding should have removed: all-constant inputs, or a Shape of a fully static tensor."""
-    from recipekit.onnxutil import foldable_nodes, infer, shape_map
+    from recipekit.onnx.util import foldable_nodes, infer, shape_map
 
     out = foldable_nodes(model)
     if size_threshold is not None:  # what exceeds the threshold legitimately stays; judged by its inputs' size

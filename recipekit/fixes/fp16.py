@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
+from recipekit.core.plugin import Strict
 from recipekit.fixes.base import Check, FixContext, Guarantee, OnnxFix
-from recipekit.plugin import Strict
 
 if TYPE_CHECKING:
     import onnx
@@ -27,8 +27,8 @@ class Fp16Config(Strict):
     keep_io_types: bool = Field(True, description="graph inputs and outputs stay float32 (Casts are inserted inside)")
     op_block_list: list[str] | None = Field(
         None,
-        description="op types kept in float32; none: ONNX Runtime's default list (NonMaxSuppression, TopK, Range, "
-                    "...)")
+        description="op types kept in float32; none: ONNX Runtime's default list (NonMaxSuppression, TopK, Range, ...)",
+    )
     node_block_list: list[str] = Field(default_factory=list, description="node names kept in float32")
 
 
@@ -49,8 +49,15 @@ class Fp16(OnnxFix):
         """float32 initializers read by at least one node that is not kept in float32."""
         blocked, nodes = self._blocked(), set(self.config.node_block_list)
         fp32 = {i.name for i in model.graph.initializer if i.data_type == FLOAT}
-        return sorted({i for n in model.graph.node if n.op_type not in blocked and n.name not in nodes
-                       for i in n.input if i in fp32})
+        return sorted(
+            {
+                i
+                for n in model.graph.node
+                if n.op_type not in blocked and n.name not in nodes
+                for i in n.input
+                if i in fp32
+            }
+        )
 
     def check(self, model: onnx.ModelProto, ctx: FixContext) -> Check:
         left = self.fp32_weights(model)
@@ -61,11 +68,15 @@ class Fp16(OnnxFix):
     def apply(self, model: onnx.ModelProto, ctx: FixContext) -> onnx.ModelProto:
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
-        from recipekit.onnxutil import without_value_info
+        from recipekit.onnx.util import without_value_info
 
         c = self.config
-        return convert_float_to_float16(without_value_info(model), keep_io_types=c.keep_io_types,
-                                        op_block_list=c.op_block_list, node_block_list=c.node_block_list or None)
+        return convert_float_to_float16(
+            without_value_info(model),
+            keep_io_types=c.keep_io_types,
+            op_block_list=c.op_block_list,
+            node_block_list=c.node_block_list or None,
+        )
 
     def guarantee(self, model: onnx.ModelProto, ctx: FixContext) -> Guarantee:
         left = self.fp32_weights(model)

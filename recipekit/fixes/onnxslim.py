@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
+from recipekit.core.plugin import Strict
 from recipekit.fixes.base import Check, FixContext, Guarantee, OnnxFix
-from recipekit.plugin import Strict
 
 if TYPE_CHECKING:
     import onnx
@@ -25,13 +25,14 @@ class OnnxSlimConfig(Strict):
     skip_optimizations: list[str] = Field(
         default_factory=list,
         description="onnxslim passes to skip: constant_folding, graph_fusion, dead_node_elimination, "
-                    "subexpression_elimination, weight_tying")
+        "subexpression_elimination, weight_tying",
+    )
     skip_fusion_patterns: list[str] = Field(
-        default_factory=list,
-        description="onnxslim fusion patterns to skip, e.g. FusionGemm, EliminationSlice")
+        default_factory=list, description="onnxslim fusion patterns to skip, e.g. FusionGemm, EliminationSlice"
+    )
     size_threshold: int | None = Field(
-        None, ge=0,
-        description="bytes: constants larger than this are not folded; none: fold all")
+        None, ge=0, description="bytes: constants larger than this are not folded; none: fold all"
+    )
 
 
 class OnnxSlim(OnnxFix):
@@ -46,12 +47,16 @@ class OnnxSlim(OnnxFix):
         from recipekit.fixes._slim import slim
 
         c = self.config
-        return slim(model, skip_optimizations=c.skip_optimizations, skip_fusion_patterns=c.skip_fusion_patterns or None,
-                    size_threshold=c.size_threshold)
+        return slim(
+            model,
+            skip_optimizations=c.skip_optimizations,
+            skip_fusion_patterns=c.skip_fusion_patterns or None,
+            size_threshold=c.size_threshold,
+        )
 
     def check(self, model: onnx.ModelProto, ctx: FixContext) -> Check:
         from recipekit.fixes._slim import same_graph
-        from recipekit.onnxutil import op_counts
+        from recipekit.onnx.util import op_counts
 
         try:
             slimmed = self._slim(model)
@@ -77,6 +82,9 @@ class OnnxSlim(OnnxFix):
             return Guarantee(False, f"onnx checker fails: {str(exc).splitlines()[0][:300]}")
         again = self._slim(model)
         if not same_graph(model, again):
-            return Guarantee(False, f"not at onnxslim's fixed point: slimming again gives "
-                                    f"{len(again.graph.node)} nodes, not {len(model.graph.node)}")
+            return Guarantee(
+                False,
+                f"not at onnxslim's fixed point: slimming again gives "
+                f"{len(again.graph.node)} nodes, not {len(model.graph.node)}",
+            )
         return Guarantee(True, f"{len(model.graph.node)} nodes, at onnxslim's fixed point; onnx checker passes")

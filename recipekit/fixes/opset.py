@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
+from recipekit.core.plugin import Strict
 from recipekit.fixes.base import Check, FixContext, Guarantee, OnnxFix
-from recipekit.plugin import Strict
 
 if TYPE_CHECKING:
     import onnx

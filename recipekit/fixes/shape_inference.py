@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
+from recipekit.core.plugin import Strict
 from recipekit.fixes.base import Check, FixContext, Guarantee, OnnxFix
-from recipekit.plugin import Strict
 
 if TYPE_CHECKING:
     import onnx
@@ -24,13 +24,15 @@ class ShapeInferenceConfig(Strict):
     engine: Literal["onnx", "symbolic"] = Field(
         "onnx",
         description="onnx: onnx's own inference; symbolic: ONNX Runtime's sympy-based inference (dims as expressions "
-                    "of the input's symbolic dims)")
+        "of the input's symbolic dims)",
+    )
     data_prop: bool = Field(
         True,
-        description="onnx engine: propagate constant shape values (Shape -> Gather -> Reshape) so more dims are known")
+        description="onnx engine: propagate constant shape values (Shape -> Gather -> Reshape) so more dims are known",
+    )
     strict: bool = Field(
-        False,
-        description="onnx engine: an op that fails inference is an error instead of an unknown shape")
+        False, description="onnx engine: an op that fails inference is an error instead of an unknown shape"
+    )
 
 
 def _stored(model: onnx.ModelProto) -> dict[str, bytes]:
@@ -46,14 +48,15 @@ class ShapeInference(OnnxFix):
     Config = ShapeInferenceConfig
 
     def _infer(self, model: onnx.ModelProto) -> onnx.ModelProto:
-        from recipekit.onnxutil import infer_symbolic, without_value_info
+        from recipekit.onnx.util import infer_symbolic, without_value_info
 
         if self.config.engine == "symbolic":
             return infer_symbolic(model)
         import onnx
 
-        return onnx.shape_inference.infer_shapes(without_value_info(model), check_type=True,
-                                                 strict_mode=self.config.strict, data_prop=self.config.data_prop)
+        return onnx.shape_inference.infer_shapes(
+            without_value_info(model), check_type=True, strict_mode=self.config.strict, data_prop=self.config.data_prop
+        )
 
     def check(self, model: onnx.ModelProto, ctx: FixContext) -> Check:
         try:
@@ -70,12 +73,13 @@ class ShapeInference(OnnxFix):
         return self._infer(model)
 
     def guarantee(self, model: onnx.ModelProto, ctx: FixContext) -> Guarantee:
-        from recipekit.onnxutil import shape_map
+        from recipekit.onnx.util import shape_map
 
         shapes = shape_map(model)
         outputs = [o for n in model.graph.node for o in n.output if o]
         missing = [o for o in outputs if shapes.get(o) is None]
         if missing:
-            return Guarantee(False, f"{len(missing)} of {len(outputs)} node outputs have no stored rank: "
-                                    + ", ".join(missing[:5]))
+            return Guarantee(
+                False, f"{len(missing)} of {len(outputs)} node outputs have no stored rank: " + ", ".join(missing[:5])
+            )
         return Guarantee(True, f"all {len(outputs)} node outputs have a stored type and rank")

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
+from recipekit.core.plugin import Strict
 from recipekit.fixes.base import Check, FixContext, Guarantee, OnnxFix
-from recipekit.onnxutil import Dim
-from recipekit.plugin import Strict
+from recipekit.onnx.util import Dim
 
 if TYPE_CHECKING:
     import onnx
@@ -25,8 +25,8 @@ class StaticDimsConfig(Strict):
     """Options of static-dims."""
 
     batch_name: str = Field(
-        "batch",
-        description="name of the symbolic batch dim when the batch is dynamic and the graph has none")
+        "batch", description="name of the symbolic batch dim when the batch is dynamic and the graph has none"
+    )
     channels: int = Field(3, ge=1, description="channel count when the graph leaves it dynamic (3 for RGB/BGR images)")
 
 
@@ -49,7 +49,7 @@ class StaticDims(OnnxFix):
 
     def target(self, model: onnx.ModelProto, ctx: FixContext) -> tuple[list[Dim], list[str]]:
         """The image input's declared dims and the contradictions with the graph (axis: why)."""
-        from recipekit.onnxutil import dims, image_input
+        from recipekit.onnx.util import dims, image_input
 
         ex, value = ctx.recipe.export, image_input(model, ctx.recipe)
         have = dims(value)
@@ -58,8 +58,10 @@ class StaticDims(OnnxFix):
         (h, w), hw_fixed = ex.imgsz, not ex.dynamic.hw
         c_axis = 1 if ctx.recipe.input.preprocess.layout == "nchw" else 3
         c = have[c_axis] if isinstance(have[c_axis], int) and have[c_axis] > 0 else self.config.channels
-        spec = {0: ("batch", not ex.dynamic_batch, self.config.batch_name if ex.dynamic_batch else ex.batch.max),
-                c_axis: ("channels", True, c)}
+        spec = {
+            0: ("batch", not ex.dynamic_batch, self.config.batch_name if ex.dynamic_batch else ex.batch.max),
+            c_axis: ("channels", True, c),
+        }
         rest = [i for i in range(4) if i not in spec]
         spec[rest[0]] = ("height", hw_fixed, h if hw_fixed else "height")
         spec[rest[1]] = ("width", hw_fixed, w if hw_fixed else "width")
@@ -72,7 +74,7 @@ class StaticDims(OnnxFix):
         return out, errors
 
     def check(self, model: onnx.ModelProto, ctx: FixContext) -> Check:
-        from recipekit.onnxutil import dims, image_input
+        from recipekit.onnx.util import dims, image_input
 
         want, errors = self.target(model, ctx)
         if errors:
@@ -93,7 +95,7 @@ class StaticDims(OnnxFix):
         return out
 
     def guarantee(self, model: onnx.ModelProto, ctx: FixContext) -> Guarantee:
-        from recipekit.onnxutil import dims, image_input
+        from recipekit.onnx.util import dims, image_input
 
         want, errors = self.target(model, ctx)
         have = dims(image_input(model, ctx.recipe))
@@ -107,7 +109,7 @@ class StaticDims(OnnxFix):
 
 def _with_input_dims(model: onnx.ModelProto, ctx: FixContext, want: list[Dim]) -> onnx.ModelProto:
     """A copy with the image input's dims set to `want` and stored intermediate shapes dropped."""
-    from recipekit.onnxutil import image_input, without_value_info
+    from recipekit.onnx.util import image_input, without_value_info
 
     out = without_value_info(model)
     name = image_input(model, ctx.recipe).name
@@ -123,7 +125,7 @@ def _with_input_dims(model: onnx.ModelProto, ctx: FixContext, want: list[Dim]) -
 
 def _resolved_outputs(model: onnx.ModelProto) -> dict[tuple[str, int], int]:
     """(output, axis) -> value for output dims declared unknown that shape inference knows."""
-    from recipekit.onnxutil import dims, infer, shape_map
+    from recipekit.onnx.util import dims, infer, shape_map
 
     inferred = shape_map(infer(model, data_prop=True))
     out = {}

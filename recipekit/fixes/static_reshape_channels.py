@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from recipekit.core.plugin import Strict
 from recipekit.fixes.base import Check, FixContext, Guarantee, OnnxFix
-from recipekit.plugin import Strict
 
 if TYPE_CHECKING:
     import onnx
@@ -25,7 +25,7 @@ class StaticReshapeChannelsConfig(Strict):
 
 def foldable_reshapes(model: onnx.ModelProto) -> dict[str, list[int]]:
     """Reshape node name -> constant target, for Reshapes with a computed target and <= 1 unknown entry."""
-    from recipekit.onnxutil import constant_names, infer_symbolic, shape_map
+    from recipekit.onnx.util import constant_names, infer_symbolic, shape_map
 
     shapes = shape_map(infer_symbolic(model))
     const = constant_names(model)
@@ -49,7 +49,7 @@ def fold(model: onnx.ModelProto, targets: dict[str, list[int]]) -> onnx.ModelPro
     import onnx_ir as ir
     from onnx_ir.passes.common import RemoveUnusedNodesPass
 
-    from recipekit.onnxutil import infer
+    from recipekit.onnx.util import infer
 
     out = onnx.ModelProto()
     out.CopyFrom(model)
@@ -77,33 +77,45 @@ class StaticReshapeChannels(OnnxFix):
     Config = StaticReshapeChannelsConfig
 
     def check(self, model: onnx.ModelProto, ctx: FixContext) -> Check:
-        from recipekit.onnxutil import dims, image_input, unknown_conv_channels
+        from recipekit.onnx.util import dims, image_input, unknown_conv_channels
 
         unknown = unknown_conv_channels(model)
         if not unknown:
             return Check("not-needed", "every Conv input has a known channel count after onnx shape inference")
         declared = dims(image_input(model, ctx.recipe)) or []
         if not ctx.recipe.export.dynamic.hw and any(not isinstance(d, int) for d in declared[1:]):
-            return Check("cannot-apply", f"graph input dims {declared} leave non-batch axes dynamic while the recipe "
-                         "declares them static: put static-dims before this fix")
+            return Check(
+                "cannot-apply",
+                f"graph input dims {declared} leave non-batch axes dynamic while the recipe "
+                "declares them static: put static-dims before this fix",
+            )
         targets = foldable_reshapes(model)
         left = unknown_conv_channels(fold(model, targets)) if targets else unknown
         if left:
-            return Check("cannot-apply", f"{len(unknown)} Conv inputs have unknown channels; folding the "
-                         f"{len(targets)} Reshape targets with at most one symbolic entry leaves {len(left)} "
-                         f"(e.g. {left[0][0]}); graph input dims {declared}")
-        return Check("applies", f"{len(unknown)} Conv inputs have unknown channels (e.g. {unknown[0][0]}); "
-                     f"folding {len(targets)} Reshape targets makes them all known")
+            return Check(
+                "cannot-apply",
+                f"{len(unknown)} Conv inputs have unknown channels; folding the "
+                f"{len(targets)} Reshape targets with at most one symbolic entry leaves {len(left)} "
+                f"(e.g. {left[0][0]}); graph input dims {declared}",
+            )
+        return Check(
+            "applies",
+            f"{len(unknown)} Conv inputs have unknown channels (e.g. {unknown[0][0]}); "
+            f"folding {len(targets)} Reshape targets makes them all known",
+        )
 
     def apply(self, model: onnx.ModelProto, ctx: FixContext) -> onnx.ModelProto:
         return fold(model, foldable_reshapes(model))
 
     def guarantee(self, model: onnx.ModelProto, ctx: FixContext) -> Guarantee:
-        from recipekit.onnxutil import unknown_conv_channels
+        from recipekit.onnx.util import unknown_conv_channels
 
         unknown = unknown_conv_channels(model)
         n_conv = sum(n.op_type in ("Conv", "ConvTranspose") for n in model.graph.node)
         if unknown:
-            return Guarantee(False, f"{len(unknown)} of {n_conv} Conv inputs still have unknown channels: "
-                             + ", ".join(f"{name} {d}" for name, d in unknown[:5]))
+            return Guarantee(
+                False,
+                f"{len(unknown)} of {n_conv} Conv inputs still have unknown channels: "
+                + ", ".join(f"{name} {d}" for name, d in unknown[:5]),
+            )
         return Guarantee(True, f"all {n_conv} Conv inputs have a known channel count after onnx shape inference")

@@ -33,8 +33,13 @@ class ZeroSafeReshape(OnnxFix):
         rows = [r for r in _analyse(model) if r["risky"]]
         fixable = [r["node"] for r in rows if r["value"]]
         if fixable:
-            return Check("applies", f"{len(fixable)} Reshape target(s) mix -1 with a copied/runtime dim and the -1 is static: {', '.join(fixable[:5])}")
-        return Check("not-needed", _left_message(rows) or "no Reshape target mixes -1 with a copied 0 or a runtime entry")
+            return Check(
+                "applies",
+                f"{len(fixable)} Reshape target(s) mix -1 with a copied/runtime dim and the -1 is static: {', '.join(fixable[:5])}",
+            )
+        return Check(
+            "not-needed", _left_message(rows) or "no Reshape target mixes -1 with a copied 0 or a runtime entry"
+        )
 
     def apply(self, model: onnx.ModelProto, ctx: FixContext) -> onnx.ModelProto:
         import onnx
@@ -54,8 +59,14 @@ class ZeroSafeReshape(OnnxFix):
         rows = [r for r in _analyse(model) if r["risky"]]
         fixable = [r["node"] for r in rows if r["value"]]
         if fixable:
-            return Guarantee(False, f"static -1 left in Reshape targets mixing -1 with copied/runtime dims: {', '.join(fixable[:5])}")
-        return Guarantee(True, "every Reshape whose target mixes -1 with a copied/runtime dim and whose -1 is static has it as a constant" + (f"; {_left_message(rows)}" if rows else ""))
+            return Guarantee(
+                False, f"static -1 left in Reshape targets mixing -1 with copied/runtime dims: {', '.join(fixable[:5])}"
+            )
+        return Guarantee(
+            True,
+            "every Reshape whose target mixes -1 with a copied/runtime dim and whose -1 is static has it as a constant"
+            + (f"; {_left_message(rows)}" if rows else ""),
+        )
 
 
 def _left_message(rows: list[dict[str, Any]]) -> str:

@@ -1,6 +1,6 @@
 """Validation gates: checks that stop a broken artifact from being published."""
 
-from recipekit.registry import Registry
+from recipekit.core.registry import Registry
 
 GATES = Registry(
     "gate",
@@ -10,9 +10,9 @@ GATES = Registry(
         "shape-sweep": "recipekit.gates.shape_sweep:ShapeSweep",
         "empty-input": "recipekit.gates.empty_input:EmptyInput",
         "static-dims": "recipekit.gates.static_dims:StaticDimsGate",
-        "trt-lint": "recipekit.gates.trt_lint:TrtLint",
-        "webgpu-lint": "recipekit.gates.webgpu_lint:WebGpuLint",
-        "webgpu-browser": "recipekit.gates.webgpu_browser:WebGpuBrowser",
+        "trt-lint": "recipekit.targets.trt.lint:TrtLint",
+        "webgpu-lint": "recipekit.targets.webgpu.lint:WebGpuLint",
+        "webgpu-browser": "recipekit.targets.webgpu.browser:WebGpuBrowser",
         "latency": "recipekit.gates.latency:Latency",
     },
 )

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from recipekit.plugin import Plugin, Strict
+from recipekit.core.plugin import Plugin, Strict
 
 if TYPE_CHECKING:
-    from recipekit.golden import Golden
+    from recipekit.onnx.golden import Golden
+    from recipekit.onnx.runtime import Runner
     from recipekit.recipe.schema import Recipe
-    from recipekit.runtime import Runner
 
 GateStatus = Literal["passed", "failed", "unavailable", "skipped"]
 
@@ -44,8 +44,13 @@ class GateResult:
         return self.status == "passed"
 
     def to_json(self) -> dict[str, Any]:
-        return {"status": self.status, "passed": self.status == "passed", "message": self.message,
-                "failures": self.failures, "figures": self.figures}
+        return {
+            "status": self.status,
+            "passed": self.status == "passed",
+            "message": self.message,
+            "failures": self.failures,
+            "figures": self.figures,
+        }
 
 
 @dataclass

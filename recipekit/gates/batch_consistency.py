@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
-from recipekit.gates._tolerance import ToleranceConfig, decide, unknown_keys
 from recipekit.gates.base import Gate, GateContext, GateResult
+from recipekit.gates.tolerance import ToleranceConfig, decide, unknown_keys
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from recipekit.onnx.runtime import Runner
     from recipekit.recipe.schema import Batch
-    from recipekit.runtime import Runner
 
 
 class BatchConsistencyConfig(ToleranceConfig):
@@ -44,7 +44,7 @@ def item(outputs: list[np.ndarray], names: list[str], i: int, n: int) -> list[np
     for name, out in zip(names, outputs, strict=True):
         if out.ndim == 0 or out.shape[0] != n:
             return f"output {name} has shape {list(out.shape)}: no leading batch axis of {n}"
-    return [out[i:i + 1] for out in outputs]
+    return [out[i : i + 1] for out in outputs]
 
 
 class BatchConsistency(Gate):
@@ -71,12 +71,19 @@ class BatchConsistency(Gate):
         singles = self._references(runner, inputs, max(sizes) if static else 1, errors)
         for n in (s for s in sizes if s > 1 and singles):
             rows += self._rows_for(runner, ctx.output_kinds, inputs, singles, n, errors)
-        figures = {"sizes": sizes, "shape": list(shape), "static_batch": static, "samples": len(inputs),
-                   "reference": "uniform batch" if static else "batch 1", "runner": runner.description}
+        figures = {
+            "sizes": sizes,
+            "shape": list(shape),
+            "static_batch": static,
+            "samples": len(inputs),
+            "reference": "uniform batch" if static else "batch 1",
+            "runner": runner.description,
+        }
         return decide(rows, where, errors, figures)
 
-    def _references(self, runner: Runner, inputs: list[np.ndarray], n: int,
-                    errors: list[str]) -> list[list[np.ndarray]]:
+    def _references(
+        self, runner: Runner, inputs: list[np.ndarray], n: int, errors: list[str]
+    ) -> list[list[np.ndarray]]:
         """Per sample, the reference outputs: a batch-1 run (or item 0 of a uniform batch of n)."""
         import numpy as np
 
@@ -94,12 +101,19 @@ class BatchConsistency(Gate):
             refs.append(part)
         return refs
 
-    def _rows_for(self, runner: Runner, kinds: dict[str, Any], inputs: list[np.ndarray],
-                  singles: list[list[np.ndarray]], n: int, errors: list[str]) -> list[dict[str, Any]]:
+    def _rows_for(
+        self,
+        runner: Runner,
+        kinds: dict[str, Any],
+        inputs: list[np.ndarray],
+        singles: list[list[np.ndarray]],
+        n: int,
+        errors: list[str],
+    ) -> list[dict[str, Any]]:
         """Run one batch of n (samples cycled) and compare each item with its reference."""
         import numpy as np
 
-        from recipekit.compare import compare_outputs
+        from recipekit.onnx.compare import compare_outputs
 
         order = [i % len(inputs) for i in range(n)]
         try:

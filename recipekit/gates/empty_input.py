@@ -24,7 +24,8 @@ class EmptyInputConfig(GateConfig):
 
     value: int = Field(0, ge=0, le=255, description="pixel value (0..255) of the blank image, before preprocessing")
     zero_sized: Literal["report", "fail"] = Field(
-        "report", description="zero-sized intermediate tensors: list them (report) or fail (WebGPU JSEP rejects them)")
+        "report", description="zero-sized intermediate tensors: list them (report) or fail (WebGPU JSEP rejects them)"
+    )
     shapes: Literal["export", "all"] = Field("export", description="the export size only, or every declared shape")
 
 
@@ -33,8 +34,10 @@ def graph_facts(path: Path) -> dict[str, Any]:
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
-    dims = {o.name: [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
-                     for d in o.type.tensor_type.shape.dim] for o in model.graph.output}
+    dims = {
+        o.name: [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in o.type.tensor_type.shape.dim]
+        for o in model.graph.output
+    }
     producer, consumers = {}, {}
     for node in model.graph.node:
         label = f"{node.op_type} {node.name}".strip()
@@ -58,9 +61,17 @@ def output_problems(declared: dict[str, list], values: dict[str, Any]) -> list[s
 
 def zero_sized(values: dict[str, Any], facts: dict[str, Any]) -> list[dict[str, Any]]:
     """Every zero-sized tensor, with the op that made it and the ops that read it."""
-    return [{"tensor": name, "shape": list(v.shape), "producer": facts["producer"].get(name, "?"),
-             "consumers": facts["consumers"].get(name, []), "graph_output": name in facts["outputs"]}
-            for name, v in values.items() if getattr(v, "size", 1) == 0]
+    return [
+        {
+            "tensor": name,
+            "shape": list(v.shape),
+            "producer": facts["producer"].get(name, "?"),
+            "consumers": facts["consumers"].get(name, []),
+            "graph_output": name in facts["outputs"],
+        }
+        for name, v in values.items()
+        if getattr(v, "size", 1) == 0
+    ]
 
 
 class EmptyInput(Gate):
@@ -72,7 +83,7 @@ class EmptyInput(Gate):
     uses_golden: ClassVar[bool] = False
 
     def check(self, ctx: GateContext) -> GateResult:
-        from recipekit.runtime import ort_with_all_outputs
+        from recipekit.onnx.runtime import ort_with_all_outputs
 
         facts = graph_facts(ctx.onnx_path)
         try:
@@ -93,10 +104,11 @@ class EmptyInput(Gate):
         msg = f"blank image ran; {n_zero} zero-sized intermediate tensor(s)" if not failures else "blank image failed"
         return GateResult("failed" if failures else "passed", figures=figures, failures=failures, message=msg)
 
-    def _one(self, ctx: GateContext, runner: Any, facts: dict[str, Any],
-             shape: tuple[int, int]) -> tuple[dict, list[str]]:
+    def _one(
+        self, ctx: GateContext, runner: Any, facts: dict[str, Any], shape: tuple[int, int]
+    ) -> tuple[dict, list[str]]:
         """Figures and failures for one blank image."""
-        from recipekit.preprocess import blank_tensor
+        from recipekit.onnx.preprocess import blank_tensor
 
         pre, dtype = ctx.recipe.input.preprocess, ctx.recipe.input.dtype
         x = blank_tensor(shape, pre, self.config.value, dtype)
@@ -107,9 +119,11 @@ class EmptyInput(Gate):
             return {"error": _first_line(exc)}, [f"the artifact raised: {_first_line(exc)}"]
         values = dict(zip(runner.output_names, outs, strict=True))
         zeros = zero_sized(values, facts)
-        fig = {"outputs": {n: list(values[n].shape) for n in facts["outputs"]},
-               "zero_sized_intermediates": [z for z in zeros if not z["graph_output"]],
-               "zero_sized_outputs": [z["tensor"] for z in zeros if z["graph_output"]]}
+        fig = {
+            "outputs": {n: list(values[n].shape) for n in facts["outputs"]},
+            "zero_sized_intermediates": [z for z in zeros if not z["graph_output"]],
+            "zero_sized_outputs": [z["tensor"] for z in zeros if z["graph_output"]],
+        }
         return fig, output_problems(facts["outputs"], values)
 
 

@@ -18,7 +18,9 @@ from recipekit.gates.base import Gate, GateConfig, GateContext, GateResult
 
 class LatencyConfig(GateConfig):
     runs: int = Field(5, ge=1, le=100, description="timed runs per batch size (after one warm-up run)")
-    budget_ms: float | None = Field(None, gt=0, description="fail when the median at batch 1 (or min batch) exceeds this")
+    budget_ms: float | None = Field(
+        None, gt=0, description="fail when the median at batch 1 (or min batch) exceeds this"
+    )
 
 
 def batch_sizes(ctx: GateContext) -> list[int]:
@@ -51,4 +53,8 @@ class Latency(Gate):
         budget = self.config.budget_ms
         if budget is not None and first > budget:
             return GateResult("failed", figures, [f"median {first:.1f} ms > budget_ms {budget}"], "over budget")
-        return GateResult("passed", figures, message=f"median {first:.1f} ms at batch {min(per_batch, key=int)} on {runner.description}")
+        return GateResult(
+            "passed",
+            figures,
+            message=f"median {first:.1f} ms at batch {min(per_batch, key=int)} on {runner.description}",
+        )

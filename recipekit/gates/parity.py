@@ -2,15 +2,15 @@
 
 Raw tensors are compared element-wise (atol AND rtol); post-NMS outputs (output_kinds "detections")
 are matched by IoU and class and compared in pixels, since row order and padding carry no meaning
-(recipekit.compare's docstring gives the schema and the failure rule).
+(recipekit.onnx.compare's docstring gives the schema and the failure rule).
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from recipekit.gates._tolerance import ToleranceConfig, decide, unknown_keys
 from recipekit.gates.base import Gate, GateContext, GateResult
+from recipekit.gates.tolerance import ToleranceConfig, decide, unknown_keys
 
 
 class ParityConfig(ToleranceConfig):
@@ -25,7 +25,7 @@ class Parity(Gate):
     Config = ParityConfig
 
     def check(self, ctx: GateContext) -> GateResult:
-        from recipekit.compare import compare_outputs
+        from recipekit.onnx.compare import compare_outputs
 
         golden = ctx.golden()
         bad_keys = unknown_keys(self.config, golden.output_names, ctx.output_kinds)

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from recipekit.gates._tolerance import ToleranceConfig, decide, summarize, unknown_keys
 from recipekit.gates.base import Gate, GateContext, GateResult
+from recipekit.gates.tolerance import ToleranceConfig, decide, summarize, unknown_keys
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from recipekit.golden import Golden
+    from recipekit.onnx.golden import Golden
+    from recipekit.onnx.runtime import Runner
     from recipekit.recipe.schema import Recipe
-    from recipekit.runtime import Runner
 
 
 class ShapeSweepConfig(ToleranceConfig):
@@ -65,13 +65,17 @@ class ShapeSweep(Gate):
         per_shape = {}
         for s, why in roles.items():
             mine = [r for r in rows if tuple(r["shape"]) == s]
-            per_shape[f"{s[0]}x{s[1]}"] = {"roles": why, "passed": all(r["passed"] for r in mine),
-                                           "outputs": summarize(mine)}
+            per_shape[f"{s[0]}x{s[1]}"] = {
+                "roles": why,
+                "passed": all(r["passed"] for r in mine),
+                "outputs": summarize(mine),
+            }
         return decide(rows, where, figures={"shapes": per_shape, "runner": runner.description})
 
-    def _shape_rows(self, ctx: GateContext, golden: Golden, runner: Runner, shape: tuple[int, int],
-                    roles: list[str]) -> list[dict[str, Any]]:
-        from recipekit.compare import compare_outputs
+    def _shape_rows(
+        self, ctx: GateContext, golden: Golden, runner: Runner, shape: tuple[int, int], roles: list[str]
+    ) -> list[dict[str, Any]]:
+        from recipekit.onnx.compare import compare_outputs
 
         cases = golden.at(shape)
         base = {"shape": list(shape), "roles": roles}
@@ -92,7 +96,7 @@ class ShapeSweep(Gate):
         """No reference at this shape: the artifact must run and give finite outputs."""
         import numpy as np
 
-        from recipekit.preprocess import random_tensor
+        from recipekit.onnx.preprocess import random_tensor
 
         x = random_tensor(shape, ctx.recipe.input.preprocess, seed=0, dtype=ctx.recipe.input.dtype)
         got = _run(runner, x)
@@ -100,8 +104,12 @@ class ShapeSweep(Gate):
             return {"output": "*", "passed": False, "reason": got}
         outs = zip(runner.output_names, got, strict=True)
         bad = [n for n, o in outs if o.dtype.kind == "f" and not np.isfinite(o).all()]
-        return {"output": bad[0] if bad else "*", "kind": "run-only", "passed": not bad,
-                "reason": f"non-finite values in {', '.join(bad)} (no reference at this shape)" if bad else ""}
+        return {
+            "output": bad[0] if bad else "*",
+            "kind": "run-only",
+            "passed": not bad,
+            "reason": f"non-finite values in {', '.join(bad)} (no reference at this shape)" if bad else "",
+        }
 
 
 def _run(runner: Runner, x: np.ndarray) -> list[np.ndarray] | str:

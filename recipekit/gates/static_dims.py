@@ -14,7 +14,7 @@ from recipekit.gates.base import Gate, GateConfig, GateContext, GateResult
 if TYPE_CHECKING:
     import onnx
 
-    from recipekit.gates._dims import Expect
+    from recipekit.gates.dims import Expect
 
 
 class StaticDimsConfig(GateConfig):
@@ -31,7 +31,7 @@ class StaticDimsGate(Gate):
     before_compile: ClassVar[bool] = True
 
     def check(self, ctx: GateContext) -> GateResult:
-        from recipekit.gates import _dims
+        from recipekit.gates import dims as _dims
 
         model = _dims.load(ctx.onnx_path)
         return dims_result(model, _dims.Expect.of(ctx.recipe))
@@ -39,20 +39,26 @@ class StaticDimsGate(Gate):
 
 def dims_findings(model: onnx.ModelProto, expect: Expect) -> tuple[list[str], dict[str, Any]]:
     """Input-axis and Conv findings, and the figures behind them."""
-    from recipekit.gates import _dims
+    from recipekit.gates import dims as _dims
 
     shapes = _dims.strict_shapes(model)
     inputs = _dims.input_findings(model, expect)
     convs, checked = _dims.conv_findings(model, shapes, expect)
-    figures = {"inputs": {k: _dims.show(v) for k, v in _dims.graph_inputs(model).items()},
-               "convs_checked": checked, "convs_unknown": len(convs),
-               "declared_dynamic": {"batch": expect.batch, "hw": expect.hw},
-               "inference": "onnx shape inference without exporter value_info, no data propagation"}
+    figures = {
+        "inputs": {k: _dims.show(v) for k, v in _dims.graph_inputs(model).items()},
+        "convs_checked": checked,
+        "convs_unknown": len(convs),
+        "declared_dynamic": {"batch": expect.batch, "hw": expect.hw},
+        "inference": "onnx shape inference without exporter value_info, no data propagation",
+    }
     return inputs + convs, figures
 
 
 def dims_result(model: onnx.ModelProto, expect: Expect) -> GateResult:
     failures, figures = dims_findings(model, expect)
-    msg = (f"{figures['convs_checked']} Conv input(s) with known channel counts; input axes match the recipe"
-           if not failures else f"{len(failures)} shape problem(s) TensorRT would reject or mis-build")
+    msg = (
+        f"{figures['convs_checked']} Conv input(s) with known channel counts; input axes match the recipe"
+        if not failures
+        else f"{len(failures)} shape problem(s) TensorRT would reject or mis-build"
+    )
     return GateResult("failed" if failures else "passed", figures=figures, failures=failures, message=msg)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recipekit.errors import StepFailed
+from recipekit.core.errors import StepFailed
 from recipekit.fixes import FIXES
 from recipekit.fixes.base import FixContext
 
@@ -29,8 +29,11 @@ def _onnx_fix(run: Run, model: onnx.ModelProto, item: dict[str, Any], ctx: FixCo
     if check.status == "applies":
         model = fix.apply(model, ctx)
     guarantee = fix.guarantee(model, ctx)
-    record.update(status="applied" if check.status == "applies" else "not-needed", nodes_after=len(model.graph.node),
-                  guarantee={"ok": guarantee.ok, "detail": guarantee.detail})
+    record.update(
+        status="applied" if check.status == "applies" else "not-needed",
+        nodes_after=len(model.graph.node),
+        guarantee={"ok": guarantee.ok, "detail": guarantee.detail},
+    )
     if not guarantee.ok:
         raise StepFailed(run.step["task"], f"fix {item['name']} did not meet its guarantee: {guarantee.detail}")
     return model, record
@@ -64,13 +67,16 @@ def io_info(model: onnx.ModelProto) -> dict[str, list[dict[str, Any]]]:
         return out
 
     inits = {i.name for i in model.graph.initializer}
-    return {"inputs": describe(i for i in model.graph.input if i.name not in inits), "outputs": describe(model.graph.output)}
+    return {
+        "inputs": describe(i for i in model.graph.input if i.name not in inits),
+        "outputs": describe(model.graph.output),
+    }
 
 
 def apply_chain(run: Run, work: Path) -> dict[str, Any]:
     import onnx
 
-    from recipekit.onnxutil import drop_volatile_metadata
+    from recipekit.onnx.util import drop_volatile_metadata
 
     ctx = FixContext(run.recipe)
     model = onnx.load(str(run.upstream_dir("export") / "model.onnx"))

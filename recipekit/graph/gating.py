@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recipekit import tools
-from recipekit.errors import Unavailable
+from recipekit.core import tools
+from recipekit.core.errors import Unavailable
 from recipekit.gates import GATES
 from recipekit.graph.stages import ONNX_TOOLS, _golden_loader
 
@@ -24,17 +24,35 @@ def _context(run: Run) -> GateContext:
     fixed = run.upstream_dir("fix") / "model.onnx"
     kinds = run.up["export"]["result"]["output_kinds"]
     if run.step["config"]["stage"] == "pre":
-        from recipekit.runtime import OrtRunner
+        from recipekit.onnx.runtime import OrtRunner
 
-        return GateContext(run.recipe, run.step["target"], fixed.parent, fixed.name, fixed,
-                           lambda: OrtRunner(fixed), _golden_loader(run), {}, kinds)
+        return GateContext(
+            run.recipe,
+            run.step["target"],
+            fixed.parent,
+            fixed.name,
+            fixed,
+            lambda: OrtRunner(fixed),
+            _golden_loader(run),
+            {},
+            kinds,
+        )
     comp = run.up["compile"]
     artifact_dir, res = Path(comp["path"]), BuildResult(**comp["result"])
     cls = TARGETS.get(run.step["target"])
     target = cls(cls.Config.model_validate(run.recipe.targets[run.step["target"]].config.model_dump()))
     tctx = TargetContext(run.recipe, run.store.root / "state" / run.step["target"], _golden_loader(run), kinds)
-    return GateContext(run.recipe, run.step["target"], artifact_dir, res.artifact, fixed,
-                       lambda: target.runner(artifact_dir, res, tctx), _golden_loader(run), res.manifest, kinds)
+    return GateContext(
+        run.recipe,
+        run.step["target"],
+        artifact_dir,
+        res.artifact,
+        fixed,
+        lambda: target.runner(artifact_dir, res, tctx),
+        _golden_loader(run),
+        res.manifest,
+        kinds,
+    )
 
 
 def run_gate(run: Run) -> dict[str, Any]:

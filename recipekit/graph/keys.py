@@ -22,5 +22,6 @@ def step_key(kind: str, plugin: str, version: str, config: Any, inputs: dict[str
     `config`: the recipe section the step reads; `inputs`: digests of input artifacts (upstream
     entries' file digests, weight files); `tools`: versions of every tool that shapes the output.
     """
-    return digest_of({"kind": kind, "plugin": plugin, "version": version, "config": config,
-                      "inputs": inputs, "tools": tools})
+    return digest_of(
+        {"kind": kind, "plugin": plugin, "version": version, "config": config, "inputs": inputs, "tools": tools}
+    )

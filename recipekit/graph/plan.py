@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from recipekit.errors import UsageError
+from recipekit.core.errors import UsageError
 from recipekit.recipe.schema import Recipe
 
 
@@ -66,12 +66,26 @@ def onnx_fixes(recipe: Recipe) -> list[dict[str, Any]]:
 def _shared_steps(recipe: Recipe) -> list[Step]:
     n, kind = recipe.name, recipe.source.kind  # type: ignore[attr-defined]
     io = {"input": _dump(recipe.input), "export": _dump(recipe.export)}
-    export = Step(f"{n}:export:{kind}", "export", kind,
-                  config={"source": _dump(recipe.source), **io, "source_fixes": source_fixes(recipe)})
-    golden = Step(f"{n}:golden:{kind}", "golden", kind, deps={"export": export.task},
-                  config={"source": _dump(recipe.source), **io, "source_fixes": source_fixes(recipe)})
-    fix = Step(f"{n}:fix:chain", "fix", "chain", deps={"export": export.task},
-               config={"fixes": onnx_fixes(recipe), "source_fixes": source_fixes(recipe), **io})
+    export = Step(
+        f"{n}:export:{kind}",
+        "export",
+        kind,
+        config={"source": _dump(recipe.source), **io, "source_fixes": source_fixes(recipe)},
+    )
+    golden = Step(
+        f"{n}:golden:{kind}",
+        "golden",
+        kind,
+        deps={"export": export.task},
+        config={"source": _dump(recipe.source), **io, "source_fixes": source_fixes(recipe)},
+    )
+    fix = Step(
+        f"{n}:fix:chain",
+        "fix",
+        "chain",
+        deps={"export": export.task},
+        config={"fixes": onnx_fixes(recipe), "source_fixes": source_fixes(recipe), **io},
+    )
     return [export, golden, fix]
 
 
@@ -92,16 +106,44 @@ def _target_steps(recipe: Recipe, target: str, shared: dict[str, str]) -> list[S
     n, io = recipe.name, {"input": _dump(recipe.input), "export": _dump(recipe.export)}
     gates = gate_configs(recipe, target)
     pre = [g for g in gates if GATES.get(g).before_compile]
-    lints = [Step(f"{n}:lint:{target}.{g}", "gate", g, target, deps=_deps(shared, _uses_golden(g, gates[g])),
-                  config={"gate": _dump(gates[g]), "stage": "pre", "target": _dump(recipe.targets[target].config), **io})
-             for g in pre]
-    compile_ = Step(f"{n}:compile:{target}", "compile", target, target,
-                    deps={**_deps(shared, TARGETS.get(target).uses_golden), **{f"lint.{s.plugin}": s.task for s in lints}},
-                    config={"target": _dump(recipe.targets[target].config), **io})
-    post = [Step(f"{n}:gate:{target}.{g}", "gate", g, target, deps={**_deps(shared, _uses_golden(g, gates[g])), "compile": compile_.task},
-                 config={"gate": _dump(gates[g]), "stage": "post", **io}) for g in gates if g not in pre]
-    publish = Step(f"{n}:publish:{target}", "publish", target, target,
-                   deps={**_deps(shared, False), "compile": compile_.task, **{f"gate.{s.plugin}": s.task for s in lints + post}})
+    lints = [
+        Step(
+            f"{n}:lint:{target}.{g}",
+            "gate",
+            g,
+            target,
+            deps=_deps(shared, _uses_golden(g, gates[g])),
+            config={"gate": _dump(gates[g]), "stage": "pre", "target": _dump(recipe.targets[target].config), **io},
+        )
+        for g in pre
+    ]
+    compile_ = Step(
+        f"{n}:compile:{target}",
+        "compile",
+        target,
+        target,
+        deps={**_deps(shared, TARGETS.get(target).uses_golden), **{f"lint.{s.plugin}": s.task for s in lints}},
+        config={"target": _dump(recipe.targets[target].config), **io},
+    )
+    post = [
+        Step(
+            f"{n}:gate:{target}.{g}",
+            "gate",
+            g,
+            target,
+            deps={**_deps(shared, _uses_golden(g, gates[g])), "compile": compile_.task},
+            config={"gate": _dump(gates[g]), "stage": "post", **io},
+        )
+        for g in gates
+        if g not in pre
+    ]
+    publish = Step(
+        f"{n}:publish:{target}",
+        "publish",
+        target,
+        target,
+        deps={**_deps(shared, False), "compile": compile_.task, **{f"gate.{s.plugin}": s.task for s in lints + post}},
+    )
     return [*lints, compile_, *post, publish]
 
 
@@ -110,8 +152,10 @@ def plan(recipe: Recipe, targets: list[str] | None = None) -> list[Step]:
     chosen = targets or list(recipe.targets)
     unknown = [t for t in chosen if t not in recipe.targets]
     if unknown:
-        raise UsageError(f"--targets: {', '.join(unknown)} not declared by recipe {recipe.name!r} (it declares: {', '.join(recipe.targets)})")
-    from recipekit.errors import RecipeError
+        raise UsageError(
+            f"--targets: {', '.join(unknown)} not declared by recipe {recipe.name!r} (it declares: {', '.join(recipe.targets)})"
+        )
+    from recipekit.core.errors import RecipeError
     from recipekit.sources import SOURCES
 
     try:  # refuse what the source cannot build before any step runs

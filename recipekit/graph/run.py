@@ -84,8 +84,9 @@ class Run:
     def upstream_dir(self, role: str) -> Path:
         return Path(self.up[role]["path"])
 
-    def cached(self, version: str, inputs: dict[str, Any], tools: dict[str, Any],
-               build: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    def cached(
+        self, version: str, inputs: dict[str, Any], tools: dict[str, Any], build: Callable[[Path], dict[str, Any]]
+    ) -> dict[str, Any]:
         """Return the cache entry for this step's key, building it (under a per-key lock) if absent."""
         step = self.step
         key = step_key(step["kind"], step["plugin"], version, step["config"], inputs, tools)
@@ -108,12 +109,26 @@ class Run:
             except BaseException as exc:
                 exc.step_log = log()  # type: ignore[attr-defined]
                 raise
-            meta = {"task": self.step["task"], "kind": self.step["kind"], "plugin": self.step["plugin"],
-                    "config": self.step["config"], "inputs": inputs, "tools": tools,
-                    "seconds": round(time.perf_counter() - t0, 3), "log": log(), "result": result}
+            meta = {
+                "task": self.step["task"],
+                "kind": self.step["kind"],
+                "plugin": self.step["plugin"],
+                "config": self.step["config"],
+                "inputs": inputs,
+                "tools": tools,
+                "seconds": round(time.perf_counter() - t0, 3),
+                "log": log(),
+                "result": result,
+            }
         return self.store.commit(key, work, meta, replace=bool(self.env.get("force")))
 
     @staticmethod
     def _result(entry: Any, status: str) -> dict[str, Any]:
-        return {"status": status, "key": entry.key, "path": str(entry.path), "digest": digest_of(entry.digests),
-                "result": entry.meta.get("result", {}), "seconds": entry.meta.get("seconds")}
+        return {
+            "status": status,
+            "key": entry.key,
+            "path": str(entry.path),
+            "digest": digest_of(entry.digests),
+            "result": entry.meta.get("result", {}),
+            "seconds": entry.meta.get("seconds"),
+        }

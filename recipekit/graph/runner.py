@@ -83,8 +83,16 @@ def _reporter_class(outcome: Outcome, console: _Console) -> type:
             try:
                 result = json.loads(exception.message)
             except (ValueError, AttributeError):  # doit: a step it depends on failed
-                needs = [d for d in task.task_dep if outcome.results.get(d, {}).get("status", "").startswith(("failed", "blocked"))]
-                result = {"status": "blocked", "task": task.name, "reason": f"after failed {', '.join(needs) or exception.get_msg().strip()}"}
+                needs = [
+                    d
+                    for d in task.task_dep
+                    if outcome.results.get(d, {}).get("status", "").startswith(("failed", "blocked"))
+                ]
+                result = {
+                    "status": "blocked",
+                    "task": task.name,
+                    "reason": f"after failed {', '.join(needs) or exception.get_msg().strip()}",
+                }
             self._report(result)
 
         def runtime_error(self, msg: str) -> None:
@@ -117,14 +125,21 @@ def run_steps(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int = 1,
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     tasks = [to_task(s, {**envs[s.task.split(":", 1)[0]], "threads": threads}) for s in steps]
     with tempfile.TemporaryDirectory(prefix="recipekit-doit-") as tmp:
-        config = {"dep_file": os.path.join(tmp, "db.json"), "backend": "json", "verbosity": 2, "continue": True,
-                  "reporter": _reporter_class(outcome, console), "num_process": jobs if jobs > 1 else 0,
-                  "par_type": "process"}
+        config = {
+            "dep_file": os.path.join(tmp, "db.json"),
+            "backend": "json",
+            "verbosity": 2,
+            "continue": True,
+            "reporter": _reporter_class(outcome, console),
+            "num_process": jobs if jobs > 1 else 0,
+            "par_type": "process",
+        }
 
         class Loader(TaskLoader2):
             def setup(self, opt_values: Any) -> None: ...
             def load_doit_config(self) -> dict[str, Any]:
                 return config
+
             def load_tasks(self, cmd: Any, pos_args: Any) -> list[Any]:
                 return [dict_to_task(t) for t in tasks]
 

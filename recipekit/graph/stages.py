@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from recipekit import tools
-from recipekit.errors import RecipeKitError, StepFailed, Unavailable
+from recipekit.core import tools
+from recipekit.core.errors import RecipeKitError, StepFailed, Unavailable
 from recipekit.fixes import FIXES
 from recipekit.fixes.base import FixContext
-from recipekit.gates import GATES
 from recipekit.graph.run import Run
 from recipekit.sources import SOURCES
 from recipekit.targets import TARGETS
@@ -32,7 +31,14 @@ def _patches(run: Run) -> tuple[list[Any], list[dict[str, Any]]]:
             raise StepFailed(run.step["task"], f"fix {item['name']} cannot apply: {check.why}")
         if check.status == "applies":
             patches.append(fix.patch(ctx))
-        records.append({"name": item["name"], "stage": "source", "status": "applied" if check.status == "applies" else "not-needed", "why": check.why})
+        records.append(
+            {
+                "name": item["name"],
+                "stage": "source",
+                "status": "applied" if check.status == "applies" else "not-needed",
+                "why": check.why,
+            }
+        )
     return patches, records
 
 
@@ -47,24 +53,36 @@ def export(run: Run) -> dict[str, Any]:
     def build(work: Path) -> dict[str, Any]:
         patches, records = _patches(run)
         info = source.export(run.recipe, work, patches)
-        return {"inputs": info.inputs, "outputs": info.outputs, "output_kinds": info.output_kinds,
-                "notes": info.notes, "init": source.init, "source_fixes": records}
+        return {
+            "inputs": info.inputs,
+            "outputs": info.outputs,
+            "output_kinds": info.output_kinds,
+            "notes": info.notes,
+            "init": source.init,
+            "source_fixes": records,
+        }
 
     inputs = {"weights": weights, "fixes": _fix_versions(run.step["config"]["source_fixes"])}
     return run.cached(source.version, inputs, tools.versions(), build)
 
 
 def _sample_inputs(run: Run, shape: tuple[int, int]) -> list[tuple[str, Any]]:
-    from recipekit import preprocess
+    from recipekit.onnx import preprocess
 
     inp = run.recipe.input
     if not inp.samples:
-        return [(f"random-seed{i}", preprocess.random_tensor(shape, inp.preprocess, seed=i, dtype=inp.dtype)) for i in range(2)]
-    return [(s, preprocess.image_tensor(preprocess.resolve_sample(s, run.base_dir), shape, inp.preprocess, inp.dtype)) for s in inp.samples]
+        return [
+            (f"random-seed{i}", preprocess.random_tensor(shape, inp.preprocess, seed=i, dtype=inp.dtype))
+            for i in range(2)
+        ]
+    return [
+        (s, preprocess.image_tensor(preprocess.resolve_sample(s, run.base_dir), shape, inp.preprocess, inp.dtype))
+        for s in inp.samples
+    ]
 
 
 def golden(run: Run) -> dict[str, Any]:
-    from recipekit.preprocess import resolve_sample
+    from recipekit.onnx.preprocess import resolve_sample
 
     source = _source(run)
     samples = {s: run.memo.digest(resolve_sample(s, run.base_dir)) for s in run.recipe.input.samples}
@@ -72,7 +90,7 @@ def golden(run: Run) -> dict[str, Any]:
     def build(work: Path) -> dict[str, Any]:
         import numpy as np
 
-        from recipekit.golden import Case, Golden
+        from recipekit.onnx.golden import Case, Golden
 
         exported = run.up["export"]["result"]
         patches, _ = _patches(run)
@@ -85,8 +103,11 @@ def golden(run: Run) -> dict[str, Any]:
         Golden(exported["outputs"], cases, meta).save(work)
         return {"cases": len(cases), "output_names": exported["outputs"]}
 
-    inputs = {"export": run.up["export"]["digest"], "samples": samples,
-              "fixes": _fix_versions(run.step["config"]["source_fixes"])}
+    inputs = {
+        "export": run.up["export"]["digest"],
+        "samples": samples,
+        "fixes": _fix_versions(run.step["config"]["source_fixes"]),
+    }
     return run.cached(source.version, inputs, tools.versions(), build)
 
 
@@ -102,7 +123,7 @@ def fix(run: Run) -> dict[str, Any]:
 
 
 def _golden_loader(run: Run) -> Any:
-    from recipekit.golden import Golden
+    from recipekit.onnx.golden import Golden
 
     def load() -> Any:
         if "golden" not in run.up:

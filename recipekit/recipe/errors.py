@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from recipekit.errors import RecipeError
+from recipekit.core.errors import RecipeError
 
 
 def key_path(loc: tuple[Any, ...]) -> str:
@@ -67,7 +67,9 @@ def describe(err: dict[str, Any], model: type[BaseModel]) -> str:
     return f"{err['msg'].removeprefix('Value error, ')}; got {shown}"
 
 
-def from_validation(file: str, exc: ValidationError, model: type[BaseModel], prefix: tuple[Any, ...] = ()) -> RecipeError:
+def from_validation(
+    file: str, exc: ValidationError, model: type[BaseModel], prefix: tuple[Any, ...] = ()
+) -> RecipeError:
     """The first error of a ValidationError as a RecipeError (all of them listed in the message)."""
     errors = exc.errors(include_url=False)
     first, *rest = errors

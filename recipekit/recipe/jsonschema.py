@@ -31,7 +31,15 @@ def recipe_schema() -> dict[str, Any]:
         targets[n] = sch
     props["targets"] = {"type": "object", "properties": targets, "additionalProperties": False, "minProperties": 1}
     fixes = [{"const": n} for n in FIXES.names()]
-    fixes += [{"type": "object", "properties": {n: _plugin_schema(FIXES.get(n).Config)}, "required": [n], "additionalProperties": False} for n in FIXES.names()]
+    fixes += [
+        {
+            "type": "object",
+            "properties": {n: _plugin_schema(FIXES.get(n).Config)},
+            "required": [n],
+            "additionalProperties": False,
+        }
+        for n in FIXES.names()
+    ]
     props["fixes"] = {"type": "array", "items": {"oneOf": fixes}}
     props["defaults"] = {"type": "array", "description": "Hydra defaults list: shared fragments, then _self_"}
     return doc

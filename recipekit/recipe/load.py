@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from recipekit.errors import RecipeError
-from recipekit.plugin import Strict
+from recipekit.core.errors import RecipeError
+from recipekit.core.plugin import Strict
 from recipekit.recipe.errors import from_validation, key_path
 from recipekit.recipe.schema import NAME_RE, Export, FixEntry, Input, Recipe, TargetEntry
 
@@ -136,7 +136,11 @@ def validate(data: dict[str, Any], file: str, base_dir: str = "") -> Recipe:
     except ValidationError as exc:
         raise from_validation(file, exc, RawRecipe) from None
     if not NAME_RE.match(raw.name) or ".." in raw.name:
-        raise RecipeError(file, "name", f"expected a plain file name (letters, digits, . _ -; no path separators or '..'), got {raw.name!r}")
+        raise RecipeError(
+            file,
+            "name",
+            f"expected a plain file name (letters, digits, . _ -; no path separators or '..'), got {raw.name!r}",
+        )
     if not raw.targets:
         raise RecipeError(file, "targets", "expected at least one target (e.g. ort: {})")
     kind = raw.source.get("kind")

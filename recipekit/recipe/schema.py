@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator, model_validator
 
-from recipekit.plugin import Strict
+from recipekit.core.plugin import Strict
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -19,9 +19,14 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 class Preprocess(Strict):
     """How an image becomes the model's input tensor. Every gate applies it; the manifest records it."""
 
-    resize: Literal["letterbox", "stretch", "none"] = Field("letterbox", description="letterbox keeps aspect ratio and pads; stretch resizes to (H, W); none requires images of the input size")
+    resize: Literal["letterbox", "stretch", "none"] = Field(
+        "letterbox",
+        description="letterbox keeps aspect ratio and pads; stretch resizes to (H, W); none requires images of the input size",
+    )
     scale: float = Field(1 / 255, description="multiplied into pixel values (0..255) before mean/std: 1/255 gives 0..1")
-    mean: tuple[float, float, float] = Field((0.0, 0.0, 0.0), description="subtracted per channel after scaling, in the model's colour order")
+    mean: tuple[float, float, float] = Field(
+        (0.0, 0.0, 0.0), description="subtracted per channel after scaling, in the model's colour order"
+    )
     std: tuple[float, float, float] = Field((1.0, 1.0, 1.0), description="divided per channel after subtracting mean")
     color: Literal["rgb", "bgr"] = Field("rgb", description="channel order the model expects")
     layout: Literal["nchw", "nhwc"] = Field("nchw", description="tensor layout the model expects")
@@ -40,9 +45,14 @@ class Input(Strict):
 
     name: str | None = Field(None, description="input tensor name; default: the source's own")
     dtype: Literal["float32", "float16"] = Field("float32", description="input tensor element type")
-    shapes: list[tuple[int, int]] = Field(default_factory=list, description="extra (H, W) shapes the artifact must accept and be checked at")
+    shapes: list[tuple[int, int]] = Field(
+        default_factory=list, description="extra (H, W) shapes the artifact must accept and be checked at"
+    )
     preprocess: Preprocess = Field(default_factory=Preprocess)
-    samples: list[str] = Field(default_factory=list, description="images for gates: a path (relative to the recipe) or 'package:file' (e.g. ultralytics:bus.jpg); none: seeded random inputs")
+    samples: list[str] = Field(
+        default_factory=list,
+        description="images for gates: a path (relative to the recipe) or 'package:file' (e.g. ultralytics:bus.jpg); none: seeded random inputs",
+    )
 
 
 class Batch(Strict):
@@ -82,7 +92,10 @@ class Export(Strict):
     batch: Batch = Field(default_factory=Batch)
     dynamic: Dynamic = Field(default_factory=Dynamic)
     nms: NMS | None = Field(None, description="embed NMS in the graph (true for defaults)")
-    half: bool = Field(False, description="float16 weights and compute: the `fp16` fix (float32 inputs and outputs kept) ends the fix chain unless the chain lists it")
+    half: bool = Field(
+        False,
+        description="float16 weights and compute: the `fp16` fix (float32 inputs and outputs kept) ends the fix chain unless the chain lists it",
+    )
     simplify: bool = Field(False, description="run the exporter's own simplifier (onnxslim)")
 
     @field_validator("imgsz", mode="before")
@@ -120,7 +133,9 @@ class Recipe(BaseModel):
     export: Export = Field(default_factory=Export)
     fixes: list[FixEntry] = Field(default_factory=list, description="ordered graph fixes: a name, or {name: {options}}")
     targets: dict[str, TargetEntry] = Field(description="target name -> its options (and `gates:` overrides)")
-    gates: dict[str, SerializeAsAny[Strict]] = Field(default_factory=dict, description="gate name -> options; applies to every target")
+    gates: dict[str, SerializeAsAny[Strict]] = Field(
+        default_factory=dict, description="gate name -> options; applies to every target"
+    )
     base_dir: str = Field("", exclude=True, description="folder of the recipe file: relative paths start here")
     origin: str = Field("", exclude=True, description="the recipe file (and overrides) errors name")
 

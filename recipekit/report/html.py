@@ -13,15 +13,17 @@ from typing import Any
 
 from recipekit.report.matrix import Cell
 
-STYLE = "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}" \
-        ".passed{background:#dfd}.failed,.error{background:#fdd}.unavailable,.n\\/a{background:#eee}"
+STYLE = (
+    "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}"
+    ".passed{background:#dfd}.failed,.error{background:#fdd}.unavailable,.n\\/a{background:#eee}"
+)
 
 
 def _svg(fig: Any) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight")
     text = buf.getvalue()
-    return text[text.index("<svg"):]
+    return text[text.index("<svg") :]
 
 
 PARITY_METRICS = (("max_abs", "max |diff|"), ("box_px_max", "box px"), ("keypoints_px_max", "keypoints px"))
@@ -74,7 +76,13 @@ def latency_plot(cells: list[Cell]) -> str | None:
         per = fig.get("per_batch") or {}
         if per:
             xs = sorted(per, key=int)
-            series.append((f"{c.recipe}/{c.target} ({fig.get('runner', '?')})", [int(x) for x in xs], [per[x]["median_ms"] for x in xs]))
+            series.append(
+                (
+                    f"{c.recipe}/{c.target} ({fig.get('runner', '?')})",
+                    [int(x) for x in xs],
+                    [per[x]["median_ms"] for x in xs],
+                )
+            )
         series += _browser_series(c)
     if not series:
         return None
@@ -99,10 +107,18 @@ def render(cells: list[Cell], meta: dict[str, Any]) -> str:
     rows = "".join(
         f"<tr class='{html.escape(c.status)}'><td>{html.escape(c.recipe)}</td><td>{html.escape(c.target)}</td>"
         f"<td>{html.escape(c.status)}</td><td>{c.seconds:.1f} s</td><td>{'cached' if c.cached else 'built'}</td>"
-        f"<td>{html.escape(c.reason)}</td></tr>" for c in cells)
+        f"<td>{html.escape(c.reason)}</td></tr>"
+        for c in cells
+    )
     plots = [("Parity error per output", parity_plot(cells)), ("Latency per batch size", latency_plot(cells))]
     figs = "".join(f"<h2>{t}</h2><div class='plot'>{svg}</div>" for t, svg in plots if svg)
     head = f"<title>recipekit matrix</title><style>{STYLE}</style>"
-    info = html.escape(f"targets: {', '.join(meta.get('targets', []))}; overrides: {' '.join(meta.get('overrides', [])) or 'none'}")
-    table = "<table id='matrix'><tr><th>recipe</th><th>target</th><th>status</th><th>time</th><th>cache</th><th>why</th></tr>" + rows + "</table>"
+    info = html.escape(
+        f"targets: {', '.join(meta.get('targets', []))}; overrides: {' '.join(meta.get('overrides', [])) or 'none'}"
+    )
+    table = (
+        "<table id='matrix'><tr><th>recipe</th><th>target</th><th>status</th><th>time</th><th>cache</th><th>why</th></tr>"
+        + rows
+        + "</table>"
+    )
     return f"<!doctype html><html><head><meta charset='utf-8'>{head}</head><body><h1>recipekit matrix</h1><p>{info}</p>{table}{figs}</body></html>\n"

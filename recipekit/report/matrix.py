@@ -60,8 +60,16 @@ def cell(recipe: str, target: str, tasks: list[str], results: dict[str, dict[str
     if status == "passed":
         m = json.loads((out_dir / recipe / target / "manifest.json").read_text())
         artifact = {"path": str(out_dir / recipe / target / m["artifact"]["path"]), "sha256": m["artifact"]["sha256"]}
-    return Cell(recipe, target, status, reason, round(sum(r.get("seconds_wall", 0.0) for r in ran), 3),
-                bool(ran) and not any(r["status"] in {"ran", "failed"} for r in ran), artifact, gates)
+    return Cell(
+        recipe,
+        target,
+        status,
+        reason,
+        round(sum(r.get("seconds_wall", 0.0) for r in ran), 3),
+        bool(ran) and not any(r["status"] in {"ran", "failed"} for r in ran),
+        artifact,
+        gates,
+    )
 
 
 def to_json(cells: list[Cell], meta: dict[str, Any]) -> dict[str, Any]:
@@ -80,12 +88,16 @@ def to_markdown(cells: list[Cell]) -> str:
     lines = ["| recipe | target | status | time | cache | why |", "| --- | --- | --- | ---: | --- | --- |"]
     for c in cells:
         why = _short(c, 120).replace("|", "\\|")
-        lines.append(f"| {c.recipe} | {c.target} | {c.status} | {c.seconds:.1f} s | {'cached' if c.cached else 'built'} | {why} |")
+        lines.append(
+            f"| {c.recipe} | {c.target} | {c.status} | {c.seconds:.1f} s | {'cached' if c.cached else 'built'} | {why} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def terminal(cells: list[Cell]) -> str:
     rows = [("recipe", "target", "status", "time", "cache", "why")]
-    rows += [(c.recipe, c.target, c.status, f"{c.seconds:.1f}s", "cached" if c.cached else "built", _short(c)) for c in cells]
+    rows += [
+        (c.recipe, c.target, c.status, f"{c.seconds:.1f}s", "cached" if c.cached else "built", _short(c)) for c in cells
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(r[:5], widths)) + "  " + r[5] for r in rows)

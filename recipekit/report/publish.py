@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recipekit import tools
+from recipekit.core import tools
 from recipekit.recipe.dump import to_raw
 
 if TYPE_CHECKING:
@@ -40,25 +40,39 @@ def split_volatile(gates: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
 def manifest(run: Run) -> dict[str, Any]:
     """Everything a user of the artifact needs to know, deterministic (no timestamps)."""
     comp, fixr, exp = run.up["compile"], run.up["fix"]["result"], run.up["export"]["result"]
-    files = {n: d for n, d in json.loads((Path(comp["path"]) / "meta.json").read_text())["files"].items() if n != "meta.json"}
+    files = {
+        n: d for n, d in json.loads((Path(comp["path"]) / "meta.json").read_text())["files"].items() if n != "meta.json"
+    }
     artifact = comp["result"]["artifact"]
-    gates, _ = split_volatile({role.split(".", 1)[1]: up["gate"] for role, up in sorted(run.up.items()) if role.startswith("gate.")})
+    gates, _ = split_volatile(
+        {role.split(".", 1)[1]: up["gate"] for role, up in sorted(run.up.items()) if role.startswith("gate.")}
+    )
     io = comp["result"]["manifest"].get("io", fixr["io"])
     return {
-        "name": run.recipe.name, "target": run.step["target"], "status": "passed",
-        "artifact": {"path": artifact, "sha256": files[artifact]}, "files": files,
-        "inputs": io["inputs"], "outputs": io["outputs"], "output_kinds": exp["output_kinds"],
+        "name": run.recipe.name,
+        "target": run.step["target"],
+        "status": "passed",
+        "artifact": {"path": artifact, "sha256": files[artifact]},
+        "files": files,
+        "inputs": io["inputs"],
+        "outputs": io["outputs"],
+        "output_kinds": exp["output_kinds"],
         "preprocess": run.recipe.input.preprocess.model_dump(mode="json"),
         "source": {"kind": run.recipe.source.kind, "init": exp["init"], "notes": exp["notes"]},  # type: ignore[attr-defined]
-        "fixes": fixr["fixes"], "gates": gates, "target_facts": comp["result"]["manifest"],
+        "fixes": fixr["fixes"],
+        "gates": gates,
+        "target_facts": comp["result"]["manifest"],
         "steps": {up["task"]: up["key"] for up in run.up.values() if up.get("key")},
-        "tools": tools.versions(), "recipe": to_raw(run.recipe),
+        "tools": tools.versions(),
+        "recipe": to_raw(run.recipe),
     }
 
 
 def _same(dest: Path, doc: dict[str, Any]) -> bool:
     try:
-        return json.loads((dest / "manifest.json").read_text()) == doc and all((dest / f).is_file() for f in doc["files"])
+        return json.loads((dest / "manifest.json").read_text()) == doc and all(
+            (dest / f).is_file() for f in doc["files"]
+        )
     except (OSError, ValueError):
         return False
 

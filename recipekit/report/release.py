@@ -32,9 +32,16 @@ def add_cell(dest: Path, published: Path, recipe: str, target: str) -> dict[str,
     for name in [*manifest["files"], "manifest.json"]:
         (cell / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(published / name, cell / name)
-    dump(dest / "reports" / f"{recipe}.{target}.json", {"recipe": recipe, "target": target, "gates": manifest["gates"], "fixes": manifest["fixes"]})
-    return {"recipe": recipe, "target": target, "artifact": f"{recipe}/{target}/{manifest['artifact']['path']}",
-            "sha256": manifest["artifact"]["sha256"]}
+    dump(
+        dest / "reports" / f"{recipe}.{target}.json",
+        {"recipe": recipe, "target": target, "gates": manifest["gates"], "fixes": manifest["fixes"]},
+    )
+    return {
+        "recipe": recipe,
+        "target": target,
+        "artifact": f"{recipe}/{target}/{manifest['artifact']['path']}",
+        "sha256": manifest["artifact"]["sha256"],
+    }
 
 
 def add_recipe(dest: Path, raw: dict[str, Any]) -> None:
@@ -88,8 +95,11 @@ def check_files(dest: Path) -> list[str]:
         elif sha256(path) != digest:
             problems.append(f"{name}: sha256 differs from {SUMS} (altered)")
     listed = set(sums) | {SUMS}
-    problems += [f"{p.relative_to(dest).as_posix()}: not listed in {SUMS}" for p in sorted(dest.rglob("*"))
-                 if p.is_file() and p.relative_to(dest).as_posix() not in listed]
+    problems += [
+        f"{p.relative_to(dest).as_posix()}: not listed in {SUMS}"
+        for p in sorted(dest.rglob("*"))
+        if p.is_file() and p.relative_to(dest).as_posix() not in listed
+    ]
     return problems
 
 

@@ -1,13 +1,13 @@
 """Sources: turn a model description (architecture, weights, ONNX file) into a raw ONNX graph."""
 
-from recipekit.registry import Registry
+from recipekit.core.registry import Registry
 
 SOURCES = Registry(
     "source",
     {
-        "ultralytics": "recipekit.sources.ultralytics:UltralyticsSource",
-        "mmpose": "recipekit.sources.mmpose:MmposeSource",
-        "torchvision": "recipekit.sources.torchvision:TorchvisionSource",
+        "ultralytics": "recipekit.sources.ultralytics.source:UltralyticsSource",
+        "mmpose": "recipekit.sources.mmpose.source:MmposeSource",
+        "torchvision": "recipekit.sources.torchvision.source:TorchvisionSource",
         "onnx": "recipekit.sources.onnx_file:OnnxFileSource",
     },
 )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from recipekit.plugin import Plugin, Strict
+from recipekit.core.plugin import Plugin, Strict
 
 if TYPE_CHECKING:
     import numpy as np
@@ -70,11 +70,12 @@ class Source(Plugin):
         """Write `out / 'model.onnx'`. `patches` are source fixes, entered around model building."""
         raise NotImplementedError
 
-    def reference(self, recipe: Recipe, export_dir: Path, patches: list[AbstractContextManager]) -> AbstractContextManager[Forward]:
+    def reference(
+        self, recipe: Recipe, export_dir: Path, patches: list[AbstractContextManager]
+    ) -> AbstractContextManager[Forward]:
         """A context manager yielding a Forward of the PyTorch source: what the ONNX graph must compute.
 
         `export_dir` is the export step's folder (a source may leave what it needs there). The reference
         must be the model as its users run it, so a deploy-mode defect shows up as a parity failure.
         """
         raise NotImplementedError
-

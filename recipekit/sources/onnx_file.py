@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Literal
 
 from pydantic import Field
 
-from recipekit.errors import RecipeError
+from recipekit.core.errors import RecipeError
 from recipekit.sources.base import ExportInfo, Forward, Source, SourceConfig
 
 if TYPE_CHECKING:
@@ -27,7 +27,10 @@ if TYPE_CHECKING:
 class OnnxFileConfig(SourceConfig):
     kind: Literal["onnx"] = "onnx"
     path: str = Field(description="the ONNX file, relative to the recipe")
-    output_kinds: dict[str, dict[str, Any]] = Field(default_factory=dict, description="what outputs mean for the gates, e.g. {output0: {kind: detections, box: [0, 4], score: 4, class: 5}}; default: tensors")
+    output_kinds: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="what outputs mean for the gates, e.g. {output0: {kind: detections, box: [0, 4], score: 4, class: 5}}; default: tensors",
+    )
 
 
 def _dims(value: Any) -> list[Any]:
@@ -39,11 +42,18 @@ def refusals(model: onnx.ModelProto, recipe: Recipe) -> list[tuple[str, str]]:
     ex, out = recipe.export, []
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset != ex.opset:
-        out.append(("export.opset", f"the file has opset {opset}; set export.opset: {opset}, and add the `opset` fix to convert"))
+        out.append(
+            (
+                "export.opset",
+                f"the file has opset {opset}; set export.opset: {opset}, and add the `opset` fix to convert",
+            )
+        )
     inits = {i.name for i in model.graph.initializer}
     dims = _dims(next(i for i in model.graph.input if i.name not in inits))
     if len(dims) == 4 and all(isinstance(d, int) for d in dims[2:]) and tuple(dims[2:]) != tuple(ex.imgsz):
-        out.append(("export.imgsz", f"the file's input is {dims[2]}x{dims[3]}; set export.imgsz: [{dims[2]}, {dims[3]}]"))
+        out.append(
+            ("export.imgsz", f"the file's input is {dims[2]}x{dims[3]}; set export.imgsz: [{dims[2]}, {dims[3]}]")
+        )
     if dims and isinstance(dims[0], int) and ex.dynamic_batch:
         out.append(("export.batch", f"the file has a static batch of {dims[0]}; a dynamic batch needs a re-export"))
     if ex.nms is not None:
@@ -82,11 +92,13 @@ class OnnxFileSource(Source):
         inits = {i.name for i in model.graph.initializer}
         outputs = [o.name for o in model.graph.output]
         kinds = {name: self.config.output_kinds.get(name, {"kind": "tensor"}) for name in outputs}
-        return ExportInfo([i.name for i in model.graph.input if i.name not in inits], outputs, kinds, {"file": src.name})
+        return ExportInfo(
+            [i.name for i in model.graph.input if i.name not in inits], outputs, kinds, {"file": src.name}
+        )
 
     @contextmanager
     def reference(self, recipe: Recipe, export_dir: Path, patches: list[Any]) -> Iterator[Forward]:
-        from recipekit.runtime import OrtRunner
+        from recipekit.onnx.runtime import OrtRunner
 
         runner = OrtRunner(export_dir / "model.onnx")
         yield runner.run_one

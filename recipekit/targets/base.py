@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from recipekit.plugin import Plugin
+from recipekit.core.plugin import Plugin
 
 if TYPE_CHECKING:
-    from recipekit.golden import Golden
+    from recipekit.onnx.golden import Golden
+    from recipekit.onnx.runtime import Runner
     from recipekit.recipe.schema import Recipe
-    from recipekit.runtime import Runner
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,6 @@ class Target(Plugin):
 
     def runner(self, artifact_dir: Path, result: BuildResult, ctx: TargetContext) -> Runner:
         """Run the built artifact for the gates (default: its ONNX file in ONNX Runtime, CPU)."""
-        from recipekit.runtime import OrtRunner
+        from recipekit.onnx.runtime import OrtRunner
 
         return OrtRunner(artifact_dir / result.artifact)

@@ -8,12 +8,15 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from recipekit.plugin import Strict
+from recipekit.core.plugin import Strict
 from recipekit.targets.base import BuildResult, Target, TargetContext
 
 
 class OrtConfig(Strict):
-    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], description="execution providers the gates validate under (CPU here)")
+    providers: list[str] = Field(
+        default_factory=lambda: ["CPUExecutionProvider"],
+        description="execution providers the gates validate under (CPU here)",
+    )
 
 
 class OrtTarget(Target):
@@ -25,9 +28,15 @@ class OrtTarget(Target):
     def build(self, onnx_path: Path, out: Path, ctx: TargetContext) -> BuildResult:
         import onnx
 
-        from recipekit.runtime import session_options
+        from recipekit.onnx.runtime import session_options
 
         onnx.checker.check_model(str(onnx_path), full_check=True)
         shutil.copyfile(onnx_path, out / "model.onnx")
-        return BuildResult("model.onnx", {"runtime": "onnxruntime", "session_options": session_options(),
-                                          "checker": "onnx.checker.check_model(full_check=True) passed"})
+        return BuildResult(
+            "model.onnx",
+            {
+                "runtime": "onnxruntime",
+                "session_options": session_options(),
+                "checker": "onnx.checker.check_model(full_check=True) passed",
+            },
+        )

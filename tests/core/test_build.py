@@ -6,7 +6,7 @@ import hashlib
 import shutil
 
 import pytest
-from rkhelpers import RECIPES, manifest, step_lines
+from helpers.common import RECIPES, manifest, step_lines
 
 pytestmark = pytest.mark.slow
 SMALL = "export.imgsz=256"
@@ -18,7 +18,9 @@ def built(tmp_path_factory):
     from recipekit.cli import main
 
     root = tmp_path_factory.mktemp("build")
-    code = main(["build", str(RECIPES / "yolo11n.yaml"), SMALL, "--cache", str(root / "cache"), "--out", str(root / "out")])
+    code = main(
+        ["build", str(RECIPES / "yolo11n.yaml"), SMALL, "--cache", str(root / "cache"), "--out", str(root / "out")]
+    )
     assert code == 0
     return root
 
@@ -85,8 +87,17 @@ def test_plan_shows_keys_and_cache_state(built, cli):
 
 def test_failed_gate_blocks_publishing(built, cli, tmp_path):
     out_dir = tmp_path / "out"
-    code, out, err = cli("build", RECIPES / "yolo11n.yaml", SMALL, "gates.parity.atol=1e-9", "gates.parity.rtol=1e-9",
-                         "--cache", built / "cache", "--out", out_dir)
+    code, out, err = cli(
+        "build",
+        RECIPES / "yolo11n.yaml",
+        SMALL,
+        "gates.parity.atol=1e-9",
+        "gates.parity.rtol=1e-9",
+        "--cache",
+        built / "cache",
+        "--out",
+        out_dir,
+    )
     assert code == 1
     assert "gate parity failed: output0" in out and "atol=1e-09" in out
     assert not (out_dir / "yolo11n" / "ort").exists()
@@ -96,9 +107,19 @@ def test_webgpu_without_chromium_is_unverified_never_passed(tmp_path, cli, monke
     """No browser here: the artifact builds, the browser gate says why it did not run, nothing is
     published, and --require turns that into a failure."""
     monkeypatch.setenv("RECIPEKIT_CHROMIUM", str(tmp_path / "no-chromium"))
-    common = [RECIPES / "yolo11n-pose-webgpu.yaml", "export.imgsz=192", "--cache", tmp_path / "c", "--out", tmp_path / "o"]
+    common = [
+        RECIPES / "yolo11n-pose-webgpu.yaml",
+        "export.imgsz=192",
+        "--cache",
+        tmp_path / "c",
+        "--out",
+        tmp_path / "o",
+    ]
     code, out, _ = cli("build", *common)
-    assert code == 0 and "yolo11n-pose-webgpu/webgpu: unverified (not published, gates did not run here: webgpu-browser:" in out
+    assert (
+        code == 0
+        and "yolo11n-pose-webgpu/webgpu: unverified (not published, gates did not run here: webgpu-browser:" in out
+    )
     assert "no-chromium" in out and not (tmp_path / "o" / "yolo11n-pose-webgpu" / "webgpu").exists()
     code, out, _ = cli("build", *common, "--require")
     assert code == 1 and "required gates did not run" in out

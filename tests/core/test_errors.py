@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from rkhelpers import RECIPES, copy_recipes
+from helpers.common import RECIPES, copy_recipes
 
 
 @pytest.fixture
@@ -20,19 +20,28 @@ def write(recipes, text, name="bad.yaml"):
 BASE = "name: x\nsource: {kind: ultralytics, init: random}\ntargets: {ort: {}}\n"
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    (BASE + "export: {opst: 17}\n", "export.opst: unknown key (did you mean 'opset'?)"),
-    (BASE + "export: {opset: seventeen}\n", "export.opset: Input should be a valid integer"),
-    (BASE + "export: {batch: {min: 4, max: 2}}\n", "export.batch: expected min <= opt <= max"),
-    (BASE.replace("name: x", "name: ../evil"), "name: expected a plain file name"),
-    (BASE.replace("name: x", "name: a/b"), "name: expected a plain file name"),
-    (BASE + "fixes: [no-such-fix]\n", "fixes[0]: unknown fix 'no-such-fix'"),
-    (BASE + "gates: {paryty: {}}\n", "gates.paryty: unknown gate 'paryty' (did you mean 'parity'?)"),
-    (BASE + "gates: {parity: {atoll: 1}}\n", "gates.parity.atoll: unknown key (did you mean 'atol'?)"),
-    (BASE.replace("ort: {}", "onnxruntime: {}"), "targets.onnxruntime: unknown target"),
-    (BASE.replace("ultralytics,", "ultralitics,"), "source: unknown source 'ultralitics' (did you mean 'ultralytics'?)"),
-    (BASE + "input: {preprocess: {scale: 0.0039, colour: rgb}}\n", "input.preprocess.colour: unknown key (did you mean 'color'?)"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (BASE + "export: {opst: 17}\n", "export.opst: unknown key (did you mean 'opset'?)"),
+        (BASE + "export: {opset: seventeen}\n", "export.opset: Input should be a valid integer"),
+        (BASE + "export: {batch: {min: 4, max: 2}}\n", "export.batch: expected min <= opt <= max"),
+        (BASE.replace("name: x", "name: ../evil"), "name: expected a plain file name"),
+        (BASE.replace("name: x", "name: a/b"), "name: expected a plain file name"),
+        (BASE + "fixes: [no-such-fix]\n", "fixes[0]: unknown fix 'no-such-fix'"),
+        (BASE + "gates: {paryty: {}}\n", "gates.paryty: unknown gate 'paryty' (did you mean 'parity'?)"),
+        (BASE + "gates: {parity: {atoll: 1}}\n", "gates.parity.atoll: unknown key (did you mean 'atol'?)"),
+        (BASE.replace("ort: {}", "onnxruntime: {}"), "targets.onnxruntime: unknown target"),
+        (
+            BASE.replace("ultralytics,", "ultralitics,"),
+            "source: unknown source 'ultralitics' (did you mean 'ultralytics'?)",
+        ),
+        (
+            BASE + "input: {preprocess: {scale: 0.0039, colour: rgb}}\n",
+            "input.preprocess.colour: unknown key (did you mean 'color'?)",
+        ),
+    ],
+)
 def test_schema_errors(recipes, cli, text, expected):
     path = write(recipes, text)
     code, out, err = cli("show", path)
@@ -101,6 +110,14 @@ def test_schema_names_every_plugin(cli):
 
 def test_ultralytics_refuses_preprocessing_it_cannot_take(cli, tmp_path):
     """0..255 pixels into a model that wants 0..1 is refused before anything runs."""
-    code, out, err = cli("build", RECIPES / "yolo11n.yaml", "input.preprocess.scale=1.0", "--cache", tmp_path / "c", "--out", tmp_path / "o")
+    code, out, err = cli(
+        "build",
+        RECIPES / "yolo11n.yaml",
+        "input.preprocess.scale=1.0",
+        "--cache",
+        tmp_path / "c",
+        "--out",
+        tmp_path / "o",
+    )
     assert code == 2 and "input.preprocess.scale: Ultralytics models take RGB pixels scaled to 0..1" in err
     assert not list((tmp_path / "c").glob("objects/*/*"))

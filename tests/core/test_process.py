@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from rkhelpers import RECIPES, copy_recipes, manifest
+from helpers.common import RECIPES, copy_recipes, manifest
 
 PROBE = """
 import sys, runpy
@@ -35,7 +35,15 @@ def test_help_imports_nothing_heavy():
 
 @pytest.mark.slow
 def test_noop_build_imports_nothing_heavy(tmp_path):
-    cmd = ["build", str(RECIPES / "yolo11n.yaml"), "export.imgsz=192", "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o")]
+    cmd = [
+        "build",
+        str(RECIPES / "yolo11n.yaml"),
+        "export.imgsz=192",
+        "--cache",
+        str(tmp_path / "c"),
+        "--out",
+        str(tmp_path / "o"),
+    ]
     subprocess.run([sys.executable, "-m", "recipekit", *cmd], check=True, capture_output=True)
     assert heavy_modules(*cmd) == []
     assert heavy_modules("plan", *cmd[1:3], "--cache", str(tmp_path / "c")) == []
@@ -48,7 +56,18 @@ def _entries(cache):
 @pytest.mark.slow
 def test_sigkill_during_export_leaves_no_entry(tmp_path):
     cache, out = tmp_path / "c", tmp_path / "o"
-    cmd = [sys.executable, "-m", "recipekit", "build", str(RECIPES / "yolo11n.yaml"), "export.imgsz=192", "--cache", str(cache), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "recipekit",
+        "build",
+        str(RECIPES / "yolo11n.yaml"),
+        "export.imgsz=192",
+        "--cache",
+        str(cache),
+        "--out",
+        str(out),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while not list(cache.glob("tmp/*")) and time.monotonic() < deadline:
@@ -67,7 +86,7 @@ def test_sigkill_during_export_leaves_no_entry(tmp_path):
 def test_build_from_weights_file_and_seeded_architecture_is_reproducible(tmp_path, cli):
     """Weights made here (seeded architecture, saved by Ultralytics) build through init: weights."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
-    from recipekit.sources import _ultralytics_env
+    from recipekit.sources.ultralytics import env as _ultralytics_env
 
     _ultralytics_env.prepare()
     import torch
@@ -79,7 +98,9 @@ def test_build_from_weights_file_and_seeded_architecture_is_reproducible(tmp_pat
     args = ["source.init=weights", "source.weights=my-yolo11n.pt", "export.imgsz=192", "gates.parity.atol=0.5"]
     digests = []
     for run in ("a", "b"):
-        code, out, err = cli("build", recipes / "yolo11n.yaml", *args, "--cache", tmp_path / run, "--out", tmp_path / run / "out")
+        code, out, err = cli(
+            "build", recipes / "yolo11n.yaml", *args, "--cache", tmp_path / run, "--out", tmp_path / run / "out"
+        )
         assert code == 0, out + err
         m = manifest(tmp_path / run / "out", "yolo11n", "ort")
         assert m["source"]["init"] == "weights"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _fix_models import SAMPLE, export_ultralytics, make_recipe
+from helpers.fix_models import SAMPLE, export_ultralytics, make_recipe
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +44,7 @@ def pose_nms_onnx(workdir: Path, pose_recipe: Any) -> Path:
 def pose_nms_fixed_onnx(workdir: Path, pose_recipe: Any) -> Path:
     """The same export with fixed-shape-nms's source patch active."""
     from recipekit.fixes.base import FixContext
-    from recipekit.fixes.fixed_shape_nms import FixedShapeNms
+    from recipekit.sources.ultralytics.fixed_shape_nms import FixedShapeNms
 
     patch = FixedShapeNms().patch(FixContext(pose_recipe))
     return export_ultralytics(pose_recipe, workdir / "pose-nms-fixed", patch, **_nms_args(pose_recipe))
@@ -64,6 +64,6 @@ def v10_dynamic_onnx(workdir: Path, v10_recipe: Any) -> Path:
 @pytest.fixture(scope="session")
 def bus_tensor(pose_recipe: Any) -> Any:
     """bus.jpg letterboxed to 320, scaled 1/255, RGB, NCHW."""
-    from recipekit.preprocess import image_tensor, resolve_sample
+    from recipekit.onnx.preprocess import image_tensor, resolve_sample
 
     return image_tensor(resolve_sample(SAMPLE, Path.cwd()), (320, 320), pose_recipe.input.preprocess)

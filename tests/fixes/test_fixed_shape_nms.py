@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from _fix_models import run_ort
+from helpers.fix_models import run_ort
 
 from recipekit.fixes.base import FixContext
-from recipekit.fixes.fixed_shape_nms import FixedShapeNms
-from recipekit.onnxutil import blank_inputs, zero_sized_tensors
+from recipekit.onnx.util import blank_inputs, zero_sized_tensors
+from recipekit.sources.ultralytics.fixed_shape_nms import FixedShapeNms
 
 pytestmark = pytest.mark.slow
 
@@ -47,12 +47,21 @@ def test_reference_forward_matches_original(pose_recipe, bus_tensor, workdir):
     from types import SimpleNamespace
 
     import torch
-    from _fix_models import build_synthetic
+    from helpers.fix_models import build_synthetic
     from ultralytics.engine.exporter import NMSModel
 
     model = build_synthetic(pose_recipe).fuse().eval()
-    args = SimpleNamespace(format="onnx", dynamic=False, batch=1, conf=0.25, iou=0.7, max_det=300,
-                           agnostic_nms=False, opset=17, quantize=None)
+    args = SimpleNamespace(
+        format="onnx",
+        dynamic=False,
+        batch=1,
+        conf=0.25,
+        iou=0.7,
+        max_det=300,
+        agnostic_nms=False,
+        opset=17,
+        quantize=None,
+    )
     x = torch.from_numpy(bus_tensor)
     with torch.no_grad():
         ref = NMSModel(model, args)(x)
@@ -84,20 +93,23 @@ def test_check_not_needed_without_nms(pose_recipe):
 @pytest.fixture(scope="module")
 def dynamic_pair(workdir):
     """Dynamic-batch (max 4) exports without and with the patch: ultralytics pads the batch there too."""
-    from _fix_models import export_ultralytics, make_recipe
+    from helpers.fix_models import export_ultralytics, make_recipe
 
     recipe = make_recipe("yolo11n-pose.yaml", imgsz=320, opset=17, nms={"score": 0.25}, batch={"max": 4})
     args = {"nms": True, "conf": 0.25, "iou": 0.7, "max_det": 300, "dynamic": True, "batch": 4}
     patch = FixedShapeNms().patch(FixContext(recipe))
-    return (export_ultralytics(recipe, workdir / "pose-dyn", **args),
-            export_ultralytics(recipe, workdir / "pose-dyn-fixed", patch, **args), recipe)
+    return (
+        export_ultralytics(recipe, workdir / "pose-dyn", **args),
+        export_ultralytics(recipe, workdir / "pose-dyn-fixed", patch, **args),
+        recipe,
+    )
 
 
 @pytest.mark.parametrize("n", [1, 3, 4])
 def test_dynamic_batch_no_empty_tensor_same_outputs(dynamic_pair, bus_tensor, n):
-    from _fix_models import batch_of
+    from helpers.fix_models import batch_of
 
-    from recipekit.preprocess import blank_tensor
+    from recipekit.onnx.preprocess import blank_tensor
 
     before, after, recipe = dynamic_pair
     x = batch_of(bus_tensor, n)
@@ -112,7 +124,7 @@ def test_dynamic_batch_no_empty_tensor_same_outputs(dynamic_pair, bus_tensor, n)
 @pytest.mark.parametrize(("model", "widths"), [("yolo11n.yaml", [6]), ("yolo11n-seg.yaml", [38, 80])])
 def test_detect_and_segment(workdir, bus_tensor, model, widths):
     """Plain detection has no extras column (a zero-width split would be empty on every input)."""
-    from _fix_models import export_ultralytics, make_recipe
+    from helpers.fix_models import export_ultralytics, make_recipe
 
     recipe = make_recipe(model, imgsz=320, opset=17, nms={"score": 0.25, "max_det": 100})
     args = {"nms": True, "conf": 0.25, "iou": 0.7, "max_det": 100, "batch": 1}

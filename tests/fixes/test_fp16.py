@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from _fix_models import apply_checked, batch_of, run_ort
+from helpers.fix_models import apply_checked, batch_of, run_ort
 
 from recipekit.fixes.base import FixContext
 from recipekit.fixes.fp16 import Fp16

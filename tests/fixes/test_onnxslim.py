@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from _fix_models import apply_checked, batch_of, run_ort
+from helpers.fix_models import apply_checked, batch_of, run_ort
 
 from recipekit.fixes.base import FixContext
 from recipekit.fixes.onnxslim import OnnxSlim
-from recipekit.onnxutil import blank_inputs, zero_sized_tensors
+from recipekit.onnx.util import blank_inputs, zero_sized_tensors
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""recipekit.onnxutil on tiny hand-built graphs (fast): the definitions fixes and gates share."""
+"""recipekit.onnx.util on tiny hand-built graphs (fast): the definitions fixes and gates share."""
 
 from __future__ import annotations
 
@@ -8,10 +8,18 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from recipekit.fixes import FIXES
-from recipekit.onnxutil import foldable_nodes, unknown_conv_channels, zero_sized_tensors
+from recipekit.onnx.util import foldable_nodes, unknown_conv_channels, zero_sized_tensors
 
-OURS = ["shape-inference", "constant-folding", "onnxslim", "static-dims", "fp16", "opset",
-        "fixed-shape-nms", "static-reshape-channels"]
+OURS = [
+    "shape-inference",
+    "constant-folding",
+    "onnxslim",
+    "static-dims",
+    "fp16",
+    "opset",
+    "fixed-shape-nms",
+    "static-reshape-channels",
+]
 
 
 def _model(nodes, inputs, outputs, inits=()):
@@ -23,13 +31,18 @@ def conv_after_runtime_reshape():
     """x (B, 8, 4) -> Reshape to (Shape(x)[0], 8, 2, 2) computed at runtime -> Conv."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", 8, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
-    inits = [numpy_helper.from_array(np.array([0], np.int64), "i0"),
-             numpy_helper.from_array(np.array([8, 2, 2], np.int64), "rest"),
-             numpy_helper.from_array(np.ones((8, 8, 1, 1), np.float32), "w")]
-    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "i0"], ["b"]),
-             helper.make_node("Concat", ["b", "rest"], ["shape"], axis=0),
-             helper.make_node("Reshape", ["x", "shape"], ["r"], name="reshape"),
-             helper.make_node("Conv", ["r", "w"], ["y"], name="conv")]
+    inits = [
+        numpy_helper.from_array(np.array([0], np.int64), "i0"),
+        numpy_helper.from_array(np.array([8, 2, 2], np.int64), "rest"),
+        numpy_helper.from_array(np.ones((8, 8, 1, 1), np.float32), "w"),
+    ]
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "i0"], ["b"]),
+        helper.make_node("Concat", ["b", "rest"], ["shape"], axis=0),
+        helper.make_node("Reshape", ["x", "shape"], ["r"], name="reshape"),
+        helper.make_node("Conv", ["r", "w"], ["y"], name="conv"),
+    ]
     return _model(nodes, [x], [y], inits)
 
 
@@ -44,12 +57,17 @@ def test_zero_sized_tensor_after_nonzero():
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [5])
     y = helper.make_tensor_value_info("y", TensorProto.INT64, None)
     inits = [numpy_helper.from_array(np.array(0.5, np.float32), "t")]
-    nodes = [helper.make_node("Greater", ["x", "t"], ["m"]), helper.make_node("NonZero", ["m"], ["idx"]),
-             helper.make_node("Transpose", ["idx"], ["y"])]
+    nodes = [
+        helper.make_node("Greater", ["x", "t"], ["m"]),
+        helper.make_node("NonZero", ["m"], ["idx"]),
+        helper.make_node("Transpose", ["idx"], ["y"]),
+    ]
     model = _model(nodes, [x], [y], inits)
     zero = zero_sized_tensors(model, {"x": np.zeros(5, np.float32)})
     assert sorted((z.name, z.op, z.shape, z.consumers) for z in zero) == [
-        ("idx", "NonZero", (1, 0), ("Transpose",)), ("y", "Transpose", (0, 1), ())]
+        ("idx", "NonZero", (1, 0), ("Transpose",)),
+        ("y", "Transpose", (0, 1), ()),
+    ]
     assert zero_sized_tensors(model, {"x": np.ones(5, np.float32)}) == []
 
 

@@ -14,18 +14,17 @@ from typing import Any
 import onnx
 import pytest
 
-from recipekit.compare import compare_outputs
 from recipekit.fixes import FIXES
 from recipekit.fixes.base import FixContext
-from recipekit.fixes.rtmo_rect_priors import RtmoRectPriors
-from recipekit.preprocess import image_tensor, resolve_sample
+from recipekit.onnx.compare import compare_outputs
+from recipekit.onnx.preprocess import image_tensor, resolve_sample
+from recipekit.onnx.runtime import OrtRunner
 from recipekit.recipe.load import load
-from recipekit.runtime import OrtRunner
-from recipekit.sources._mmcv_compat import install as install_mmcv_compat
-from recipekit.sources.mmpose import MmposeSource
+from recipekit.sources.mmpose.mmcv_compat import install as install_mmcv_compat
+from recipekit.sources.mmpose.rtmo_rect_priors import RtmoRectPriors
+from recipekit.sources.mmpose.source import MmposeSource
 
-
-install_mmcv_compat()  # mmcv-lite: lets mmpose.models import (see recipekit/sources/_mmcv_compat.py)
+install_mmcv_compat()  # mmcv-lite: lets mmpose.models import (see recipekit/sources/mmpose/mmcv_compat.py)
 import mmpose  # noqa: E402,F401 - the mmpose extra is installed in CI (scripts/install-mmpose.sh)
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -68,8 +67,10 @@ def test_without_fix_rectangular_export_does_not_match(recipe: Any, exports: dic
     where a pair does match by chance, its keypoints are > 8 px apart."""
     rows = parity_rows(recipe, exports["plain"])
     for r in rows:
-        print(f"without fix: matched {r['matched']}, unmatched ref {r['unmatched_ref']}, got {r['unmatched_got']}, "
-              f"keypoints_px_max {r.get('keypoints_px_max')}")
+        print(
+            f"without fix: matched {r['matched']}, unmatched ref {r['unmatched_ref']}, got {r['unmatched_got']}, "
+            f"keypoints_px_max {r.get('keypoints_px_max')}"
+        )
     assert not any(r["passed"] for r in rows)
     for r in rows:
         assert r["unmatched_ref"] >= 1 and (r["matched"] == 0 or r["keypoints_px_max"] > 8.0), r
@@ -79,7 +80,9 @@ def test_without_fix_rectangular_export_does_not_match(recipe: Any, exports: dic
 def test_with_fix_rectangular_export_matches(recipe: Any, exports: dict[str, Any]) -> None:
     rows = parity_rows(recipe, exports["fixed"])
     for r in rows:
-        print(f"with fix: matched {r['matched']}, box_px_max {r['box_px_max']:.3g}, keypoints_px_max {r['keypoints_px_max']:.3g}")
+        print(
+            f"with fix: matched {r['matched']}, box_px_max {r['box_px_max']:.3g}, keypoints_px_max {r['keypoints_px_max']:.3g}"
+        )
     assert all(r["passed"] for r in rows), [r.get("reason") for r in rows]
     assert all(r["matched"] >= 1 for r in rows)
     assert max(r["keypoints_px_max"] for r in rows) < 2.0 and max(r["box_px_max"] for r in rows) < 1.0
@@ -127,8 +130,11 @@ def test_patch_restores_on_error(recipe: Any) -> None:
 def test_guarantee_on_a_graph_without_rtmo_constants(recipe: Any) -> None:
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
     verdict = RtmoRectPriors().guarantee(helper.make_model(graph), FixContext(recipe))
     assert not verdict.ok and "no flatten_stride constant" in verdict.detail

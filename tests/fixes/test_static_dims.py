@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from _fix_models import apply_checked, batch_of, make_recipe, run_ort
+from helpers.fix_models import apply_checked, batch_of, make_recipe, run_ort
 
 from recipekit.fixes.base import FixContext
 from recipekit.fixes.static_dims import StaticDims
-from recipekit.onnxutil import dims
+from recipekit.onnx.util import dims
 
 pytestmark = pytest.mark.slow
 
@@ -34,10 +34,16 @@ def test_static_batch_when_the_recipe_has_one(v10_dynamic_onnx):
     assert dims(fixed.graph.output[0]) == [2, 84, 2100]
 
 
-@pytest.mark.parametrize(("export", "why"), [
-    ({"imgsz": 640, "opset": 17, "nms": True}, "is 320 in the graph but 640 in the recipe"),
-    ({"imgsz": 320, "opset": 17, "nms": True, "batch": {"max": 4}}, "static 1 in the graph but dynamic in the recipe"),
-])
+@pytest.mark.parametrize(
+    ("export", "why"),
+    [
+        ({"imgsz": 640, "opset": 17, "nms": True}, "is 320 in the graph but 640 in the recipe"),
+        (
+            {"imgsz": 320, "opset": 17, "nms": True, "batch": {"max": 4}},
+            "static 1 in the graph but dynamic in the recipe",
+        ),
+    ],
+)
 def test_cannot_apply_names_the_contradiction(pose_nms_onnx, export, why):
     check = StaticDims().check(onnx.load(str(pose_nms_onnx)), FixContext(make_recipe("yolo11n-pose.yaml", **export)))
     assert check.status == "cannot-apply" and why in check.why, check

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from _fix_models import apply_checked, batch_of, run_ort
+from helpers.fix_models import apply_checked, batch_of, run_ort
 
 from recipekit.fixes.base import FixContext
 from recipekit.fixes.static_dims import StaticDims
 from recipekit.fixes.static_reshape_channels import StaticReshapeChannels
-from recipekit.onnxutil import unknown_conv_channels
+from recipekit.onnx.util import unknown_conv_channels
 
 pytestmark = pytest.mark.slow
 PE = "/model.10/attn/pe/conv/Conv"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from _gate_models import context, golden_from, recipe, save_graph, tensor_info, yolo_export
+from helpers.gate_models import context, golden_from, recipe, save_graph, tensor_info, yolo_export
 from onnx import TensorProto, helper
 
 from recipekit.gates.base import GateResult
@@ -15,28 +15,46 @@ SHAPE = (32, 32)
 
 def mixing_graph(batch_dim) -> object:
     """Y = X - mean over the batch axis: each item's output depends on the other items."""
-    nodes = [helper.make_node("ReduceMean", ["X"], ["M"], axes=[0], keepdims=1),
-             helper.make_node("Sub", ["X", "M"], ["Y"])]
-    return save_graph(nodes, [tensor_info("X", [batch_dim, 3, *SHAPE])], [tensor_info("Y", [batch_dim, 3, *SHAPE])],
-                      f"mix-{batch_dim}")
+    nodes = [
+        helper.make_node("ReduceMean", ["X"], ["M"], axes=[0], keepdims=1),
+        helper.make_node("Sub", ["X", "M"], ["Y"]),
+    ]
+    return save_graph(
+        nodes,
+        [tensor_info("X", [batch_dim, 3, *SHAPE])],
+        [tensor_info("Y", [batch_dim, 3, *SHAPE])],
+        f"mix-{batch_dim}",
+    )
 
 
 def reshape_mixing_graph() -> object:
     """A reshape that folds the batch axis into rows that are then centred (items leak into each other)."""
     shape_a = helper.make_tensor("sa", TensorProto.INT64, [2], [3, -1])
     shape_b = helper.make_tensor("sb", TensorProto.INT64, [4], [-1, 3, *SHAPE])
-    nodes = [helper.make_node("Reshape", ["X", "sa"], ["R"]),
-             helper.make_node("ReduceMean", ["R"], ["M"], axes=[1], keepdims=1),
-             helper.make_node("Sub", ["R", "M"], ["S"]), helper.make_node("Reshape", ["S", "sb"], ["Y"])]
-    return save_graph(nodes, [tensor_info("X", ["b", 3, *SHAPE])], [tensor_info("Y", ["b", 3, *SHAPE])],
-                      "reshape-mix", [shape_a, shape_b])
+    nodes = [
+        helper.make_node("Reshape", ["X", "sa"], ["R"]),
+        helper.make_node("ReduceMean", ["R"], ["M"], axes=[1], keepdims=1),
+        helper.make_node("Sub", ["R", "M"], ["S"]),
+        helper.make_node("Reshape", ["S", "sb"], ["Y"]),
+    ]
+    return save_graph(
+        nodes,
+        [tensor_info("X", ["b", 3, *SHAPE])],
+        [tensor_info("Y", ["b", 3, *SHAPE])],
+        "reshape-mix",
+        [shape_a, shape_b],
+    )
 
 
 def clean_graph(batch_dim) -> object:
     """Y = softmax over the channel axis: items independent."""
     nodes = [helper.make_node("Softmax", ["X"], ["Y"], axis=1)]
-    return save_graph(nodes, [tensor_info("X", [batch_dim, 3, *SHAPE])], [tensor_info("Y", [batch_dim, 3, *SHAPE])],
-                      f"clean-{batch_dim}")
+    return save_graph(
+        nodes,
+        [tensor_info("X", [batch_dim, 3, *SHAPE])],
+        [tensor_info("Y", [batch_dim, 3, *SHAPE])],
+        f"clean-{batch_dim}",
+    )
 
 
 def run(path, batch=(1, 2, 4), dynamic_batch=None, **cfg) -> GateResult:

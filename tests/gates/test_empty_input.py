@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from _gate_models import context, faster_rcnn_export, recipe, save_graph, tensor_info, yolo_export
+from helpers.gate_models import context, faster_rcnn_export, recipe, save_graph, tensor_info, yolo_export
 from onnx import TensorProto, helper
 
 from recipekit.gates.empty_input import EmptyInput, EmptyInputConfig
@@ -15,26 +15,41 @@ def _i64(name: str, values: list[int]):
 
 def keep_then_pad_graph(out_len: int = 10):
     """NMS in miniature: keep values > 0.5 (NonZero, Gather), pad to 10 (Pad) as F.pad does."""
-    consts = [helper.make_tensor("half", TensorProto.FLOAT, [], [0.5]), _i64("flat", [-1]), _i64("ten", [10]),
-              _i64("zeros3", [0, 0, 0])]
-    nodes = [helper.make_node("Reshape", ["X", "flat"], ["f"]), helper.make_node("Greater", ["f", "half"], ["m"]),
-             helper.make_node("NonZero", ["m"], ["nz"]), helper.make_node("Squeeze", ["nz"], ["idx"]),
-             helper.make_node("Gather", ["f", "idx"], ["kept"]), helper.make_node("Shape", ["kept"], ["k"]),
-             helper.make_node("Sub", ["ten", "k"], ["rest"]),
-             helper.make_node("Concat", ["zeros3", "rest"], ["pads"], axis=0),
-             helper.make_node("Unsqueeze", ["kept", "ax0"], ["kept2"]),
-             helper.make_node("Pad", ["kept2", "pads"], ["Y"])]
+    consts = [
+        helper.make_tensor("half", TensorProto.FLOAT, [], [0.5]),
+        _i64("flat", [-1]),
+        _i64("ten", [10]),
+        _i64("zeros3", [0, 0, 0]),
+    ]
+    nodes = [
+        helper.make_node("Reshape", ["X", "flat"], ["f"]),
+        helper.make_node("Greater", ["f", "half"], ["m"]),
+        helper.make_node("NonZero", ["m"], ["nz"]),
+        helper.make_node("Squeeze", ["nz"], ["idx"]),
+        helper.make_node("Gather", ["f", "idx"], ["kept"]),
+        helper.make_node("Shape", ["kept"], ["k"]),
+        helper.make_node("Sub", ["ten", "k"], ["rest"]),
+        helper.make_node("Concat", ["zeros3", "rest"], ["pads"], axis=0),
+        helper.make_node("Unsqueeze", ["kept", "ax0"], ["kept2"]),
+        helper.make_node("Pad", ["kept2", "pads"], ["Y"]),
+    ]
     consts.append(_i64("ax0", [0]))
-    return save_graph(nodes, [tensor_info("X", [1, 3, 32, 32])], [tensor_info("Y", [1, out_len])],
-                      f"keep-pad-{out_len}", consts)
+    return save_graph(
+        nodes, [tensor_info("X", [1, 3, 32, 32])], [tensor_info("Y", [1, out_len])], f"keep-pad-{out_len}", consts
+    )
 
 
 def traced_reshape_graph():
     """Kept values reshaped to a size baked at trace time ([3, 4]): Faster R-CNN's {-1,4} error in miniature."""
     consts = [helper.make_tensor("half", TensorProto.FLOAT, [], [0.5]), _i64("flat", [-1]), _i64("traced", [3, 4])]
-    nodes = [helper.make_node("Reshape", ["X", "flat"], ["f"]), helper.make_node("Greater", ["f", "half"], ["m"]),
-             helper.make_node("NonZero", ["m"], ["nz"]), helper.make_node("Squeeze", ["nz"], ["idx"]),
-             helper.make_node("Gather", ["f", "idx"], ["kept"]), helper.make_node("Reshape", ["kept", "traced"], ["Y"])]
+    nodes = [
+        helper.make_node("Reshape", ["X", "flat"], ["f"]),
+        helper.make_node("Greater", ["f", "half"], ["m"]),
+        helper.make_node("NonZero", ["m"], ["nz"]),
+        helper.make_node("Squeeze", ["nz"], ["idx"]),
+        helper.make_node("Gather", ["f", "idx"], ["kept"]),
+        helper.make_node("Reshape", ["kept", "traced"], ["Y"]),
+    ]
     return save_graph(nodes, [tensor_info("X", [1, 3, 32, 32])], [tensor_info("Y", [3, 4])], "traced-reshape", consts)
 
 

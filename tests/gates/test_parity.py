@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from _gate_models import (
+from helpers.gate_models import (
     TV_KINDS,
     context,
     faster_rcnn_export,
@@ -20,7 +20,7 @@ from onnx import helper
 
 from recipekit.gates.base import GateResult
 from recipekit.gates.parity import Parity, ParityConfig
-from recipekit.golden import Golden
+from recipekit.onnx.golden import Golden
 
 POSE_KIND = {"output0": {"kind": "detections", "box": [0, 4], "score": 4, "class": 5, "keypoints": [6, 17, 3]}}
 
@@ -54,12 +54,15 @@ def test_unknown_tolerance_key_fails_naming_it():
     assert result.status == "failed" and "atol: tolerance key 'Z' names no output" in result.failures[0]
 
 
-@pytest.mark.parametrize(("cfg", "message"), [
-    ({"box_px": -1.0}, "tolerances must be >= 0"),
-    ({"iou_match": 1.5}, "iou_match must be in"),
-    ({"rtol": {"": float("nan")}}, "NaN is not allowed"),
-    ({"box_pix": 1.0}, "box_pix"),
-])
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        ({"box_px": -1.0}, "tolerances must be >= 0"),
+        ({"iou_match": 1.5}, "iou_match must be in"),
+        ({"rtol": {"": float("nan")}}, "NaN is not allowed"),
+        ({"box_pix": 1.0}, "box_pix"),
+    ],
+)
 def test_config_errors(cfg, message):
     with pytest.raises(ValueError, match=message):
         ParityConfig(**cfg)
@@ -121,7 +124,8 @@ def test_yolo11n_seg_raw_tensors_per_output_tolerance():
     assert ok.status == "passed", ok.failures
     assert set(ok.figures["outputs"]) == {"output0", "output1"}
     strict = Parity(ParityConfig(atol={"": 1e-3, "output1": 0.0}, rtol={"": 1e-3, "output1": 0.0})).check(
-        context(rec, path, golden))
+        context(rec, path, golden)
+    )
     bad = [f for f in strict.failures if f.startswith("output1 at 256x256")]
     assert np.isfinite(ok.figures["outputs"]["output1"]["max_abs"])
     if ok.figures["outputs"]["output1"]["max_abs"] > 0:  # ORT and torch differ in the last bits
@@ -144,5 +148,9 @@ def test_faster_rcnn_separate_outputs_matched_as_one_detection_list():
         assert result.status == "passed", result.failures
         out = result.figures["outputs"]["detections"]
         assert out["matched"] >= 99 and out["box_px_max"] < 0.01 and out["score_abs_max"] < 1e-3
-    assert Parity(ParityConfig()).check(context(rec, raw, bus, TV_KINDS)).failures[0].startswith(
-        "detections at 320x320 (bus.jpg): unmatched_ref 1 > 0")
+    assert (
+        Parity(ParityConfig())
+        .check(context(rec, raw, bus, TV_KINDS))
+        .failures[0]
+        .startswith("detections at 320x320 (bus.jpg): unmatched_ref 1 > 0")
+    )

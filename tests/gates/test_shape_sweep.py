@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _gate_models import context, golden_from, recipe, save_graph, tensor_info, yolo_export
+from helpers.gate_models import context, golden_from, recipe, save_graph, tensor_info, yolo_export
 from onnx import TensorProto, helper
 
 from recipekit.gates.shape_sweep import ShapeSweep, ShapeSweepConfig, sweep_shapes
@@ -20,13 +20,18 @@ def priors_graph(swapped: bool):
     scalar = {"axis": 2 if swapped else 3, "zero": 0, "one": 1, "eight": 8}
     consts = [helper.make_tensor(k, TensorProto.INT64, [], [v]) for k, v in scalar.items()]
     consts.append(helper.make_tensor("ax0", TensorProto.INT64, [1], [0]))
-    nodes = [helper.make_node("Shape", ["X"], ["s"]), helper.make_node("Gather", ["s", "axis"], ["w"]),
-             helper.make_node("Div", ["w", "eight"], ["n"]), helper.make_node("Range", ["zero", "n", "one"], ["i"]),
-             helper.make_node("Mul", ["i", "eight"], ["p"]),
-             helper.make_node("Cast", ["p"], ["pf"], to=TensorProto.FLOAT),
-             helper.make_node("Unsqueeze", ["pf", "ax0"], ["Y"])]
-    return save_graph(nodes, [tensor_info("X", [1, 3, "h", "w"])], [tensor_info("Y", [1, "n"])],
-                      f"priors-{swapped}", consts)
+    nodes = [
+        helper.make_node("Shape", ["X"], ["s"]),
+        helper.make_node("Gather", ["s", "axis"], ["w"]),
+        helper.make_node("Div", ["w", "eight"], ["n"]),
+        helper.make_node("Range", ["zero", "n", "one"], ["i"]),
+        helper.make_node("Mul", ["i", "eight"], ["p"]),
+        helper.make_node("Cast", ["p"], ["pf"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["pf", "ax0"], ["Y"]),
+    ]
+    return save_graph(
+        nodes, [tensor_info("X", [1, 3, "h", "w"])], [tensor_info("Y", [1, "n"])], f"priors-{swapped}", consts
+    )
 
 
 def priors_reference(x: np.ndarray) -> list[np.ndarray]:
@@ -44,7 +49,8 @@ def test_rectangular_shape_catches_swapped_priors_square_does_not():
     assert result.status == "failed"
     assert result.figures["shapes"]["64x64"]["passed"] and not result.figures["shapes"]["64x128"]["passed"]
     assert result.failures[0].startswith(
-        "Y at 64x128 (declared/rectangular/max, bus.jpg): shape [1, 8] != reference [1, 16]")
+        "Y at 64x128 (declared/rectangular/max, bus.jpg): shape [1, 8] != reference [1, 16]"
+    )
     assert sweep(priors_graph(swapped=False), [(64, 128)]).status == "passed"
 
 
@@ -96,9 +102,9 @@ def rtmo(tmp_path_factory):
     and their golden cases from mmpose's ordinary mode at the recipe's declared shapes."""
     pytest.importorskip("mmdeploy", reason="the mmpose extra (scripts/install-mmpose.sh) is not installed")
     from recipekit.fixes.base import FixContext
-    from recipekit.fixes.rtmo_rect_priors import RtmoRectPriors
     from recipekit.recipe.load import load
-    from recipekit.sources.mmpose import MmposeSource
+    from recipekit.sources.mmpose.rtmo_rect_priors import RtmoRectPriors
+    from recipekit.sources.mmpose.source import MmposeSource
 
     def build(recipe_file: str, fixed: bool, **override):
         rec = load(RECIPES / recipe_file, [])

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import trt_models as M
 from pydantic import ValidationError
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "targets"))
-import _trt_models as M  # noqa: E402
-
-from recipekit.gates.base import GateContext  # noqa: E402
-from recipekit.gates.static_dims import StaticDimsConfig, StaticDimsGate  # noqa: E402
+from recipekit.gates.base import GateContext
+from recipekit.gates.static_dims import StaticDimsConfig, StaticDimsGate
 
 
 def check(onnx_path: Path, recipe) -> object:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import trt_models as M
 from onnx import TensorProto, helper
 from pydantic import ValidationError
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "targets"))
-import _trt_models as M  # noqa: E402
-
-from recipekit.gates.base import GateContext  # noqa: E402
-from recipekit.gates.trt_lint import TrtLint, TrtLintConfig, op_table  # noqa: E402
-from recipekit.recipe.schema import Batch  # noqa: E402
+from recipekit.gates.base import GateContext
+from recipekit.recipe.schema import Batch
+from recipekit.targets.trt.lint import TrtLint, TrtLintConfig, op_table
 
 
 def lint(onnx_path: Path, recipe, target: str = "trt-jetson", **cfg) -> object:
@@ -39,7 +36,9 @@ def test_op_table_names_its_source() -> None:
 def test_unsupported_op_is_named(tmp_path: Path) -> None:
     result = lint(det_graph(tmp_path), M.recipe("trt-jetson", 32))
     assert result.status == "failed"
-    assert any(f.startswith("op Det is not supported by TensorRT's ONNX parser") and "'head/Op'" in f for f in result.failures)
+    assert any(
+        f.startswith("op Det is not supported by TensorRT's ONNX parser") and "'head/Op'" in f for f in result.failures
+    )
 
 
 def test_custom_domain_op_needs_a_plugin_unless_allowed(tmp_path: Path) -> None:
@@ -52,10 +51,17 @@ def test_profile_must_fit_static_axes(tmp_path: Path) -> None:
     static = M.grouped_conv(tmp_path, computed_shape=False, batch=1)
     rec = M.recipe("trt-jetson", 32, batch=(1, 1, 1))
     assert lint(static, rec).status == "passed"
-    cfg = M.recipe("trt-jetson", 32).targets["trt-jetson"].config.model_copy(update={"profiles": [Batch(min=1, opt=2, max=4)]})
+    cfg = (
+        M.recipe("trt-jetson", 32)
+        .targets["trt-jetson"]
+        .config.model_copy(update={"profiles": [Batch(min=1, opt=2, max=4)]})
+    )
     rec = M.recipe("trt-jetson", 32, batch=(1, 1, 1), target_config=cfg)
     result = lint(static, rec)
-    assert any("profile 0: input 'X' axis 0 is static (1) in the ONNX but the profile asks 1..4 (opt 2)" in f for f in result.failures)
+    assert any(
+        "profile 0: input 'X' axis 0 is static (1) in the ONNX but the profile asks 1..4 (opt 2)" in f
+        for f in result.failures
+    )
 
 
 def test_opt_batch_independent_of_max_in_figures(tmp_path: Path) -> None:
@@ -78,7 +84,9 @@ def test_yolov10_dynamic_is_refused_naming_the_conv() -> None:
 
 @pytest.mark.slow
 def test_yolov10_passes_with_static_reshape_channels() -> None:
-    pytest.importorskip("recipekit.fixes.static_reshape_channels", reason="the static-reshape-channels fix is not in recipekit yet")
+    pytest.importorskip(
+        "recipekit.fixes.static_reshape_channels", reason="the static-reshape-channels fix is not in recipekit yet"
+    )
     rec = M.recipe("trt-jetson", 320)
     fixed, how = M.fixed(M.export("yolov10n.yaml", 320), rec)
     assert how == "static-reshape-channels"

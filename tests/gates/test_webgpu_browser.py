@@ -12,19 +12,20 @@ import signal
 import time
 import urllib.request
 
-import _webgpu_models as models
 import numpy as np
 import pytest
+from helpers import webgpu_models as models
 
 from recipekit.gates import GATES
-from recipekit.gates.webgpu_browser import WebGpuBrowser, WebGpuBrowserConfig
-from recipekit.web import find_chromium, find_ortweb
-from recipekit.web._chromium import Chromium
-from recipekit.web._server import LoopbackServer
+from recipekit.targets.webgpu.browser import WebGpuBrowser, WebGpuBrowserConfig
+from recipekit.targets.webgpu.web import find_chromium, find_ortweb
+from recipekit.targets.webgpu.web.chromium import Chromium
+from recipekit.targets.webgpu.web.server import LoopbackServer
 
 PAD_ERROR = "Program Pad has zero-sized tensor(s) in inputs or outputs. This is not supported now."
-needs_browser = pytest.mark.skipif(find_chromium()[0] is None or find_ortweb()[0] is None,
-                                   reason=f"{find_chromium()[1]} {find_ortweb()[1]}".strip())
+needs_browser = pytest.mark.skipif(
+    find_chromium()[0] is None or find_ortweb()[0] is None, reason=f"{find_chromium()[1]} {find_ortweb()[1]}".strip()
+)
 
 
 def gone(pgid: int) -> bool:
@@ -115,7 +116,11 @@ def test_detections_are_matched_not_compared_row_by_row(tmp_path):
 def test_case1_tiny_graph_fails_on_jsep_with_the_pad_error(tmp_path):
     out = check(models.nonzero_pad(tmp_path / "m.onnx", (64, 64)), "jsep")
     assert out.status == "failed"
-    assert len(out.failures) == 1 and "webgpu EP (jsep bundle) on blank" in out.failures[0] and PAD_ERROR in out.failures[0]
+    assert (
+        len(out.failures) == 1
+        and "webgpu EP (jsep bundle) on blank" in out.failures[0]
+        and PAD_ERROR in out.failures[0]
+    )
     assert out.figures["adapter"]["available"]
     assert "NonZero (/NonZero)" in out.figures["cpu_fallback_nodes"]["webgpu"]
     passed = [(r["ep"], r["case"]) for r in out.figures["comparisons"] if r["passed"]]
@@ -128,12 +133,16 @@ def test_case1_tiny_graph_passes_on_the_cpp_webgpu_ep(tmp_path):
     out = check(models.nonzero_pad(tmp_path / "m.onnx", (64, 64)), "webgpu")
     assert out.status == "passed", out.failures
     assert {(r["ep"], r["case"].split()[0]) for r in out.figures["comparisons"]} == {
-        ("webgpu", "ultralytics:bus.jpg"), ("webgpu", "blank(0)"), ("wasm", "ultralytics:bus.jpg"), ("wasm", "blank(0)")}
+        ("webgpu", "ultralytics:bus.jpg"),
+        ("webgpu", "blank(0)"),
+        ("wasm", "ultralytics:bus.jpg"),
+        ("wasm", "blank(0)"),
+    }
 
 
 @needs_browser
 def test_a_page_that_does_not_report_in_time_fails_with_the_reason(tmp_path):
-    from recipekit.web import run_in_browser
+    from recipekit.targets.webgpu.web import run_in_browser
 
     path = models.nonzero_pad(tmp_path / "m.onnx", (64, 64))
     report = run_in_browser(path, [("blank", {"images": np.zeros((1, 3, 64, 64), np.float32)})], "jsep", timeout=0.3)
@@ -155,19 +164,30 @@ def test_case1_yolo11n_pose_embedded_nms_fails_on_jsep(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("bundle", ["jsep", "webgpu"])
 def test_case1_yolo11n_pose_with_fixed_shape_nms_passes(tmp_path, bundle):
-    pytest.importorskip("recipekit.fixes.fixed_shape_nms", reason="fixed-shape-nms fix not written yet")
+    pytest.importorskip("recipekit.sources.ultralytics.fixed_shape_nms", reason="fixed-shape-nms fix not written yet")
     path = models.yolo11n_pose(tmp_path, fixed_shape_nms=True)
     out = check(path, bundle, imgsz=320, kinds={"output0": models.POSE}, nms=True)
     assert out.status == "passed", out.failures
 
 
 def test_node_placement_is_read_from_ort_verbose_log():
-    from recipekit.web._run import placement
+    from recipekit.targets.webgpu.web.run import placement
 
     tag = "[error] 2026 [V:onnxruntime:, session_state.cc:1 VerifyEachNodeIsAssignedToAnEp]"
-    lines = ["[recipekit] session wasm begin", f"{tag}  Node(s) placed on [CPUExecutionProvider]. Number of nodes: 9",
-             f"{tag}   Conv (/Conv)", "[recipekit] session wasm end",
-             "[recipekit] session webgpu begin", f"{tag}  Node(s) placed on [CPUExecutionProvider]. Number of nodes: 1",
-             f"{tag}   NonZero (/NonZero)", f"{tag}  Node(s) placed on [JsExecutionProvider]. Number of nodes: 1",
-             f"{tag}   Pad (/Pad)", "[error] other log line", "[recipekit] session webgpu end"]
-    assert placement(lines, "webgpu") == {"CPUExecutionProvider": ["NonZero (/NonZero)"], "JsExecutionProvider": ["Pad (/Pad)"]}
+    lines = [
+        "[recipekit] session wasm begin",
+        f"{tag}  Node(s) placed on [CPUExecutionProvider]. Number of nodes: 9",
+        f"{tag}   Conv (/Conv)",
+        "[recipekit] session wasm end",
+        "[recipekit] session webgpu begin",
+        f"{tag}  Node(s) placed on [CPUExecutionProvider]. Number of nodes: 1",
+        f"{tag}   NonZero (/NonZero)",
+        f"{tag}  Node(s) placed on [JsExecutionProvider]. Number of nodes: 1",
+        f"{tag}   Pad (/Pad)",
+        "[error] other log line",
+        "[recipekit] session webgpu end",
+    ]
+    assert placement(lines, "webgpu") == {
+        "CPUExecutionProvider": ["NonZero (/NonZero)"],
+        "JsExecutionProvider": ["Pad (/Pad)"],
+    }

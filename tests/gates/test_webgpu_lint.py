@@ -5,26 +5,33 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import _webgpu_models as models
 import numpy as np
 import onnx
 import pytest
+from helpers import webgpu_models as models
 from onnx import TensorProto, helper, numpy_helper
 
 from recipekit.gates import GATES
-from recipekit.gates._webgpu_graph import TABLE, KernelTable, kernel_table
-from recipekit.gates.webgpu_lint import WebGpuLint, WebGpuLintConfig
-from recipekit.web import find_ortweb, pinned_version
+from recipekit.targets.webgpu.graph import TABLE, KernelTable, kernel_table
+from recipekit.targets.webgpu.lint import WebGpuLint, WebGpuLintConfig
+from recipekit.targets.webgpu.web import find_ortweb, pinned_version
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def conv_relu(path: Path) -> Path:
     w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
-    nodes = [helper.make_node("Conv", ["images", "w"], ["c"], name="/Conv", pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c"], ["output0"], name="/Relu")]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 32, 32])],
-                              [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 4, 32, 32])], [w])
+    nodes = [
+        helper.make_node("Conv", ["images", "w"], ["c"], name="/Conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["output0"], name="/Relu"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 4, 32, 32])],
+        [w],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(path))
@@ -76,7 +83,9 @@ def test_zero_sized_pad_fails_on_jsep_and_names_the_chain(tmp_path):
     out = lint(models.nonzero_pad(tmp_path / "m.onnx"))
     assert out["status"] == "failed"
     assert out["figures"]["cpu_fallbacks"] == ["NonZero (/NonZero)"]
-    assert len(out["failures"]) == 1 and "Pad (/Pad)" in out["failures"][0] and "NonZero (/NonZero)" in out["failures"][0]
+    assert (
+        len(out["failures"]) == 1 and "Pad (/Pad)" in out["failures"][0] and "NonZero (/NonZero)" in out["failures"][0]
+    )
 
 
 def test_zero_sized_pad_is_reported_not_failed_on_cpp_webgpu_bundle(tmp_path):
@@ -103,7 +112,7 @@ def test_yolo11n_pose_with_embedded_nms_is_flagged(tmp_path):
 @pytest.mark.slow
 def test_yolo11n_pose_with_fixed_shape_nms_passes(tmp_path):
     """Statically the NMS outputs may still look empty; the blank-image run shows they never are."""
-    pytest.importorskip("recipekit.fixes.fixed_shape_nms", reason="fixed-shape-nms fix not written yet")
+    pytest.importorskip("recipekit.sources.ultralytics.fixed_shape_nms", reason="fixed-shape-nms fix not written yet")
     out = lint(models.yolo11n_pose(tmp_path, fixed_shape_nms=True), imgsz=320)
     assert out["status"] == "passed", out["failures"]
     assert not [r for r in out["figures"]["zero_sized_risks"] if r["confirmed"]]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import tempfile
 
 import pytest
-from rkhelpers import copy_recipes
+from helpers.common import copy_recipes
 
 pytestmark = pytest.mark.slow
 SIZE = "export.imgsz=192"
@@ -28,8 +27,20 @@ def matrix(tmp_path_factory):
     recipes = copy_recipes(root / "recipes")
     (recipes / "yolo11n-strict.yaml").write_text(STRICT)
     chosen = [str(recipes / n) for n in ("yolo11n.yaml", "yolov10n-dynamic.yaml", "yolo11n-strict.yaml")]
-    args = ["matrix", *chosen, "--targets", "ort,trt-jetson", SIZE, "--cache", str(root / "cache"),
-            "--out", str(root / "out"), "-j", "2", "-q"]
+    args = [
+        "matrix",
+        *chosen,
+        "--targets",
+        "ort,trt-jetson",
+        SIZE,
+        "--cache",
+        str(root / "cache"),
+        "--out",
+        str(root / "out"),
+        "-j",
+        "2",
+        "-q",
+    ]
     code = main([*args, "--report", str(root / "report")])
     return root, args, code
 
@@ -75,10 +86,26 @@ def test_html_renders_table_and_plots_in_chromium(matrix):
     html = root / "report" / "matrix.html"
     assert "<script" not in html.read_text() and "http" not in html.read_text().split("<svg", 1)[0]
     with tempfile.TemporaryDirectory() as profile:
-        dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                              "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                              f"--user-data-dir={profile}", "--dump-dom", html.as_uri()],
-                             capture_output=True, text=True, timeout=60, check=True).stdout
+        dom = subprocess.run(
+            [
+                "chromium",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--dump-dom",
+                html.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
     assert dom.count("<tr class=") == 6
     assert dom.count("<svg") == 2 and "Parity error per output" in dom and "Latency per batch size" in dom
 
@@ -88,7 +115,7 @@ def test_second_run_is_all_cached_and_unavailable_counts_only_when_strict(matrix
     code, out, _ = cli(*args)
     assert code == 1  # the failing cell fails again, from the cache
     lines = out.splitlines()
-    rows = [line.split() for line in lines[[i for i, x in enumerate(lines) if x.startswith("recipe ")][0] + 1:]]
+    rows = [line.split() for line in lines[[i for i, x in enumerate(lines) if x.startswith("recipe ")][0] + 1 :]]
     assert rows and all(r[4] == "cached" for r in rows), out
     one = [a for a in args if not a.endswith(("yolov10n-dynamic.yaml", "yolo11n-strict.yaml"))]
     one[one.index("ort,trt-jetson")] = "ort,trt"

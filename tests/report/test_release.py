@@ -8,15 +8,33 @@ import subprocess
 import sys
 
 import pytest
-from rkhelpers import RECIPES
+from helpers.common import RECIPES
 
 pytestmark = pytest.mark.slow
 
 
 def release(root, version="1.0.0"):
-    cmd = [sys.executable, "-m", "recipekit", "release", str(RECIPES / "yolo11n.yaml"), str(RECIPES / "yolov10n-dynamic.yaml"),
-           "--targets", "ort", "export.imgsz=192", "--version", version, "--dist", str(root / "dist"),
-           "--cache", str(root / "cache"), "--out", str(root / "out"), "-q", "--archive"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "recipekit",
+        "release",
+        str(RECIPES / "yolo11n.yaml"),
+        str(RECIPES / "yolov10n-dynamic.yaml"),
+        "--targets",
+        "ort",
+        "export.imgsz=192",
+        "--version",
+        version,
+        "--dist",
+        str(root / "dist"),
+        "--cache",
+        str(root / "cache"),
+        "--out",
+        str(root / "out"),
+        "-q",
+        "--archive",
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, check=False)
 
 
@@ -48,7 +66,9 @@ def test_release_holds_what_it_promises(two):
 
 
 def verify(dest, *extra):
-    return subprocess.run([sys.executable, "-m", "recipekit", "verify", str(dest), *extra], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "recipekit", "verify", str(dest), *extra], capture_output=True, text=True, check=False
+    )
 
 
 def test_verify_passes_on_fresh_release_and_rebuilds_identically(two):
@@ -81,9 +101,27 @@ def test_verify_fails_on_tampering(two, tmp_path, tamper):
 
 
 def test_release_refuses_a_cell_whose_gates_failed(tmp_path):
-    cmd = [sys.executable, "-m", "recipekit", "release", str(RECIPES / "yolo11n.yaml"), "--targets", "ort", "export.imgsz=192",
-           "gates.parity.atol=1e-9", "gates.parity.rtol=1e-9", "--version", "2.0", "--dist", str(tmp_path / "dist"),
-           "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"), "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "recipekit",
+        "release",
+        str(RECIPES / "yolo11n.yaml"),
+        "--targets",
+        "ort",
+        "export.imgsz=192",
+        "gates.parity.atol=1e-9",
+        "gates.parity.rtol=1e-9",
+        "--version",
+        "2.0",
+        "--dist",
+        str(tmp_path / "dist"),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--out",
+        str(tmp_path / "out"),
+        "-q",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert proc.returncode == 1 and "release refused" in proc.stderr and "yolo11n/ort: failed" in proc.stderr
     assert not (tmp_path / "dist" / "2.0").exists()

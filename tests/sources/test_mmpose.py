@@ -15,18 +15,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from recipekit.compare import compare_outputs
-from recipekit.errors import RecipeError
+from recipekit.core.errors import RecipeError
 from recipekit.fixes.base import FixContext
-from recipekit.fixes.rtmo_rect_priors import RtmoRectPriors
-from recipekit.preprocess import image_tensor, resolve_sample
+from recipekit.onnx.compare import compare_outputs
+from recipekit.onnx.preprocess import image_tensor, resolve_sample
+from recipekit.onnx.runtime import OrtRunner
 from recipekit.recipe.load import load
-from recipekit.runtime import OrtRunner
-from recipekit.sources._mmcv_compat import install as install_mmcv_compat
-from recipekit.sources.mmpose import MmposeConfig, MmposeSource
+from recipekit.sources.mmpose.mmcv_compat import install as install_mmcv_compat
+from recipekit.sources.mmpose.rtmo_rect_priors import RtmoRectPriors
+from recipekit.sources.mmpose.source import MmposeConfig, MmposeSource
 
-
-install_mmcv_compat()  # mmcv-lite: lets mmpose.models import (see recipekit/sources/_mmcv_compat.py)
+install_mmcv_compat()  # mmcv-lite: lets mmpose.models import (see recipekit/sources/mmpose/mmcv_compat.py)
 import mmpose  # noqa: E402,F401 - the mmpose extra is installed in CI (scripts/install-mmpose.sh)
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -92,10 +91,16 @@ def test_graph_io_and_dynamic_batch(exports: dict[str, Any]) -> None:
     dims = model.graph.input[0].type.tensor_type.shape.dim
     assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [3, 640, 640]
     assert model.opset_import[0].version == 17
-    runner, xs, kinds = OrtRunner(exports["fixed"]["dir"] / "model.onnx"), inputs(exports["recipe"]), exports["fixed"]["info"].output_kinds
+    runner, xs, kinds = (
+        OrtRunner(exports["fixed"]["dir"] / "model.onnx"),
+        inputs(exports["recipe"]),
+        exports["fixed"]["info"].output_kinds,
+    )
     dets2, kpts2 = runner.run_one(np.concatenate(xs))
     for i, x in enumerate(xs):
-        (row,) = compare_outputs(["dets", "keypoints"], runner.run_one(x), [dets2[i:i + 1], kpts2[i:i + 1]], kinds, TOL)
+        (row,) = compare_outputs(
+            ["dets", "keypoints"], runner.run_one(x), [dets2[i : i + 1], kpts2[i : i + 1]], kinds, TOL
+        )
         assert row["passed"], row.get("reason")
 
 
@@ -103,7 +108,9 @@ def test_graph_io_and_dynamic_batch(exports: dict[str, Any]) -> None:
 def test_synthetic_weights_are_seeded_and_declared(exports: dict[str, Any]) -> None:
     import torch
 
-    a, b = (torch.load(exports[n]["dir"] / "synthetic.pth", weights_only=False)["state_dict"] for n in ("fixed", "plain"))
+    a, b = (
+        torch.load(exports[n]["dir"] / "synthetic.pth", weights_only=False)["state_dict"] for n in ("fixed", "plain")
+    )
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     notes = exports["fixed"]["info"].notes
     assert notes["init"] == "synthetic" and "NOT a trained model" in notes["weights"] and notes["seed"] == 0
@@ -134,11 +141,14 @@ def test_existing_weights_file_is_the_weight_file(tmp_path: Path) -> None:
     assert MmposeSource(MmposeConfig(kind="mmpose", init="synthetic")).weight_files(tmp_path) == []
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    (["source.init=weights"], "init: weights needs `weights`"),
-    (["source.exporter=torch"], "source.exporter"),
-    (["source.colour=bgr"], "source.colour"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["source.init=weights"], "init: weights needs `weights`"),
+        (["source.exporter=torch"], "source.exporter"),
+        (["source.colour=bgr"], "source.colour"),
+    ],
+)
 def test_config_errors_name_the_key(overrides: list[str], message: str) -> None:
     with pytest.raises(RecipeError, match=message):
         rtmo_recipe((640, 640), *overrides)
@@ -155,7 +165,7 @@ def test_mmcv_lite_compat_layer() -> None:
     """mmcv.ops imports on mmcv-lite; nms works (torchvision); other compiled ops fail loudly."""
     import torch
 
-    from recipekit.sources._mmcv_compat import install
+    from recipekit.sources.mmpose.mmcv_compat import install
 
     install()
     install()  # idempotent

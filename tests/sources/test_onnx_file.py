@@ -4,7 +4,7 @@ export options are refused with what to do instead."""
 from __future__ import annotations
 
 import pytest
-from rkhelpers import manifest
+from helpers.common import manifest
 
 
 def tiny_model(path, opset=17, batch="N"):
@@ -15,8 +15,11 @@ def tiny_model(path, opset=17, batch="N"):
     w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(4, 3, 3, 3)).astype(np.float32), "w")
     graph = helper.make_graph(
         [helper.make_node("Conv", ["images", "w"], ["y"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["y"], ["out"])],
-        "tiny", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, 64, 96])],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [batch, 4, 64, 96])], [w])
+        "tiny",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, 64, 96])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [batch, 4, 64, 96])],
+        [w],
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=9), str(path))
 
 
@@ -46,11 +49,14 @@ def test_onnx_file_builds_and_passes_parity_after_fixes(tmp_path, cli):
     assert [f["name"] for f in m["fixes"]] == ["shape-inference", "opset"]
 
 
-@pytest.mark.parametrize(("opset", "extra", "key", "hint"), [
-    (13, "", "export.opset", "the file has opset 17; set export.opset: 17"),
-    (17, ", nms: true", "export.nms", "NMS cannot be embedded"),
-    (17, ", half: true", "export.half", "use the `fp16` fix"),
-])
+@pytest.mark.parametrize(
+    ("opset", "extra", "key", "hint"),
+    [
+        (13, "", "export.opset", "the file has opset 17; set export.opset: 17"),
+        (17, ", nms: true", "export.nms", "NMS cannot be embedded"),
+        (17, ", half: true", "export.half", "use the `fp16` fix"),
+    ],
+)
 def test_export_options_that_cannot_apply_are_refused(tmp_path, cli, opset, extra, key, hint):
     recipe = write(tmp_path, opset=opset, extra=extra)
     code, out, err = cli("build", recipe, "--cache", tmp_path / "c", "--out", tmp_path / "o")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recipekit.errors import RecipeError
+from recipekit.core.errors import RecipeError
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes" / "fasterrcnn-mnv3.yaml"
@@ -42,7 +42,7 @@ def built(tmp_path_factory, one_thread):
     import onnx
 
     from recipekit.fixes.zero_safe_reshape import ZeroSafeReshape
-    from recipekit.sources.torchvision import TorchvisionSource
+    from recipekit.sources.torchvision.source import TorchvisionSource
 
     recipe, out = _recipe(), tmp_path_factory.mktemp("fasterrcnn")
     source = TorchvisionSource(recipe.source)
@@ -54,13 +54,13 @@ def built(tmp_path_factory, one_thread):
 
 
 def _ort(model_bytes: bytes):
-    from recipekit.runtime import OrtRunner
+    from recipekit.onnx.runtime import OrtRunner
 
     return OrtRunner(Path("model.onnx"), model_bytes)
 
 
 def _image(recipe, spec: str, hw: tuple[int, int], scale: float = 1.0) -> np.ndarray:
-    from recipekit.preprocess import image_tensor, resolve_sample
+    from recipekit.onnx.preprocess import image_tensor, resolve_sample
 
     return image_tensor(resolve_sample(spec, ROOT), hw, recipe.input.preprocess) * np.float32(scale)
 
@@ -78,7 +78,7 @@ def test_export_manifest_notes(built) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("hw", [(320, 320), (256, 352)])
 def test_second_image_matches_pytorch(built, hw) -> None:
-    from recipekit.compare import compare_outputs
+    from recipekit.onnx.compare import compare_outputs
 
     recipe, _, info, _, fixed, forward = built
     x = _image(recipe, "ultralytics:zidane.jpg", hw)
@@ -90,7 +90,7 @@ def test_second_image_matches_pytorch(built, hw) -> None:
 
 @pytest.mark.slow
 def test_blank_image_reshape_error_then_fixed(built) -> None:
-    from recipekit.preprocess import blank_tensor
+    from recipekit.onnx.preprocess import blank_tensor
 
     recipe, _, _, raw, fixed, forward = built
     for hw in recipe.shapes():
@@ -104,7 +104,7 @@ def test_blank_image_reshape_error_then_fixed(built) -> None:
 @pytest.mark.slow
 def test_pixels_0_255_are_caught(built) -> None:
     """Feeding 0..255 where the graph wants 0..1 changes the predictions: parity fails."""
-    from recipekit.compare import compare_outputs
+    from recipekit.onnx.compare import compare_outputs
 
     recipe, _, info, _, fixed, forward = built
     ref = forward(_image(recipe, "ultralytics:zidane.jpg", (320, 320)))
@@ -114,7 +114,7 @@ def test_pixels_0_255_are_caught(built) -> None:
 
 
 def test_recipe_rejects_0_255_preprocess(tmp_path) -> None:
-    from recipekit.sources.torchvision import TorchvisionSource
+    from recipekit.sources.torchvision.source import TorchvisionSource
 
     recipe = _recipe("input.preprocess.scale=1.0")
     with pytest.raises(RecipeError, match=r"input.preprocess.scale.*0\.\.1"):
@@ -122,10 +122,13 @@ def test_recipe_rejects_0_255_preprocess(tmp_path) -> None:
 
 
 def test_missing_weights_say_how_to_build_synthetic(tmp_path, monkeypatch) -> None:
-    from recipekit.sources.torchvision import TorchvisionConfig, TorchvisionSource
+    from recipekit.sources.torchvision.source import TorchvisionConfig, TorchvisionSource
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    for spec, where in (("COCO_V1", "hub/checkpoints/fasterrcnn_mobilenet_v3_large_fpn"), ("weights/frcnn.pth", "weights/frcnn.pth")):
+    for spec, where in (
+        ("COCO_V1", "hub/checkpoints/fasterrcnn_mobilenet_v3_large_fpn"),
+        ("weights/frcnn.pth", "weights/frcnn.pth"),
+    ):
         src = TorchvisionSource(TorchvisionConfig(weights=spec))
         with pytest.raises(RecipeError, match="not on disk") as err:
             src.weight_files(tmp_path)
@@ -135,7 +138,7 @@ def test_missing_weights_say_how_to_build_synthetic(tmp_path, monkeypatch) -> No
 def test_config_rules() -> None:
     from pydantic import ValidationError
 
-    from recipekit.sources.torchvision import TorchvisionConfig
+    from recipekit.sources.torchvision.source import TorchvisionConfig
 
     with pytest.raises(ValidationError, match="init: synthetic"):
         TorchvisionConfig()
@@ -149,8 +152,8 @@ def test_weights_file_loads(built, tmp_path) -> None:
     """A weights file on disk gives the same model as the synthetic one it was saved from."""
     import torch
 
-    from recipekit.sources import _tv_export as tx
-    from recipekit.sources._tv_build import build
+    from recipekit.sources.torchvision import export as tx
+    from recipekit.sources.torchvision.build import build
 
     recipe, _, info, *_ = built
     model, _ = build(recipe.source, recipe)
@@ -165,7 +168,7 @@ def test_recalibrate_bn_generic() -> None:
     import torch
     from torch import nn
 
-    from recipekit.sources._synthetic import recalibrate_bn
+    from recipekit.sources.synthetic import recalibrate_bn
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Dropout(0.5))

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import onnx
 import pytest
+from helpers import trt_models as M
 from pydantic import ValidationError
 
-import _trt_models as M
-from recipekit.errors import GateFailed, Unavailable
+from recipekit.core.errors import GateFailed, Unavailable
 from recipekit.recipe.schema import Batch
-from recipekit.targets._trt_build import probe
-from recipekit.targets._trt_profiles import ShapeProfile, cases, shape_profiles, shell_line, trtexec_command
 from recipekit.targets.base import TargetContext
-from recipekit.targets.trt import TrtConfig, TrtTarget, calibration_batches
+from recipekit.targets.trt.build import probe
+from recipekit.targets.trt.engine import TrtConfig, TrtTarget, calibration_batches
+from recipekit.targets.trt.profiles import ShapeProfile, cases, shape_profiles, shell_line, trtexec_command
 
 HAVE_TRT = "unavailable" not in probe()
 
@@ -38,34 +38,63 @@ def test_dynamic_hw_spans_the_declared_shapes(tmp_path: Path) -> None:
     x = helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, "H", "W"])
     y = helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 3, "H", "W"])
     path = M.tiny_graph(tmp_path, [helper.make_node("Relu", ["images"], ["out"])], [x], [y], name="hw")
-    rec = M.recipe("trt", 320, hw=True).model_copy(update={"input": M.recipe("trt", 320).input.model_copy(update={"shapes": [(256, 448), (384, 320)]})})
+    rec = M.recipe("trt", 320, hw=True).model_copy(
+        update={"input": M.recipe("trt", 320).input.model_copy(update={"shapes": [(256, 448), (384, 320)]})}
+    )
     (p,) = shape_profiles(onnx.load(str(path)), rec, [])
     assert (p.min, p.opt, p.max) == ((1, 3, 256, 320), (2, 3, 320, 320), (4, 3, 384, 448))
-    assert [(s, b) for s, b, _ in cases([p], rec)] == [((320, 320), b) for b in (1, 2, 3, 4)] + \
-        [((256, 448), b) for b in (1, 2, 3, 4)] + [((384, 320), b) for b in (1, 2, 3, 4)]
+    assert [(s, b) for s, b, _ in cases([p], rec)] == [((320, 320), b) for b in (1, 2, 3, 4)] + [
+        ((256, 448), b) for b in (1, 2, 3, 4)
+    ] + [((384, 320), b) for b in (1, 2, 3, 4)]
 
 
 def test_trtexec_command_lines() -> None:
     one = [ShapeProfile("images", (1, 3, 160, 160), (2, 3, 160, 160), (4, 3, 160, 160))]
-    argv = trtexec_command(one, trtexec="/usr/src/tensorrt/bin/trtexec", onnx="model.onnx", engine="model.engine",
-                           fp16=True, int8=False, workspace_mib=512, timing_cache="timing.cache")
+    argv = trtexec_command(
+        one,
+        trtexec="/usr/src/tensorrt/bin/trtexec",
+        onnx="model.onnx",
+        engine="model.engine",
+        fp16=True,
+        int8=False,
+        workspace_mib=512,
+        timing_cache="timing.cache",
+    )
     assert shell_line(argv) == (
         "/usr/src/tensorrt/bin/trtexec --onnx=model.onnx --saveEngine=model.engine "
         "--minShapes=images:1x3x160x160 --optShapes=images:2x3x160x160 --maxShapes=images:4x3x160x160 "
-        "--fp16 --memPoolSize=workspace:512 --timingCacheFile=timing.cache")
+        "--fp16 --memPoolSize=workspace:512 --timingCacheFile=timing.cache"
+    )
     two = [*one, ShapeProfile("in:0", (8, 3, 160, 160), (8, 3, 160, 160), (16, 3, 160, 160))]
-    argv = trtexec_command(two, trtexec="trtexec", onnx="m.onnx", engine="m.engine", fp16=False, int8=True,
-                           workspace_mib=64, timing_cache="t.cache", calib="calibration.cache")
+    argv = trtexec_command(
+        two,
+        trtexec="trtexec",
+        onnx="m.onnx",
+        engine="m.engine",
+        fp16=False,
+        int8=True,
+        workspace_mib=64,
+        timing_cache="t.cache",
+        calib="calibration.cache",
+    )
     assert argv[3:6] == ["--profile=0", "--minShapes=images:1x3x160x160", "--optShapes=images:2x3x160x160"]
     assert argv[7:9] == ["--profile=1", "--minShapes='in:0':8x3x160x160"]
-    assert argv[-4:] == ["--int8", "--calib=calibration.cache", "--memPoolSize=workspace:64", "--timingCacheFile=t.cache"]
+    assert argv[-4:] == [
+        "--int8",
+        "--calib=calibration.cache",
+        "--memPoolSize=workspace:64",
+        "--timingCacheFile=t.cache",
+    ]
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"profiles": [{"min": 4, "opt": 2, "max": 8}]}, "expected min <= opt <= max, got min=4, opt=2, max=8"),
-    ({"workspace_mib": 1}, "greater than or equal to 16"),
-    ({"fp32": True}, "Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"profiles": [{"min": 4, "opt": 2, "max": 8}]}, "expected min <= opt <= max, got min=4, opt=2, max=8"),
+        ({"workspace_mib": 1}, "greater than or equal to 16"),
+        ({"fp32": True}, "Extra inputs are not permitted"),
+    ],
+)
 def test_config_errors(data: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         TrtConfig.model_validate(data)
@@ -105,8 +134,8 @@ def test_engine_is_plain_and_passes_parity_at_every_batch(tmp_path: Path) -> Non
     """GPU only: the engine file is what trtexec would write, and each batch matches PyTorch."""
     import numpy as np
 
-    from recipekit.compare import compare_tensor
-    from recipekit.golden import Golden
+    from recipekit.onnx.compare import compare_tensor
+    from recipekit.onnx.golden import Golden
 
     rec = M.recipe("trt", 160)
     src, _ = M.fixed(M.export("yolo11n-seg.yaml", 160), rec)

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import trt_models as M
 
-import _trt_models as M
-from recipekit.devicecheck import device_check
-from recipekit.errors import GateFailed, UsageError
+from recipekit.core.errors import GateFailed, UsageError
 from recipekit.recipe.schema import Batch
 from recipekit.targets.base import TargetContext
-from recipekit.targets.trt_jetson import TrtJetsonConfig, TrtJetsonTarget
+from recipekit.targets.trt.devicecheck import device_check
+from recipekit.targets.trt.jetson import TrtJetsonConfig, TrtJetsonTarget
 
 IMGSZ = 160
 SEG_KINDS = {"output0": {"kind": "tensor"}, "output1": {"kind": "tensor"}}
@@ -42,7 +42,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
 
 
 def resum(root: Path) -> None:
-    from recipekit.targets._jetson_bundle import write_sums
+    from recipekit.targets.trt.bundle import write_sums
 
     write_sums(root)
 
@@ -51,16 +51,32 @@ def resum(root: Path) -> None:
 def test_bundle_contents_and_checksums(bundle: tuple[Path, object]) -> None:
     root, result = bundle
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-    assert files == ["README.md", "SHA256SUMS", "bundle.json", "check.py", "commands.txt", "compare.py",
-                     *[f"golden/160x160_b{b}.npz" for b in (1, 2, 3, 4)], "model.onnx", "profiles.json", "trtexec.sh"]
+    assert files == [
+        "README.md",
+        "SHA256SUMS",
+        "bundle.json",
+        "check.py",
+        "commands.txt",
+        "compare.py",
+        *[f"golden/160x160_b{b}.npz" for b in (1, 2, 3, 4)],
+        "model.onnx",
+        "profiles.json",
+        "trtexec.sh",
+    ]
     sums = dict(line.split("  ")[::-1] for line in (root / "SHA256SUMS").read_text().splitlines())
     assert set(sums) == set(files) - {"SHA256SUMS"}
     assert all(hashlib.sha256((root / f).read_bytes()).hexdigest() == d for f, d in sums.items())
-    assert (root / "check.py").read_bytes() == (Path(M.__file__).parents[2] / "recipekit/targets/_jetson_check.py").read_bytes()
+    assert (root / "check.py").read_bytes() == (
+        Path(M.__file__).parents[2] / "recipekit/targets/trt/check.py"
+    ).read_bytes()
     profiles = json.loads((root / "profiles.json").read_text())
-    assert profiles["profiles"] == [{"input": "images", "min": [1, 3, 160, 160], "opt": [2, 3, 160, 160], "max": [4, 3, 160, 160]}]
-    line = "/usr/src/tensorrt/bin/trtexec --onnx=model.onnx --saveEngine=model.engine --minShapes=images:1x3x160x160 " \
-           "--optShapes=images:2x3x160x160 --maxShapes=images:4x3x160x160 --memPoolSize=workspace:1024 --timingCacheFile=timing.cache"
+    assert profiles["profiles"] == [
+        {"input": "images", "min": [1, 3, 160, 160], "opt": [2, 3, 160, 160], "max": [4, 3, 160, 160]}
+    ]
+    line = (
+        "/usr/src/tensorrt/bin/trtexec --onnx=model.onnx --saveEngine=model.engine --minShapes=images:1x3x160x160 "
+        "--optShapes=images:2x3x160x160 --maxShapes=images:4x3x160x160 --memPoolSize=workspace:1024 --timingCacheFile=timing.cache"
+    )
     assert (root / "commands.txt").read_text() == line + "\n" and line in (root / "trtexec.sh").read_text()
     assert result.artifact == "model.onnx" and result.manifest["trtexec"] == line
 
@@ -70,13 +86,19 @@ def test_golden_batches_stack_the_source_outputs(bundle: tuple[Path, object]) ->
     root, _ = bundle
     golden = M.golden("yolo11n-seg.yaml", IMGSZ)
     with np.load(root / "golden/160x160_b3.npz") as z:
-        assert z["input"].shape == (3, 3, 160, 160) and z["out0"].shape == (3, 116, 525) and z["out1"].shape == (3, 32, 40, 40)
+        assert (
+            z["input"].shape == (3, 3, 160, 160)
+            and z["out0"].shape == (3, 116, 525)
+            and z["out1"].shape == (3, 32, 40, 40)
+        )
         assert np.array_equal(z["input"][2], golden.cases[0].input[0])  # two samples, repeated cyclically
         assert np.array_equal(z["out0"][1], golden.cases[1].outputs[0][0])
 
 
 @pytest.mark.slow
-def test_check_passes_at_every_batch_with_onnxruntime(bundle: tuple[Path, object], capfd: pytest.CaptureFixture) -> None:
+def test_check_passes_at_every_batch_with_onnxruntime(
+    bundle: tuple[Path, object], capfd: pytest.CaptureFixture
+) -> None:
     root, _ = bundle
     assert device_check(root, "ort") == 0
     out = capfd.readouterr().out
@@ -86,7 +108,9 @@ def test_check_passes_at_every_batch_with_onnxruntime(bundle: tuple[Path, object
 
 
 @pytest.mark.slow
-def test_check_fails_on_altered_golden_outputs(bundle: tuple[Path, object], tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+def test_check_fails_on_altered_golden_outputs(
+    bundle: tuple[Path, object], tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
     root = shutil.copytree(bundle[0], tmp_path / "altered")
     case = root / "golden/160x160_b3.npz"
     with np.load(case) as z:
@@ -110,10 +134,12 @@ def test_damaged_bundle_is_refused(bundle: tuple[Path, object], tmp_path: Path, 
 
 
 @pytest.mark.slow
-def test_trt_backend_unavailable_here(bundle: tuple[Path, object], capfd: pytest.CaptureFixture,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_trt_backend_unavailable_here(
+    bundle: tuple[Path, object], capfd: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     try:
         import tensorrt  # noqa: F401
+
         pytest.skip("tensorrt is installed here")
     except ImportError:
         pass
@@ -124,7 +150,9 @@ def test_trt_backend_unavailable_here(bundle: tuple[Path, object], capfd: pytest
 
 @pytest.mark.slow
 def test_lint_failure_stops_the_bundle(tmp_path: Path) -> None:
-    with pytest.raises(GateFailed, match=r"Conv '/model.10/m/m.0/attn/pe/conv/Conv': input \(\?,\?,\?,\?\) has unknown channels"):
+    with pytest.raises(
+        GateFailed, match=r"Conv '/model.10/m/m.0/attn/pe/conv/Conv': input \(\?,\?,\?,\?\) has unknown channels"
+    ):
         build(tmp_path, src=M.export("yolo11n-seg.yaml", IMGSZ))
     assert list((tmp_path / "bundle").iterdir()) == []
 
@@ -134,9 +162,11 @@ def test_two_profiles_fp16_int8(tmp_path: Path, capfd: pytest.CaptureFixture) ->
     cfg = TrtJetsonConfig(fp16=True, int8=True, profiles=[Batch(min=1, opt=1, max=1), Batch(min=2, opt=3, max=4)])
     root, result = build(tmp_path, cfg)
     line = (root / "commands.txt").read_text()
-    assert "--profile=0 --minShapes=images:1x3x160x160 --optShapes=images:1x3x160x160 --maxShapes=images:1x3x160x160 " \
-           "--profile=1 --minShapes=images:2x3x160x160 --optShapes=images:3x3x160x160 --maxShapes=images:4x3x160x160 " \
-           "--fp16 --int8 --calib=calibration.cache" in line
+    assert (
+        "--profile=0 --minShapes=images:1x3x160x160 --optShapes=images:1x3x160x160 --maxShapes=images:1x3x160x160 "
+        "--profile=1 --minShapes=images:2x3x160x160 --optShapes=images:3x3x160x160 --maxShapes=images:4x3x160x160 "
+        "--fp16 --int8 --calib=calibration.cache" in line
+    )
     assert [(c["batch"], c["profile"]) for c in result.manifest["cases"]] == [(1, 0), (2, 1), (3, 1), (4, 1)]
     with np.load(root / "calibration/calib.npz") as z:
         assert z["b0"].shape == (1, 3, 160, 160) and len(z.files) == 2  # profile 0's opt batch, two samples

@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+from helpers import webgpu_models as models
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gates"))
-import _webgpu_models as models  # noqa: E402
-
-from recipekit.errors import Unavailable  # noqa: E402
-from recipekit.targets import TARGETS  # noqa: E402
-from recipekit.targets.base import TargetContext  # noqa: E402
-from recipekit.targets.webgpu import WebGpuConfig, WebGpuTarget  # noqa: E402
-from recipekit.web import find_chromium, find_ortweb, pinned_version  # noqa: E402
+from recipekit.core.errors import Unavailable
+from recipekit.targets import TARGETS
+from recipekit.targets.base import TargetContext
+from recipekit.targets.webgpu.target import WebGpuConfig, WebGpuTarget
+from recipekit.targets.webgpu.web import find_chromium, find_ortweb, pinned_version
 
 needs_npm = pytest.mark.skipif(find_ortweb()[0] is None, reason=find_ortweb()[1])
 
@@ -28,7 +25,9 @@ def build(tmp_path: Path, model: Path, **config) -> tuple[Path, object]:
     rec = models.recipe(64, bundle=config.get("bundle", "jsep"))
     out = tmp_path / "out"
     out.mkdir()
-    ctx = TargetContext(recipe=rec, state_dir=tmp_path, golden=lambda: None, output_kinds={"output0": models.DETECTIONS})
+    ctx = TargetContext(
+        recipe=rec, state_dir=tmp_path, golden=lambda: None, output_kinds={"output0": models.DETECTIONS}
+    )
     return out, WebGpuTarget(WebGpuConfig(**config)).build(model, out, ctx)
 
 
@@ -74,7 +73,7 @@ def test_missing_npm_package_is_unavailable(tmp_path, monkeypatch):
 
 @needs_npm
 def test_fp16_keeps_float32_io_and_runs(tmp_path):
-    from recipekit.runtime import OrtRunner
+    from recipekit.onnx.runtime import OrtRunner
 
     src = models.nonzero_pad(tmp_path / "src.onnx", (64, 64))
     out, result = build(tmp_path, src, fp16=True)
@@ -91,12 +90,14 @@ def test_fp16_keeps_float32_io_and_runs(tmp_path):
 @pytest.mark.slow
 def test_viewer_page_draws_the_detections(tmp_path):
     """What a person sees: open index.html, the sample is run and two boxes are drawn on it."""
-    from recipekit.web._chromium import Chromium
-    from recipekit.web._server import LoopbackServer
+    from recipekit.targets.webgpu.web.chromium import Chromium
+    from recipekit.targets.webgpu.web.server import LoopbackServer
 
     out, _ = build(tmp_path, models.constant_detections(tmp_path / "src.onnx"))
-    with LoopbackServer(mounts={"/": out, "/ort/": out / "ort"}) as server, \
-            Chromium(find_chromium()[0], f"{server.url}/index.html?report"):
+    with (
+        LoopbackServer(mounts={"/": out, "/ort/": out / "ort"}) as server,
+        Chromium(find_chromium()[0], f"{server.url}/index.html?report"),
+    ):
         got = server.inbox.wait(120)
     assert got is not None and "error" not in got, got
     assert got["detections"] == 2 and got["ep"] == "webgpu"
@@ -113,12 +114,20 @@ def test_viewer_page_draws_the_detections(tmp_path):
 def test_gates_read_the_bundle_the_target_built_for(tmp_path):
     """The gates take the bundle from the built artifact's manifest, as the build engine passes it."""
     from recipekit.gates.base import GateContext
-    from recipekit.gates.webgpu_lint import WebGpuLint, declared_bundle
+    from recipekit.targets.webgpu.lint import WebGpuLint, declared_bundle
 
     out, result = build(tmp_path, models.nonzero_pad(tmp_path / "src.onnx", (64, 64)), bundle="webgpu")
     rec = models.recipe(64)  # the recipe says jsep: the artifact's manifest wins
-    ctx = GateContext(recipe=rec, target="webgpu", artifact_dir=out, artifact=result.artifact, onnx_path=tmp_path / "src.onnx",
-                      runner=lambda: None, golden=lambda: None, target_manifest=result.manifest)
+    ctx = GateContext(
+        recipe=rec,
+        target="webgpu",
+        artifact_dir=out,
+        artifact=result.artifact,
+        onnx_path=tmp_path / "src.onnx",
+        runner=lambda: None,
+        golden=lambda: None,
+        target_manifest=result.manifest,
+    )
     assert declared_bundle(ctx) == "webgpu"
     lint = WebGpuLint().check(ctx)
     assert lint.figures["bundle"] == "webgpu" and lint.status == "passed"

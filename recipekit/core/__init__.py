@@ -1,0 +1,1 @@
+"""The core: plugin contract, registries, errors and tool versions. Imports nothing else of recipekit."""

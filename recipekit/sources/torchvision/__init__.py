@@ -1,0 +1,1 @@
+"""The torchvision detection source family: model building, synthetic calibration and export."""

@@ -1,0 +1,174 @@
+"""TensorRT optimization profiles from the recipe, and the trtexec command lines that build them.
+
+Peers derive one profile with opt batch = max batch. Here every profile comes from the recipe
+(`targets.trt.profiles`, default `export.batch`), each with its own min/opt/max batch; height and
+width are fixed where the ONNX input is static, else span the recipe's declared shapes with the
+export size as opt. The same profiles feed the Python API builder, trtexec and the Jetson check.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import onnx
+
+    from recipekit.recipe.schema import Batch, Recipe
+
+Dims = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ShapeProfile:
+    """One optimization profile for the image input: full min/opt/max dims in the ONNX layout."""
+
+    input: str
+    min: Dims
+    opt: Dims
+    max: Dims
+
+    def to_json(self) -> dict[str, Any]:
+        return {"input": self.input, "min": list(self.min), "opt": list(self.opt), "max": list(self.max)}
+
+    def contains(self, dims: Dims) -> bool:
+        return len(dims) == len(self.min) and all(a <= d <= b for a, d, b in zip(self.min, dims, self.max, strict=True))
+
+
+def input_of(model: onnx.ModelProto) -> tuple[str, list[int | None]]:
+    """The image input's name and dims (None where dynamic)."""
+    inits = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in inits]
+    first = inputs[0]
+    dims = [
+        d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in first.type.tensor_type.shape.dim
+    ]
+    return first.name, dims
+
+
+def batches(configured: list[Batch], recipe: Recipe) -> list[Batch]:
+    """The configured batch profiles, else the recipe's one `export.batch`."""
+    return list(configured) or [recipe.export.batch]
+
+
+def _axes(layout: str) -> tuple[int, int, int]:
+    """(channel, height, width) axis of a rank-4 image input."""
+    return (1, 2, 3) if layout == "nchw" else (3, 1, 2)
+
+
+def _hw(
+    recipe: Recipe, dims: list[int | None], layout: str
+) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """(min, opt, max) of (H, W): the ONNX's own where static, else the recipe's declared shapes."""
+    _, h, w = _axes(layout)
+    shapes = recipe.shapes()
+    lo = (dims[h] or min(s[0] for s in shapes), dims[w] or min(s[1] for s in shapes))
+    hi = (dims[h] or max(s[0] for s in shapes), dims[w] or max(s[1] for s in shapes))
+    opt = (dims[h] or recipe.export.imgsz[0], dims[w] or recipe.export.imgsz[1])
+    return lo, opt, hi
+
+
+def _full(batch: int, hw: tuple[int, int], channels: int, layout: str) -> Dims:
+    return (batch, channels, *hw) if layout == "nchw" else (batch, *hw, channels)
+
+
+def shape_profiles(model: onnx.ModelProto, recipe: Recipe, configured: list[Batch]) -> list[ShapeProfile]:
+    """Every optimization profile: one per batch profile, over the declared (H, W) range."""
+    name, dims = input_of(model)
+    layout = recipe.input.preprocess.layout
+    channels = dims[_axes(layout)[0]] or 3
+    lo, opt, hi = _hw(recipe, dims, layout)
+    return [
+        ShapeProfile(
+            name,
+            _full(b.min, lo, channels, layout),
+            _full(b.opt, opt, channels, layout),
+            _full(b.max, hi, channels, layout),
+        )
+        for b in batches(configured, recipe)
+    ]
+
+
+def profile_findings(model: onnx.ModelProto, profiles: list[ShapeProfile]) -> list[str]:
+    """Profiles that ask a static ONNX axis to take another size (TensorRT refuses such a profile)."""
+    _, dims = input_of(model)
+    out = []
+    for k, p in enumerate(profiles):
+        for axis, fixed in enumerate(dims):
+            if fixed is None:
+                continue
+            sizes = {p.min[axis], p.opt[axis], p.max[axis]}
+            if sizes != {fixed}:
+                out.append(
+                    f"profile {k}: input {p.input!r} axis {axis} is static ({fixed}) in the ONNX "
+                    f"but the profile asks {p.min[axis]}..{p.max[axis]} (opt {p.opt[axis]})"
+                )
+    return out
+
+
+def cases(profiles: list[ShapeProfile], recipe: Recipe) -> list[tuple[tuple[int, int], int, int]]:
+    """(shape, batch, profile index) for every declared shape and every batch a profile allows."""
+    layout = recipe.input.preprocess.layout
+    c, _, _ = _axes(layout)
+    out, seen = [], set()
+    for k, p in enumerate(profiles):
+        for shape in recipe.shapes():
+            for b in range(p.min[0], p.max[0] + 1):
+                if (shape, b) not in seen and p.contains(_full(b, shape, p.min[c], layout)):
+                    seen.add((shape, b))
+                    out.append((tuple(shape), b, k))
+    return out
+
+
+def _spec(p: ShapeProfile, which: str) -> str:
+    name = f"'{p.input}'" if ":" in p.input else p.input  # trtexec's quoting of names with ':'
+    return f"{name}:" + "x".join(str(d) for d in getattr(p, which))
+
+
+def trtexec_command(
+    profiles: list[ShapeProfile],
+    *,
+    trtexec: str,
+    onnx: str,
+    engine: str,
+    fp16: bool,
+    int8: bool,
+    workspace_mib: int,
+    timing_cache: str,
+    calib: str | None = None,
+) -> list[str]:
+    """trtexec's argv for the same engine the Python API builds (several profiles: TensorRT >= 10.0)."""
+    argv = [trtexec, f"--onnx={onnx}", f"--saveEngine={engine}"]
+    for k, p in enumerate(profiles):
+        if len(profiles) > 1:
+            argv.append(f"--profile={k}")
+        argv += [f"--minShapes={_spec(p, 'min')}", f"--optShapes={_spec(p, 'opt')}", f"--maxShapes={_spec(p, 'max')}"]
+    argv += ["--fp16"] if fp16 else []
+    argv += ["--int8"] + ([f"--calib={calib}"] if calib else []) if int8 else []
+    argv += [f"--memPoolSize=workspace:{workspace_mib}", f"--timingCacheFile={timing_cache}"]
+    return argv
+
+
+def shell_line(argv: list[str]) -> str:
+    """One POSIX shell line (argv elements quoted as needed)."""
+    return shlex.join(argv)
+
+
+def parity_tolerances(recipe: Recipe, target: str) -> dict[str, Any]:
+    """The recipe's parity tolerances for `target` (the target's own gate settings first)."""
+    entry = recipe.targets.get(target)
+    cfg = (entry.gates.get("parity") if entry else None) or recipe.gates.get("parity")
+    if cfg is None:
+        return {}
+    data = cfg.model_dump(mode="json")
+    return {
+        k: v
+        for k, v in data.items()
+        if k in ("atol", "rtol", "box_px", "keypoints_px", "score_abs", "iou_match", "min_score")
+    }
+
+
+def relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()

@@ -1,0 +1,180 @@
+"""webgpu-browser: run the artifact in real headless Chromium with the pinned onnxruntime-web.
+
+The bundle the target declares, on the `webgpu` EP and on `wasm` as a baseline, with a real golden
+image and a blank one (the input that makes NMS keep nothing: field notes, case 1). Outputs are
+compared with ONNX Runtime on the CPU running the same file; any browser or ORT error fails with
+its text; nodes ORT placed on the CPU are reported. Missing Chromium or npm package: `unavailable`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from recipekit.gates.base import Gate, GateConfig, GateContext, GateResult
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class WebGpuBrowserConfig(GateConfig):
+    atol: float | dict[str, float] = Field(
+        2e-3,
+        description="absolute tolerance for tensor outputs against ORT CPU (element fails if beyond atol AND rtol)",
+    )
+    rtol: float | dict[str, float] = Field(2e-3, description="relative tolerance for tensor outputs")
+    box_px: float = Field(
+        1.0, description="largest allowed box coordinate difference of matched detections, in input pixels"
+    )
+    keypoints_px: float = Field(
+        1.5, description="largest allowed keypoint distance of matched detections, in input pixels"
+    )
+    score_abs: float = Field(
+        0.01, description="largest allowed score (and keypoint confidence) difference of matched detections"
+    )
+    iou_match: float = Field(0.5, gt=0, le=1, description="minimum IoU for two detections of one class to match")
+    min_score: float | None = Field(
+        None,
+        description="detections scoring below this need no match (they may sit on the NMS threshold); default: export.nms.score + score_abs",
+    )
+    eps: list[str] = Field(
+        ["webgpu", "wasm"], description="onnxruntime-web execution providers to run, each compared with ORT CPU"
+    )
+    bundle: Literal["jsep", "webgpu"] | None = Field(
+        None, description="'jsep' or 'webgpu'; default: the bundle the webgpu target declares"
+    )
+    real_cases: int = Field(1, ge=1, description="how many golden (real image) cases to run, besides the blank image")
+    blank_value: int = Field(0, ge=0, le=255, description="pixel value of the blank image")
+    timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="time allowed for the whole browser run (SwiftShader, the software WebGPU adapter, is slow on a busy machine)",
+    )
+    fail_on_fallback: bool = Field(False, description="fail when ORT places any node of the webgpu session on the CPU")
+
+
+class WebGpuBrowser(Gate):
+    name: ClassVar[str] = "webgpu-browser"
+    version: ClassVar[str] = "2"
+    Config = WebGpuBrowserConfig
+    targets: ClassVar[tuple[str, ...] | None] = ("webgpu",)
+
+    @classmethod
+    def environment_key(cls) -> dict[str, str | None]:
+        """Part of the gate's key: another Chromium (its WebGPU, SwiftShader) must run the gate again."""
+        from recipekit.targets.webgpu.web.chromium import chromium_version
+
+        return {"chromium": chromium_version()}
+
+    def check(self, ctx: GateContext) -> GateResult:
+        from recipekit.core.errors import Unavailable
+        from recipekit.targets.webgpu.lint import declared_bundle, model_path
+        from recipekit.targets.webgpu.web import require_tools, run_in_browser
+
+        try:
+            require_tools()
+        except Unavailable as exc:
+            return GateResult("unavailable", message=exc.reason, failures=[exc.reason])
+        path = model_path(ctx)
+        bundle = self.config.bundle or declared_bundle(ctx)
+        cases = self.cases(ctx, path)
+        report = run_in_browser(path, cases, bundle, tuple(self.config.eps), self.config.timeout_s)
+        return self.decide(ctx, report, reference(path, cases))
+
+    def cases(self, ctx: GateContext, path: Any) -> list[tuple[str, dict[str, np.ndarray]]]:
+        """The first `real_cases` golden inputs and a blank image at the export size, keyed by input name."""
+        import onnx
+
+        from recipekit.onnx.preprocess import blank_tensor
+
+        model = onnx.load(str(path), load_external_data=False)
+        inits = {i.name for i in model.graph.initializer}
+        input_name = next(i.name for i in model.graph.input if i.name not in inits)
+        golden = ctx.golden()
+        out = [
+            (f"{c.sample} {c.shape[0]}x{c.shape[1]}", {input_name: c.input})
+            for c in golden.cases[: self.config.real_cases]
+        ]
+        hw = tuple(ctx.recipe.export.imgsz)
+        dtype = str(golden.cases[0].input.dtype) if golden.cases else ctx.recipe.input.dtype
+        blank = blank_tensor(hw, ctx.recipe.input.preprocess, self.config.blank_value, dtype)
+        out.append((f"blank({self.config.blank_value}) {hw[0]}x{hw[1]}", {input_name: blank}))
+        return out
+
+    def decide(self, ctx: GateContext, report: Any, refs: dict[str, dict[str, np.ndarray]]) -> GateResult:
+        """Errors first (with their text), then per (EP, case, output) comparisons, then fallbacks."""
+        failures, rows = [], []
+        if report.error:
+            failures.append(f"browser run ({report.bundle} bundle): {report.error}")
+        for run in report.runs:
+            if run.error.startswith("WebGPU unavailable"):
+                return GateResult(
+                    "unavailable", message=f"Chromium gives no WebGPU adapter: {run.error}", failures=[run.error]
+                )
+            if run.error:
+                failures.append(f"{run.ep} EP ({report.bundle} bundle): session failed: {run.error}")
+            for case in run.cases:
+                if case.error:
+                    failures.append(f"{run.ep} EP ({report.bundle} bundle) on {case.name}: {case.error}")
+                    continue
+                for row in self.compare(ctx, refs[case.name], case.outputs):
+                    rows.append({"ep": run.ep, "case": case.name, **row})
+                    if not row["passed"]:
+                        failures.append(f"{run.ep} EP on {case.name}: {row['output']}: {row['reason']}")
+        fallback = {
+            r.ep: [n for ep, nodes in r.placement.items() if ep == "CPUExecutionProvider" for n in nodes]
+            for r in report.runs
+            if r.ep != "wasm"
+        }
+        if self.config.fail_on_fallback:
+            failures += [
+                f"{ep} EP: {len(n)} node(s) fell back to the CPU: {', '.join(n)}" for ep, n in fallback.items() if n
+            ]
+        figures = {
+            "bundle": report.bundle,
+            "onnxruntime_web": report.ort_version,
+            "adapter": report.adapter,
+            "seconds": round(report.seconds, 2),
+            "cpu_fallback_nodes": fallback,
+            "comparisons": rows,
+            "timings_ms": {r.ep: {"create": r.create_ms, **{c.name: c.run_ms for c in r.cases}} for r in report.runs},
+        }
+        status = "failed" if failures or not rows else "passed"
+        n_fb = sum(len(v) for v in fallback.values())
+        msg = (
+            f"onnxruntime-web {report.ort_version} ({report.bundle}) in Chromium: {len(rows) - sum(not r['passed'] for r in rows)}"
+            f"/{len(rows)} comparisons within tolerance, {len(failures)} failure(s), {n_fb} node(s) on the CPU"
+        )
+        return GateResult(
+            status, figures=figures, failures=failures or ([] if rows else ["no output was compared"]), message=msg
+        )
+
+    def compare(self, ctx: GateContext, ref: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+        """Every output by its kind (recipekit.onnx.compare): tensors element-wise, detections matched."""
+        from recipekit.onnx.compare import compare_outputs
+
+        c, nms = self.config, ctx.recipe.export.nms
+        missing = [n for n in ref if n not in got]
+        if missing:
+            return [{"output": n, "passed": False, "reason": "missing from the browser's outputs"} for n in missing]
+        min_score = c.min_score if c.min_score is not None else (nms.score + c.score_abs if nms else 0.0)
+        tol = {
+            "atol": c.atol,
+            "rtol": c.rtol,
+            "box_px": c.box_px,
+            "keypoints_px": c.keypoints_px,
+            "score_abs": c.score_abs,
+            "iou_match": c.iou_match,
+            "min_score": min_score,
+        }
+        names = list(ref)
+        return compare_outputs(names, [ref[n] for n in names], [got[n] for n in names], ctx.output_kinds, tol)
+
+
+def reference(path: Any, cases: list[tuple[str, dict[str, np.ndarray]]]) -> dict[str, dict[str, np.ndarray]]:
+    """ONNX Runtime on the CPU, same file, same inputs: what every browser EP must reproduce."""
+    from recipekit.onnx.runtime import OrtRunner
+
+    runner = OrtRunner(path)
+    return {name: dict(zip(runner.output_names, runner.run(feeds), strict=True)) for name, feeds in cases}

@@ -1,0 +1,189 @@
+"""Static analysis for webgpu-lint: which nodes JSEP's WebGPU kernels run, and which tensors can be empty.
+
+The kernel table is recipekit/targets/webgpu/ops.json (from onnxruntime-web's own
+docs/webgpu-operators.md; see scripts/gen_webgpu_ops.py). Zero-size analysis is a forward pass
+over the graph: outputs of NonMaxSuppression / NonZero (and ops alike) can hold zero rows; ops
+that map an empty input to an empty output pass that on; a JSEP kernel that gets a possibly
+empty input and can produce a non-empty output is what raises "Program X has zero-sized tensor(s)".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import onnx
+
+TABLE = Path(__file__).with_name("ops.json")
+# Ops whose output size depends on the data: their outputs can have zero rows.
+EMPTY_SOURCES = {"NonMaxSuppression", "NonZero", "Compress", "Unique"}
+# Ops that turn an empty input into an empty output (element-wise, layout, gathers): emptiness passes on.
+EMPTY_PRESERVING = {
+    "Abs",
+    "Neg",
+    "Sigmoid",
+    "Relu",
+    "Exp",
+    "Log",
+    "Sqrt",
+    "Cast",
+    "Clip",
+    "Floor",
+    "Ceil",
+    "Round",
+    "Not",
+    "Identity",
+    "Softmax",
+    "LogSoftmax",
+    "Erf",
+    "Tanh",
+    "HardSigmoid",
+    "LeakyRelu",
+    "Sign",
+    "Reciprocal",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Pow",
+    "Where",
+    "Greater",
+    "Less",
+    "Equal",
+    "And",
+    "Or",
+    "Min",
+    "Max",
+    "Mod",
+    "GreaterOrEqual",
+    "LessOrEqual",
+    "Transpose",
+    "Reshape",
+    "Flatten",
+    "Squeeze",
+    "Unsqueeze",
+    "Slice",
+    "Split",
+    "Gather",
+    "GatherElements",
+    "GatherND",
+    "Expand",
+    "Tile",
+    "MatMul",
+    "TopK",
+    "ArgMax",
+    "ArgMin",
+}
+# JSEP kernels that fail on a zero-sized input even when their output is zero-sized too (measured
+# with onnxruntime-web 1.30.0: GatherND with empty int64 indices -> "Unsupported data type: 7").
+JSEP_ZERO_FRAGILE = {"GatherND"}
+# JSEP kernels that drop zero-sized inputs themselves (concat.ts removes empty inputs).
+JSEP_DROPS_EMPTY = {"Concat"}
+# Ops whose output is never empty whatever the input (they describe the input).
+NEVER_EMPTY = {"Shape", "Size"}
+
+
+@dataclass(frozen=True)
+class KernelTable:
+    """domain -> op -> [[lo, hi|None], ...] opset ranges JSEP registers kernels for."""
+
+    source: str
+    version: str
+    domains: dict[str, dict[str, list[list[Any]]]]
+
+    def runs(self, op: str, domain: str, since: int) -> bool:
+        spans = self.domains.get(domain, {}).get(op)
+        return any(lo <= since and (hi is None or since <= hi) for lo, hi in spans or [])
+
+
+@lru_cache(maxsize=1)
+def kernel_table() -> KernelTable:
+    doc = json.loads(TABLE.read_text())
+    return KernelTable(doc["source"], doc["onnxruntime_web"], doc["domains"])
+
+
+def since_version(op: str, domain: str, opset: int) -> int:
+    """The op version a model at `opset` uses (what kernel registrations are keyed on)."""
+    import onnx
+
+    try:
+        return onnx.defs.get_schema(op, max_inclusive_version=opset, domain=domain).since_version
+    except onnx.defs.SchemaError:
+        return opset
+
+
+def node_label(node: onnx.NodeProto) -> str:
+    return f"{node.op_type} ({node.name or node.output[0]})"
+
+
+def fallbacks(model: onnx.ModelProto, table: KernelTable) -> list[str]:
+    """Nodes of the main graph JSEP has no kernel for (ORT runs them on the CPU)."""
+    opsets = {o.domain if o.domain != "ai.onnx" else "": o.version for o in model.opset_import}
+    out = []
+    for node in model.graph.node:
+        domain = "" if node.domain == "ai.onnx" else node.domain
+        since = since_version(node.op_type, domain, opsets.get(domain, 1))
+        if not table.runs(node.op_type, domain, since):
+            out.append(node_label(node))
+    return out
+
+
+def zero_size_risks(model: onnx.ModelProto, on_gpu: set[str]) -> tuple[list[dict[str, Any]], set[str]]:
+    """Nodes in `on_gpu` (labels) fed a possibly empty tensor that may give a non-empty output.
+
+    Returns the findings and the set of possibly empty tensor names (figures for the report).
+    """
+    empty: set[str] = set()
+    origin: dict[str, str] = {}
+    findings = []
+    for node in model.graph.node:  # ONNX graphs are topologically sorted
+        fed = [t for t in node.input if t in empty]
+        if node.op_type in EMPTY_SOURCES:
+            for t in node.output:
+                empty.add(t)
+                origin[t] = node_label(node)
+            continue
+        if not fed or node.op_type in NEVER_EMPTY:
+            continue
+        if node_label(node) in on_gpu and node.op_type in JSEP_ZERO_FRAGILE:
+            findings.append(
+                {
+                    "node": node_label(node),
+                    "input": fed[0],
+                    "from": origin[fed[0]],
+                    "why": "kernel fails on zero-sized input",
+                }
+            )
+        elif node_label(node) in on_gpu and not _preserves(node, empty) and node.op_type not in JSEP_DROPS_EMPTY:
+            findings.append(
+                {
+                    "node": node_label(node),
+                    "input": fed[0],
+                    "from": origin[fed[0]],
+                    "why": "zero-sized input, output may be non-empty",
+                }
+            )
+        if _preserves(node, empty):
+            for t in node.output:
+                empty.add(t)
+                origin[t] = origin[fed[0]]
+    return findings, empty
+
+
+def _preserves(node: onnx.NodeProto, empty: set[str]) -> bool:
+    """Does an empty input give an empty output here (so emptiness passes on)?"""
+    return node.op_type in EMPTY_PRESERVING or (node.op_type == "Concat" and all(t in empty for t in node.input if t))
+
+
+def zero_sized_on(model_path: Path, feeds: dict[str, Any]) -> set[str]:
+    """Tensors that ARE zero-sized when ONNX Runtime (CPU) runs `feeds`: confirms static findings."""
+    from recipekit.onnx.runtime import ort_with_all_outputs
+
+    runner = ort_with_all_outputs(model_path)
+    names = [o.name for o in runner.session.get_outputs()]
+    values = runner.session.run(names, feeds)
+    return {n for n, v in zip(names, values, strict=True) if getattr(v, "size", 1) == 0}

@@ -1,0 +1,125 @@
+"""webgpu-lint: before any browser starts, name the ops ORT-web's WebGPU EP will leave to the CPU
+and the tensors that can be empty when they reach a JSEP kernel (field notes, case 1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from recipekit.gates.base import Gate, GateConfig, GateContext, GateResult
+
+
+class WebGpuLintConfig(GateConfig):
+    fail_on_zero_sized: bool = Field(
+        True,
+        description="fail when a possibly empty tensor (after NonMaxSuppression / NonZero) reaches a JSEP kernel that fails on it; only for bundle 'jsep' (the C++ WebGPU EP accepts zero-sized tensors)",
+    )
+    confirm_with_blank: bool = Field(
+        True,
+        description="fail only on findings whose tensor is really zero-sized when ONNX Runtime (CPU) runs a blank image (static analysis cannot see that a fix keeps a sentinel row); false: fail on every static finding",
+    )
+    blank_value: int = Field(0, ge=0, le=255, description="pixel value of the blank image used to confirm findings")
+    fail_on_fallback: bool = Field(
+        False,
+        description="fail when any node has no WebGPU kernel (it runs on the CPU, with copies to and from the GPU)",
+    )
+    bundle: Literal["jsep", "webgpu"] | None = Field(
+        None, description="'jsep' or 'webgpu'; default: the bundle the webgpu target declares"
+    )
+
+
+class WebGpuLint(Gate):
+    """Reads the artifact's ONNX and the JSEP kernel table shipped with the pinned onnxruntime-web.
+
+    The table lists JSEP kernels by op and opset (not by data type), so a node listed here may still
+    fall back; the browser gate reports the real placement.
+    """
+
+    name: ClassVar[str] = "webgpu-lint"
+    version: ClassVar[str] = "2"
+    Config = WebGpuLintConfig
+    targets: ClassVar[tuple[str, ...] | None] = ("webgpu",)
+    uses_golden: ClassVar[bool] = False
+
+    def check(self, ctx: GateContext) -> GateResult:
+        import onnx
+
+        from recipekit.targets.webgpu.graph import fallbacks, kernel_table, node_label, zero_size_risks
+
+        bundle = self.config.bundle or declared_bundle(ctx)
+        path = model_path(ctx)
+        model = onnx.load(str(path), load_external_data=False)
+        table = kernel_table()
+        cpu = fallbacks(model, table)
+        risks, empty = zero_size_risks(model, {node_label(n) for n in model.graph.node} - set(cpu))
+        if risks and self.config.confirm_with_blank:
+            self._confirm(ctx, path, model, risks)
+        figures = {
+            "bundle": bundle,
+            "kernel_table": table.source,
+            "nodes": len(model.graph.node),
+            "cpu_fallbacks": cpu,
+            "zero_sized_risks": risks,
+            "possibly_empty_tensors": len(empty),
+        }
+        failing = [r for r in risks if r.get("confirmed", True)]
+        failures = []
+        if failing and bundle == "jsep" and self.config.fail_on_zero_sized:
+            failures += [
+                f"{r['node']} gets tensor {r['input']!r} (downstream of {r['from']}), which "
+                f"{'is zero-sized on a blank image' if 'confirmed' in r else 'can be zero-sized'}: {r['why']} "
+                "(JSEP WebGPU kernels fail on this)"
+                for r in failing
+            ]
+        if cpu and self.config.fail_on_fallback:
+            failures.append(f"{len(cpu)} node(s) have no WebGPU kernel and fall back to the CPU: {', '.join(cpu)}")
+        message = (
+            f"{len(cpu)} CPU fallback(s) by the JSEP kernel table; {len(risks)} possible zero-sized tensor "
+            f"risk(s), {len(failing)} confirmed"
+            + (f" (not failing: bundle {bundle!r} accepts zero-sized tensors)" if failing and bundle != "jsep" else "")
+        )
+        return GateResult("failed" if failures else "passed", figures=figures, failures=failures, message=message)
+
+    def _confirm(self, ctx: GateContext, path: Path, model: Any, risks: list[dict[str, Any]]) -> None:
+        """Mark each static finding confirmed or not by a real blank-image run (ORT CPU, all tensors).
+
+        If ONNX Runtime cannot run it, every finding stays confirmed (the static verdict stands)."""
+        from recipekit.onnx.preprocess import blank_tensor
+        from recipekit.targets.webgpu.graph import zero_sized_on
+
+        inits = {i.name for i in model.graph.initializer}
+        first = next(i for i in model.graph.input if i.name not in inits)
+        dims = [d.dim_value for d in first.type.tensor_type.shape.dim]
+        layout = ctx.recipe.input.preprocess.layout
+        hw = (
+            tuple(dims[2:4] if layout == "nchw" else dims[1:3])
+            if len(dims) == 4 and all(dims)
+            else tuple(ctx.recipe.export.imgsz)
+        )
+        try:
+            zero = zero_sized_on(
+                path, {first.name: blank_tensor(hw, ctx.recipe.input.preprocess, self.config.blank_value)}
+            )
+        except Exception as exc:  # noqa: BLE001 - any ORT refusal keeps the static findings
+            for r in risks:
+                r["confirmed"], r["confirm_error"] = True, str(exc).splitlines()[0][:300]
+            return
+        for r in risks:
+            r["confirmed"] = r["input"] in zero
+
+
+def declared_bundle(ctx: GateContext) -> str:
+    """The bundle the webgpu target built for (its manifest), else the recipe's, else 'jsep'."""
+    facts = ctx.target_manifest.get("onnxruntime_web") or {}
+    if facts.get("bundle"):
+        return str(facts["bundle"])
+    entry = ctx.recipe.targets.get(ctx.target)
+    return str(getattr(entry.config, "bundle", None) or "jsep") if entry else "jsep"
+
+
+def model_path(ctx: GateContext) -> Path:
+    """The ONNX file the target ships (the artifact), else the fixed ONNX it was built from."""
+    art = ctx.artifact_dir / ctx.artifact
+    return art if art.suffix == ".onnx" and art.is_file() else ctx.onnx_path

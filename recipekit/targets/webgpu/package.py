@@ -1,0 +1,76 @@
+"""Pieces of the webgpu artifact: fp16 conversion, tensor descriptions, the page's manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from recipekit.cache.digests import file_sha256
+
+if TYPE_CHECKING:
+    import onnx
+
+ELEM = {1: "float32", 10: "float16", 7: "int64", 6: "int32", 2: "uint8", 9: "bool", 11: "float64"}
+IMPORTS = {"jsep": "onnxruntime-web", "webgpu": "onnxruntime-web/webgpu"}
+
+
+def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
+    """float32 weights and compute -> float16, inputs/outputs kept float32 so callers do not change.
+
+    onnxruntime's own converter (onnxruntime.transformers.float16, onnxconverter-common's logic); its
+    default block list keeps ops that need float32 (NonMaxSuppression, TopK, Range, ...) in float32.
+    """
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    return convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
+
+
+def tensors(values: Any, kinds: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Name, shape (ints, or the symbolic name of a dynamic axis), dtype (and meaning for outputs)."""
+    out = []
+    for v in values:
+        t = v.type.tensor_type
+        row = {
+            "name": v.name,
+            "dtype": ELEM.get(t.elem_type, str(t.elem_type)),
+            "shape": [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim],
+        }
+        if kinds is not None:
+            row["kind"] = kinds.get(v.name) or {"kind": "tensor"}
+        out.append(row)
+    return out
+
+
+def graph_inputs(model: onnx.ModelProto) -> list[Any]:
+    inits = {i.name for i in model.graph.initializer}
+    return [i for i in model.graph.input if i.name not in inits]
+
+
+def page_manifest(
+    model: onnx.ModelProto,
+    path: Path,
+    recipe: Any,
+    config: Any,
+    version: str,
+    runtime: dict[str, Any],
+    kinds: dict[str, Any],
+    sample: str | None,
+) -> dict[str, Any]:
+    """What the page (and a person deploying it) needs: runtime, bundle, tensors, preprocessing."""
+    nms = recipe.export.nms
+    return {
+        "format": "recipekit-webgpu/1",
+        "model": path.name,
+        "model_sha256": file_sha256(path),
+        "fp16": config.fp16,
+        "onnxruntime_web": {"version": version, "bundle": config.bundle, "import": IMPORTS[config.bundle], **runtime},
+        "execution_providers": ["webgpu", "wasm"],
+        "input_size": list(recipe.export.imgsz),
+        "inputs": tensors(graph_inputs(model)),
+        "outputs": tensors(model.graph.output, kinds),
+        "preprocess": recipe.input.preprocess.model_dump(mode="json"),
+        "nms": nms.model_dump(mode="json") if nms else None,
+        "page": "index.html",
+        "sample": sample,
+        "headers": {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"},
+    }

@@ -1,0 +1,114 @@
+"""webgpu: a folder a web server can serve: the fixed ONNX (optionally fp16), a manifest naming the
+onnxruntime-web version and bundle, tensors and preprocessing, and a page that draws detections."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from importlib import resources
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from recipekit.core.plugin import Strict
+from recipekit.targets.base import BuildResult, Target, TargetContext
+
+PAGE_FILES = ("index.html", "viewer.js")
+MANIFEST = "webgpu.json"
+
+
+class WebGpuConfig(Strict):
+    bundle: Literal["jsep", "webgpu"] = Field(
+        "jsep",
+        description="onnxruntime-web bundle: 'jsep' is the default `onnxruntime-web` import (JS WebGPU kernels, rejects zero-sized tensors); 'webgpu' is `onnxruntime-web/webgpu` (the C++ WebGPU execution provider)",
+    )
+    fp16: bool = Field(
+        False,
+        description="convert weights and compute to float16 (inputs and outputs stay float32), with onnxruntime's float16 converter",
+    )
+    vendor_runtime: bool = Field(
+        True,
+        description="copy the pinned onnxruntime-web files the bundle needs into the artifact (the page works offline); false: the page loads the same version from the jsDelivr CDN",
+    )
+
+
+class WebGpuTarget(Target):
+    """The browser deployment. Gates: parity (ORT CPU), webgpu-lint (static), webgpu-browser (Chromium)."""
+
+    name: ClassVar[str] = "webgpu"
+    version: ClassVar[str] = "1"
+    Config = WebGpuConfig
+    default_gates: ClassVar[tuple[str, ...]] = ("parity", "webgpu-lint", "webgpu-browser")
+
+    @classmethod
+    def environment_key(cls) -> dict[str, str | None]:
+        """Part of the compile step's key: a new onnxruntime-web pin or lockfile rebuilds the artifact."""
+        import hashlib
+
+        from recipekit.targets.webgpu.web.ortweb import pinned_version, web_dir
+
+        lock = web_dir() / "package-lock.json"
+        digest = hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None
+        return {"onnxruntime_web": pinned_version(), "package_lock_sha256": digest}
+
+    def build(self, onnx_path: Path, out: Path, ctx: TargetContext) -> BuildResult:
+        import onnx
+
+        from recipekit.targets.webgpu.package import page_manifest, to_fp16
+
+        version, runtime = self._runtime(out)
+        model = onnx.load(str(onnx_path))
+        if self.config.fp16:
+            model = to_fp16(model)
+        path = out / "model.onnx"
+        onnx.save(model, str(path))
+        assets = resources.files("recipekit.targets.webgpu.web") / "assets"
+        for name in PAGE_FILES:
+            (out / name).write_bytes((assets / name).read_bytes())
+        manifest = page_manifest(
+            model, path, ctx.recipe, self.config, version, runtime, ctx.output_kinds, self._sample(out, ctx)
+        )
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        return BuildResult(artifact=path.name, manifest={**manifest, "manifest_file": MANIFEST})
+
+    def _runtime(self, out: Path) -> tuple[str, dict]:
+        """The pinned version and where the page loads it from (vendored files or the CDN)."""
+        from recipekit.core.errors import Unavailable
+        from recipekit.targets.webgpu.web.ortweb import BUNDLES, CDN, find_ortweb, pinned_version
+
+        entry = BUNDLES[self.config.bundle][0]
+        if not self.config.vendor_runtime:
+            version = pinned_version()
+            if version is None:
+                raise Unavailable("no onnxruntime-web pin found (web/package.json): cannot name the runtime version")
+            return version, {"entry": entry, "base": CDN.format(version=version), "files": []}
+        ortweb, why = find_ortweb()
+        if ortweb is None:
+            raise Unavailable(f"cannot vendor onnxruntime-web into the artifact: {why}")
+        (out / "ort").mkdir()
+        files = ortweb.files(self.config.bundle)
+        for name in files:
+            shutil.copyfile(ortweb.dist / name, out / "ort" / name)
+        return ortweb.version, {
+            "entry": entry,
+            "base": "ort/",
+            "files": [f"ort/{f}" for f in files],
+            "cdn": CDN.format(version=ortweb.version),
+        }
+
+    def _sample(self, out: Path, ctx: TargetContext) -> str | None:
+        """The recipe's first sample image, copied so the page shows detections on open."""
+        from recipekit.core.errors import RecipeKitError
+        from recipekit.onnx.preprocess import resolve_sample
+
+        samples = ctx.recipe.input.samples
+        if not samples:
+            return None
+        try:
+            src = resolve_sample(samples[0], Path(ctx.recipe.base_dir or "."))
+        except RecipeKitError:
+            return None
+        name = "sample" + src.suffix.lower()
+        shutil.copyfile(src, out / name)
+        return name

@@ -1,0 +1,21 @@
+"""Browser runs of ONNX models in onnxruntime-web: a loopback server, headless Chromium, the pages.
+
+`run_in_browser` is what the webgpu-browser gate uses; the assets folder holds the gate's runner page
+and the viewer page the webgpu target ships.
+"""
+
+from recipekit.targets.webgpu.web.chromium import find_chromium
+from recipekit.targets.webgpu.web.ortweb import BUNDLES, find_ortweb, pinned_version
+from recipekit.targets.webgpu.web.run import BrowserReport, CaseRun, EpRun, require_tools, run_in_browser
+
+__all__ = [
+    "BUNDLES",
+    "BrowserReport",
+    "CaseRun",
+    "EpRun",
+    "find_chromium",
+    "find_ortweb",
+    "pinned_version",
+    "require_tools",
+    "run_in_browser",
+]

@@ -1,0 +1,159 @@
+"""Headless Chromium as a child process that always goes away: on success, error, Ctrl-C or SIGTERM.
+
+Chromium runs in its own process group (it forks a zygote, GPU and renderer processes), so closing
+it signals that group, the ids this module started, and nothing else. A fresh profile folder per
+run keeps runs independent; it is deleted on close.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "chrome")
+# Flags measured on this machine: WebGPU on SwiftShader headless; no background connections (the
+# closed network refuses them, many at a time, and that slows start-up).
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--enable-unsafe-webgpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--mute-audio",
+    "--no-default-browser-check",
+)
+
+
+def find_chromium() -> tuple[str | None, str]:
+    """The Chromium executable (RECIPEKIT_CHROMIUM, else PATH), or None with the exact reason."""
+    env = os.environ.get("RECIPEKIT_CHROMIUM")
+    if env:
+        return (env, "") if os.access(env, os.X_OK) else (None, f"RECIPEKIT_CHROMIUM={env} is not an executable file")
+    for name in CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return found, ""
+    return (
+        None,
+        "Chromium is not installed (no chromium on PATH): run scripts/install-web.sh (apt-get install chromium)",
+    )
+
+
+class Chromium:
+    """One headless Chromium showing one URL. Use as a context manager; `close` is idempotent."""
+
+    def __init__(self, executable: str, url: str, extra_flags: tuple[str, ...] = ()) -> None:
+        self.profile = Path(tempfile.mkdtemp(prefix="recipekit-chromium-"))
+        self._log = open(self.profile.parent / f"{self.profile.name}.log", "w+b")  # noqa: SIM115
+        args = [executable, *FLAGS, *extra_flags, f"--user-data-dir={self.profile}", url]
+        self.proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self._lock = threading.Lock()
+        atexit.register(self.close)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_tail(self, limit: int = 4000) -> str:
+        """The end of Chromium's own output (for error messages)."""
+        self._log.flush()
+        self._log.seek(0)
+        return self._log.read().decode("utf-8", "replace")[-limit:]
+
+    def close(self) -> None:
+        """SIGTERM Chromium's process group, SIGKILL it after 5 s, and delete the profile."""
+        with self._lock:
+            if self.proc.returncode is None:
+                _signal_group(self.proc.pid, signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    _signal_group(self.proc.pid, signal.SIGKILL)
+                    self.proc.wait(timeout=5)
+            _signal_group(self.proc.pid, signal.SIGKILL)  # helpers that outlived the browser process
+            _wait_group_gone(self.proc.pid, 5.0)
+            if not self._log.closed:
+                self._log.close()
+                Path(self._log.name).unlink(missing_ok=True)
+            shutil.rmtree(self.profile, ignore_errors=True)
+        atexit.unregister(self.close)
+
+    def __enter__(self) -> Chromium:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> None:
+    """Wait until every process of the group has exited and been reaped (they were sent SIGKILL)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.05)
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While inside, SIGTERM raises KeyboardInterrupt (main thread only), so `with` blocks clean up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def chromium_version() -> str | None:
+    """`chromium --version`, remembered per executable (path, size, mtime): a no-op build runs nothing."""
+    import json
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    exe, _ = find_chromium()
+    if exe is None:
+        return None
+    st = os.stat(exe)
+    memo = Path(tempfile.gettempdir()) / "recipekit-chromium-version.json"
+    ident = f"{os.path.realpath(exe)}:{st.st_size}:{st.st_mtime_ns}"
+    try:
+        known = json.loads(memo.read_text())
+        if known.get("ident") == ident:
+            return known["version"]
+    except (OSError, ValueError):
+        pass
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30, check=False).stdout.strip()
+    memo.write_text(json.dumps({"ident": ident, "version": out}))
+    return out

@@ -1,0 +1,163 @@
+"""Models for the WebGPU tests: a tiny hand-made graph with case 1's defect, and yolo11n-pose exported
+by Ultralytics with embedded NMS (random weights, seeded; no download)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def nonzero_pad(path: Path, hw: tuple[int, int] = (32, 32), opset: int = 17) -> Path:
+    """x(1,3,H,W) -> Greater(0.5) -> NonZero -> Transpose -> Cast -> Pad(+1 row): (K+1, 4).
+
+    A blank (all-zero) image gives K = 0, so Pad gets a zero-sized input and a non-empty output:
+    exactly what JSEP's WebGPU kernels reject ("Program Pad has zero-sized tensor(s) ...").
+    """
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [
+        helper.make_node("Greater", ["images", "half"], ["mask"], name="/Greater"),
+        helper.make_node("NonZero", ["mask"], ["idx"], name="/NonZero"),
+        helper.make_node("Transpose", ["idx"], ["rows"], name="/Transpose", perm=[1, 0]),
+        helper.make_node("Cast", ["rows"], ["rows_f"], name="/Cast", to=TensorProto.FLOAT),
+        helper.make_node("Pad", ["rows_f", "pads"], ["output0"], name="/Pad", mode="constant"),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+        numpy_helper.from_array(np.array([0, 0, 1, 0], np.int64), "pads"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "nonzero_pad",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, *hw])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["rows", 4])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="recipekit-tests")
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+    return path
+
+
+def yolo11n_pose(folder: Path, imgsz: int = 320, fixed_shape_nms: bool = False) -> Path:
+    """yolo11n-pose from its YAML (torch seed 0, no weights), exported with nms=True, opset 17.
+
+    With `fixed_shape_nms`, the fixed-shape-nms source fix is active during the export.
+    """
+    from contextlib import nullcontext
+
+    cfg = Path(tempfile.mkdtemp(prefix="yolo-cfg-"))
+    os.environ.update(YOLO_OFFLINE="1", YOLO_AUTOINSTALL="false", YOLO_VERBOSE="false", YOLO_CONFIG_DIR=str(cfg))
+    import torch
+    from ultralytics import YOLO
+
+    torch.manual_seed(0)
+    model = YOLO("yolo11n-pose.yaml")
+    model.model.pt_path = str(folder / "yolo11n-pose.pt")
+    patch = nullcontext()
+    if fixed_shape_nms:
+        from recipekit.fixes.base import FixContext
+        from recipekit.sources.ultralytics.fixed_shape_nms import FixedShapeNms
+
+        patch = FixedShapeNms().patch(FixContext(recipe(imgsz, nms=True)))
+    with patch:
+        out = model.export(format="onnx", nms=True, imgsz=imgsz, opset=17, verbose=False)
+    return Path(out)
+
+
+def constant_detections(path: Path, hw: tuple[int, int] = (64, 64)) -> Path:
+    """A detector stand-in: two fixed detections (x1, y1, x2, y2, score, class) plus one padding row.
+
+    The output still depends on the input (+ 0 * mean) so no optimiser folds the graph away.
+    """
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    h, w = hw
+    dets = np.array(
+        [
+            [
+                [0.1 * w, 0.2 * h, 0.5 * w, 0.9 * h, 0.9, 0],
+                [0.55 * w, 0.1 * h, 0.95 * w, 0.6 * h, 0.6, 5],
+                [0, 0, 0, 0, 0, 0],
+            ]
+        ],
+        np.float32,
+    )
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["m"], keepdims=0, name="/ReduceMean"),
+        helper.make_node("Mul", ["m", "zero"], ["z"], name="/Mul"),
+        helper.make_node("Add", ["dets", "z"], ["output0"], name="/Add"),
+    ]
+    inits = [numpy_helper.from_array(dets, "dets"), numpy_helper.from_array(np.array(0, np.float32), "zero")]
+    graph = helper.make_graph(
+        nodes,
+        "constant_dets",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, h, w])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 3, 6])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+DETECTIONS = {"kind": "detections", "box": [0, 4], "score": 4, "class": 5}
+POSE = {"kind": "detections", "box": [0, 4], "score": 4, "class": 5, "keypoints": [6, 17, 3]}
+
+
+def recipe(
+    imgsz: int | tuple[int, int],
+    nms: bool = False,
+    bundle: str = "jsep",
+    samples: tuple[str, ...] = ("ultralytics:bus.jpg",),
+):
+    """A resolved Recipe built directly (no loader needed) for a webgpu target."""
+    from recipekit.recipe.schema import Export, Input, Recipe, TargetEntry
+    from recipekit.sources.base import SourceConfig
+    from recipekit.targets.webgpu.target import WebGpuConfig
+
+    return Recipe(
+        name="webgpu-test",
+        source=SourceConfig(kind="onnx"),
+        input=Input(samples=list(samples)),
+        export=Export(imgsz=imgsz, nms={} if nms else None),
+        targets={"webgpu": TargetEntry(config=WebGpuConfig(bundle=bundle))},
+        base_dir=str(Path.cwd()),
+    )
+
+
+def golden_for(model: Path, rec) -> object:
+    """Golden cases from the recipe's sample image; outputs from ORT CPU (the browser gate reads inputs only)."""
+    from recipekit.onnx.golden import Case, Golden
+    from recipekit.onnx.preprocess import image_tensor, resolve_sample
+    from recipekit.onnx.runtime import OrtRunner
+
+    hw = tuple(rec.export.imgsz)
+    x = image_tensor(resolve_sample(rec.input.samples[0], Path(rec.base_dir)), hw, rec.input.preprocess)
+    runner = OrtRunner(model)
+    return Golden(runner.output_names, [Case(hw, rec.input.samples[0], x, runner.run_one(x))])
+
+
+def gate_context(model: Path, rec, bundle: str = "jsep", kinds: dict | None = None):
+    from recipekit.gates.base import GateContext
+    from recipekit.onnx.runtime import OrtRunner
+
+    golden = golden_for(model, rec)
+    return GateContext(
+        recipe=rec,
+        target="webgpu",
+        artifact_dir=model.parent,
+        artifact=model.name,
+        onnx_path=model,
+        runner=lambda: OrtRunner(model),
+        golden=lambda: golden,
+        target_manifest={"onnxruntime_web": {"bundle": bundle}},
+        output_kinds=kinds or {},
+    )
