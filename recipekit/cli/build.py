@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from recipekit.cli.common import cache_args, cache_root, parse, recipe_args, targets_arg
+from recipekit.cli.common import cache_args, cache_root, parse, recipe_args, remote_settings, targets_arg
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -30,7 +30,10 @@ def _parser(command: str) -> argparse.ArgumentParser:
 def build_env(recipe: Any, args: argparse.Namespace) -> dict[str, Any]:
     from recipekit.recipe.dump import to_raw
 
+    url, mode = remote_settings(args)
     return {
+        "remote_cache": url,
+        "remote_mode": mode,
         "recipe": to_raw(recipe),
         "file": str(args.recipe),
         "base_dir": recipe.base_dir,

@@ -21,6 +21,25 @@ def cache_args(parser: argparse.ArgumentParser) -> None:
         help="cache folder (default: ./cache or $RECIPEKIT_CACHE)",
     )
     parser.add_argument("--out", default="build", help="publish root: build/<name>/<target>/ (default: ./build)")
+    parser.add_argument(
+        "--remote-cache",
+        action="append",
+        metavar="URL|MODE",
+        help="shared cache at an fsspec URL (s3://bucket/prefix, gs://, az://, file://); default "
+        "$RECIPEKIT_REMOTE_CACHE. Given again as read-only, it fetches but never uploads; off disables it",
+    )
+
+
+def remote_settings(args: argparse.Namespace) -> tuple[str | None, str]:
+    """(url, mode) of the remote cache the command line and environment name."""
+    from recipekit.cache.remote import settings
+    from recipekit.core.errors import UsageError
+
+    values = getattr(args, "remote_cache", None)
+    try:
+        return settings(values, os.environ.get("RECIPEKIT_REMOTE_CACHE"))
+    except ValueError as exc:
+        raise UsageError(f"--remote-cache: {exc}") from None
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:

@@ -84,22 +84,97 @@ class Run:
     def upstream_dir(self, role: str) -> Path:
         return Path(self.up[role]["path"])
 
+    def materialize(self) -> None:
+        """Point every upstream result at an entry in this machine's cache, fetching it from the
+        remote cache (verified) when it was built elsewhere (a cluster worker, another CI job)."""
+        from recipekit.core.errors import StepFailed
+
+        for role, up in self.up.items():
+            if not up.get("key") or up.get("status") not in ("ran", "cached"):
+                continue
+            entry = self.store.get(up["key"]) or self._fetch(up["key"])
+            if entry is None:
+                raise StepFailed(self.step["task"], f"upstream {role} entry {up['key'][:12]} is in no cache")
+            if digest_of(entry.digests) != up["digest"]:
+                raise StepFailed(
+                    self.step["task"], f"upstream {role} entry {up['key'][:12]} has other files than built"
+                )
+            up["path"] = str(entry.path)
+
+    @cached_property
+    def remote(self) -> Any:
+        from recipekit.cache.remote import from_env
+
+        return from_env(self.env)
+
     def cached(
         self, version: str, inputs: dict[str, Any], tools: dict[str, Any], build: Callable[[Path], dict[str, Any]]
     ) -> dict[str, Any]:
-        """Return the cache entry for this step's key, building it (under a per-key lock) if absent."""
-        step = self.step
+        """Return the cache entry for this step's key: local, else fetched from the remote cache
+        (verified), else built under a per-key lock (and uploaded to the remote cache)."""
+        step, force = self.step, bool(self.env.get("force"))
         key = step_key(step["kind"], step["plugin"], version, step["config"], inputs, tools)
-        entry = None if self.env.get("force") else self.store.get(key)
+        entry = None if force else self.store.get(key)
         if entry is None and self.env.get("dry"):
-            return {"status": "run", "key": key, "why": "forced" if self.env.get("force") else "not in cache"}
+            return self._dry(key, force)
         if entry is None:
             with self.store.lock(key):
-                entry = None if self.env.get("force") else self.store.get(key)
+                entry = None if force else self.store.get(key) or self._fetch(key)
                 if entry is None:
                     entry = self._build(key, inputs, tools, build)
-                    return self._result(entry, "ran")
-        return self._result(entry, "cached")
+                    self._push(entry)
+                    return self._result(entry, "ran", self.notes)
+        return self._result(entry, "cached", self.notes)
+
+    @cached_property
+    def notes(self) -> list[str]:
+        """What the remote cache did for this step (fetched, rejected, uploaded), for the step line."""
+        return []
+
+    def _fetch(self, key: str) -> Any:
+        from recipekit.cache.remote import RemoteRejected
+
+        if self.remote is None:
+            return None
+        try:
+            entry = self.remote.fetch(key, self.store)
+        except RemoteRejected as exc:
+            self.notes.append(f"remote entry {key[:12]} rejected ({exc}), rebuilt")
+            return None
+        except Exception as exc:  # noqa: BLE001 - an unreachable remote is a miss, reported
+            self.notes.append(f"remote cache unreachable ({type(exc).__name__}: {exc}), built here")
+            return None
+        if entry is not None:
+            self.notes.append(f"from remote {self.remote.shown}")
+        return entry
+
+    def _push(self, entry: Any) -> None:
+        if self.remote is None or self.remote.read_only:
+            return
+        try:
+            if self.remote.push(entry):
+                self.notes.append(f"uploaded to {self.remote.shown}")
+        except Exception as exc:  # noqa: BLE001 - the build stands; the upload is reported
+            self.notes.append(f"upload to {self.remote.shown} failed ({type(exc).__name__}: {exc})")
+
+    def _dry(self, key: str, force: bool) -> dict[str, Any]:
+        """`recipekit plan`: a remote entry counts as cached (its meta is read, nothing downloaded)."""
+        meta = None
+        if self.remote is not None and not force:
+            try:
+                meta = self.remote.read_meta(key)
+            except Exception:  # noqa: BLE001 - plan shows what a build would do: rebuild
+                meta = None
+        if meta is not None:
+            return {
+                "status": "cached",
+                "key": key,
+                "why": f"in remote {self.remote.shown}",
+                "path": None,
+                "digest": digest_of(meta["files"]),
+                "result": meta.get("result", {}),
+            }
+        return {"status": "run", "key": key, "why": "forced" if force else "not in cache"}
 
     def _build(self, key: str, inputs: dict[str, Any], tools: dict[str, Any], build: Callable[[Path], dict[str, Any]]):
         t0 = time.perf_counter()
@@ -123,8 +198,8 @@ class Run:
         return self.store.commit(key, work, meta, replace=bool(self.env.get("force")))
 
     @staticmethod
-    def _result(entry: Any, status: str) -> dict[str, Any]:
-        return {
+    def _result(entry: Any, status: str, notes: list[str] | None = None) -> dict[str, Any]:
+        out = {
             "status": status,
             "key": entry.key,
             "path": str(entry.path),
@@ -132,3 +207,6 @@ class Run:
             "result": entry.meta.get("result", {}),
             "seconds": entry.meta.get("seconds"),
         }
+        if notes:
+            out["remote"] = "; ".join(notes)
+        return out

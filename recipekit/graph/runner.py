@@ -102,15 +102,21 @@ def _reporter_class(outcome: Outcome, console: _Console) -> type:
             self.done.set()
 
         def _report(self, result: dict[str, Any]) -> None:
-            outcome.results[result["task"]] = result
-            secs = result.get("seconds_wall", 0.0)
-            extra = f"  ({result['reason']})" if result.get("reason") else ""
-            failed = result["status"].startswith("failed")
-            console.line(f"  {result['status']:<16} {secs:7.2f}s  {result['task']}{extra}", always=failed)
-            if failed:
-                console.line(f"      {result.get('error', '')}", always=True)
+            report_step(console, outcome, result)
 
     return Reporter
+
+
+def report_step(console: _Console, outcome: Outcome, result: dict[str, Any]) -> None:
+    """One finished step: recorded in the outcome, one line on the console (every executor calls this)."""
+    outcome.results[result["task"]] = result
+    secs = result.get("seconds_wall", 0.0)
+    notes = [n for n in (result.get("reason"), result.get("remote"), result.get("where")) if n]
+    extra = f"  ({'; '.join(notes)})" if notes else ""
+    failed = result["status"].startswith("failed")
+    console.line(f"  {result['status']:<16} {secs:7.2f}s  {result['task']}{extra}", always=failed)
+    if failed:
+        console.line(f"      {result.get('error', '')}", always=True)
 
 
 def run_steps(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int = 1, quiet: bool = False) -> Outcome:

@@ -194,7 +194,9 @@ def execute(step: dict[str, Any], env: dict[str, Any], up: dict[str, dict[str, A
     t0 = time.perf_counter()
     share_cores(env.get("threads"))
     try:
-        result = STAGES[step["kind"]](Run(step, env, up))
+        run = Run(step, env, up)
+        run.materialize()
+        result = STAGES[step["kind"]](run)
     except RecipeKitError as exc:
         result = {"status": "failed", "error": str(exc), "log": getattr(exc, "step_log", "")}
     except Exception as exc:  # noqa: BLE001 - a step's failure is reported, not raised

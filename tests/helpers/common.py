@@ -21,8 +21,8 @@ def step_lines(out: str) -> dict[str, str]:
     rows = {}
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) >= 3 and parts[-1].count(":") >= 2 and parts[1].endswith("s"):
-            rows[parts[-1]] = parts[0]
+        if len(parts) >= 3 and parts[2].count(":") >= 2 and parts[1].endswith("s"):
+            rows[parts[2]] = parts[0]
     return rows
 
 
