@@ -32,7 +32,11 @@ MAX_META_BYTES = 32 << 20
 
 
 class RemoteRejected(Exception):
-    """A remote entry that failed verification (its meta or one of its blobs)."""
+    """A remote entry that failed verification (its meta or one of its blobs: `blob`)."""
+
+    def __init__(self, msg: str, blob: str | None = None) -> None:
+        super().__init__(msg)
+        self.blob = blob
 
 
 def redact(url: str) -> str:
@@ -133,7 +137,7 @@ class RemoteCache:
                 raise RemoteRejected(f"{name}: blob {sha[:12]} is missing") from None
             got = file_sha256(dest)
             if got != sha:
-                raise RemoteRejected(f"{name}: content sha256 {got[:12]} != recorded {sha[:12]}")
+                raise RemoteRejected(f"{name}: content sha256 {got[:12]} != recorded {sha[:12]}", blob=sha)
 
     def fetch(self, key: str, store: Any) -> Any:
         """Read-through: the remote entry `key` verified and committed into the local `store`, or None."""
@@ -205,6 +209,17 @@ class RemoteCache:
         except RemoteRejected as exc:
             return str(exc)
         return None
+
+    def forget(self, key: str, why: RemoteRejected) -> bool:
+        """Drop a rejected entry (its meta and the bad blob) so the rebuilt one can be uploaded."""
+        if self.read_only:
+            return False
+        for path in [self.meta_path(key), *([self.blob_path(why.blob)] if why.blob else [])]:
+            try:
+                self.fs.rm_file(path)
+            except FileNotFoundError:
+                pass
+        return True
 
     def delete(self, key: str) -> None:
         if not self.read_only:

@@ -139,7 +139,11 @@ class Run:
         try:
             entry = self.remote.fetch(key, self.store)
         except RemoteRejected as exc:
-            self.notes.append(f"remote entry {key[:12]} rejected ({exc}), rebuilt")
+            self.notes.append(f"remote entry {key[:12]} rejected ({exc})")
+            try:
+                self.remote.forget(key, exc)
+            except Exception:  # noqa: BLE001 - a rebuild follows either way
+                pass
             return None
         except Exception as exc:  # noqa: BLE001 - an unreachable remote is a miss, reported
             self.notes.append(f"remote cache unreachable ({type(exc).__name__}: {exc}), built here")
