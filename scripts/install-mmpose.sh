@@ -6,7 +6,7 @@
 # Why a script and not only pip extras: the stack's declared dependencies cannot be resolved as
 # published, so several packages go in with --no-deps and their real run-time needs are listed here.
 #   - mmcv-lite 2.1.0, not mmcv: full mmcv compiles its C++/CUDA ops for ~50 min on this machine and
-#     RTMO uses none of them; mmdet 3.3.0 requires mmcv < 2.2.0. recipekit.sources._mmcv_compat
+#     RTMO uses none of them; mmdet 3.3.0 requires mmcv < 2.2.0. recipekit.sources.mmpose.mmcv_compat
 #     supplies the few `mmcv.ops` names that importing mmdet/mmpose reaches.
 #   - mmpose 1.3.2 --no-deps: its `chumpy` requirement does not build (and is only for SMPL).
 #   - mmdeploy 1.3.1 --no-deps: it pins protobuf<=3.20.2; onnx and the rest work with current protobuf.
@@ -62,7 +62,7 @@ fi
 step "checking the stack imports"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PY" - <<'EOF'
-from recipekit.sources._mmcv_compat import install
+from recipekit.sources.mmpose.mmcv_compat import install
 install()
 import mmcv, mmdet, mmpose, mmdeploy, numpy, xtcocotools._mask  # noqa: F401,E401
 print(f"install-mmpose: ok: mmcv-lite {mmcv.__version__}, mmdet {mmdet.__version__}, "
