@@ -10,7 +10,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field
 
 from recipekit.core.plugin import Plugin, Strict
 
@@ -24,6 +26,16 @@ class SourceConfig(Strict):
     """Fields every source section has. Each source's Config subclasses this with `kind: Literal[...]`."""
 
     kind: str
+
+
+class WeightsConfig(SourceConfig):
+    """A source that reads checkpoint files: they are loaded without running code (sources/checkpoint.py)."""
+
+    trust_code: bool = Field(
+        False,
+        description="load the weights file with pickle's full power (torch weights_only=False): ONLY for your own "
+        "checkpoint with custom modules; it may run code. Recorded in the manifest",
+    )
 
 
 @dataclass
@@ -51,6 +63,12 @@ class Source(Plugin):
 
     Config = SourceConfig
     init: Literal["weights", "synthetic", "architecture"] = "weights"
+    checkpoint_family: ClassVar[str | None] = None
+    """How `weight_files` are read (a family of sources/checkpoint.py); None: they are not checkpoints."""
+
+    def size_multiple(self) -> int:
+        """Input sizes (H and W) must be multiples of this: the model's stride (1: any size)."""
+        return 1
 
     def weight_files(self, base: Path) -> list[Path]:
         """Files whose contents shape the export (hashed into the export key). `base` = recipe's folder."""
@@ -60,11 +78,18 @@ class Source(Plugin):
         """Refuse, before any step runs, a recipe this source cannot build (RecipeError: exit 2).
 
         Runs on every build, no-op ones included: it must stay cheap and import nothing heavy.
-        The default checks that the weight files exist.
+        The default checks that the weight files exist and are checkpoints asking for nothing outside
+        the source's family (read, never run), and that the sizes are multiples of the stride.
         """
         from pathlib import Path
 
-        self.weight_files(Path(recipe.base_dir))
+        from recipekit.sources import checks
+
+        files = self.weight_files(Path(recipe.base_dir))
+        if self.checkpoint_family:
+            checks.checkpoints(files, self.checkpoint_family, bool(getattr(self.config, "trust_code", False)))
+        checks.sizes(recipe, self.size_multiple())
+        checks.samples(recipe)
 
     def export(self, recipe: Recipe, out: Path, patches: list[AbstractContextManager]) -> ExportInfo:
         """Write `out / 'model.onnx'`. `patches` are source fixes, entered around model building."""

@@ -27,8 +27,8 @@ SYNTH_HEATMAP_STD = 3.0
 """Synthetic weights: spread of the 1-D keypoint heatmap logits over their bins (see below)."""
 
 
-def build(cfg: Any, checkpoint: Path | None = None) -> nn.Module:
-    """The model of an mmpose config in eval mode, with `checkpoint` loaded if given."""
+def build(cfg: Any, checkpoint: Path | None = None, trust_code: bool = False) -> nn.Module:
+    """The model of an mmpose config in eval mode, with `checkpoint` loaded (never run) if given."""
     install_compat()
     from mmengine.runner.checkpoint import load_checkpoint
     from mmpose.registry import MODELS
@@ -37,7 +37,10 @@ def build(cfg: Any, checkpoint: Path | None = None) -> nn.Module:
     register_all_modules()
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
-        load_checkpoint(model, str(checkpoint), map_location="cpu", logger="silent")
+        from recipekit.sources.checkpoint import mmengine_loading
+
+        with mmengine_loading(trust_code):
+            load_checkpoint(model, str(checkpoint), map_location="cpu", logger="silent")
     return model.eval()
 
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from recipekit.core.errors import RecipeError
-from recipekit.sources.base import ExportInfo, Forward, Source, SourceConfig
+from recipekit.sources.base import ExportInfo, Forward, Source, WeightsConfig
+from recipekit.sources.checkpoint import mmengine_loading
 from recipekit.sources.mmpose.mmdeploy_cfg import DEFAULT_CONFIG, NmsParams
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ SYNTHETIC_NOTE = (
 )
 
 
-class MmposeConfig(SourceConfig):
+class MmposeConfig(WeightsConfig):
     """An mmpose model config plus its weights: a checkpoint, or seeded synthetic weights."""
 
     kind: Literal["mmpose"] = Field(description="source kind")
@@ -65,6 +66,11 @@ class MmposeSource(Source):
     version: ClassVar[str] = "1"
     Config = MmposeConfig
     config: MmposeConfig
+    checkpoint_family: ClassVar[str] = "mmpose"
+
+    def size_multiple(self) -> int:
+        """RTMO's coarsest feature map is stride 32."""
+        return 32
 
     def __init__(self, config: MmposeConfig | None = None) -> None:
         super().__init__(config)
@@ -99,6 +105,7 @@ class MmposeSource(Source):
                 stack.enter_context(patch)
             stack.enter_context(cfgs.quiet())
             stack.enter_context(cfgs.torchscript_onnx_export())
+            stack.enter_context(mmengine_loading(self.config.trust_code))  # mmdeploy reads it: never run
             from mmdeploy.apis import torch2onnx
 
             torch2onnx(images, str(out), "model.onnx", deploy_cfg, model_cfg, str(checkpoint), device="cpu")
@@ -121,7 +128,7 @@ class MmposeSource(Source):
             for patch in patches:
                 stack.enter_context(patch)
             stack.enter_context(cfgs.quiet())
-            model = build(model_cfg, checkpoint)
+            model = build(model_cfg, checkpoint, self.config.trust_code and not synthetic)
             yield lambda x: predict(model, x)
 
     def _config_file(self) -> Path:

@@ -84,8 +84,7 @@ def _builder(name: str) -> Any:
 def build(cfg: Any, recipe: Recipe) -> tuple[nn.Module, dict[str, Any]]:
     """The detector in eval mode, its resize pinned to the export size (see `pin_transform`),
     and notes for the manifest (where the weights came from)."""
-    import torch
-
+    from recipekit.sources import checkpoint
     from recipekit.sources.synthetic import seeded
 
     kwargs = {k: v for k, v in cfg.model_kwargs().items() if v is not None}
@@ -101,7 +100,7 @@ def build(cfg: Any, recipe: Recipe) -> tuple[nn.Module, dict[str, Any]]:
     path, member = resolve_weights(cfg.builder, cfg.weights, Path(recipe.base_dir or "."))
     classes = len(member.meta["categories"]) if member is not None else (cfg.num_classes or 91)
     model = make(weights=None, weights_backbone=None, num_classes=classes, **kwargs)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = checkpoint.load(path, "state", cfg.trust_code)  # read, never run; safetensors too
     _load_state(model, state.get("model", state) if isinstance(state, dict) else state, path)
     pin_transform(model, recipe.export.imgsz)
     return model.eval(), {"weights": str(path), "weights_name": member.name if member is not None else None}

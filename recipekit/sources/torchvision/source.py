@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from recipekit.core.errors import RecipeError, RecipeKitError
-from recipekit.sources.base import ExportInfo, Forward, Source, SourceConfig
+from recipekit.sources.base import ExportInfo, Forward, Source, WeightsConfig
 
 if TYPE_CHECKING:
     from recipekit.recipe.schema import Recipe
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 STATE_FILE = "torchvision.json"
 
 
-class TorchvisionConfig(SourceConfig):
+class TorchvisionConfig(WeightsConfig):
     """A torchvision detection builder, its weights (or synthetic ones) and its detection settings."""
 
     kind: Literal["torchvision"] = Field("torchvision", description="source kind")
@@ -79,6 +79,7 @@ class TorchvisionSource(Source):
     name: ClassVar[str] = "torchvision"
     version: ClassVar[str] = "1"
     Config = TorchvisionConfig
+    checkpoint_family: ClassVar[str] = "state"
 
     def __init__(self, config: TorchvisionConfig | None = None) -> None:
         super().__init__(config)

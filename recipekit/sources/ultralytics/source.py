@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Literal
 from pydantic import Field
 
 from recipekit.core.errors import RecipeError
-from recipekit.sources.base import ExportInfo, Forward, Source, SourceConfig
+from recipekit.sources import checkpoint
+from recipekit.sources.base import ExportInfo, Forward, Source, WeightsConfig
 from recipekit.sources.ultralytics import env as _ultralytics_env
 
 if TYPE_CHECKING:
     from recipekit.recipe.schema import Recipe
 
 
-class UltralyticsConfig(SourceConfig):
+class UltralyticsConfig(WeightsConfig):
     kind: Literal["ultralytics"] = "ultralytics"
     model: str = Field(
         "yolo11n.yaml",
@@ -78,6 +79,11 @@ class UltralyticsSource(Source):
     name: ClassVar[str] = "ultralytics"
     version: ClassVar[str] = "1"
     Config = UltralyticsConfig
+    checkpoint_family: ClassVar[str] = "ultralytics"
+
+    def size_multiple(self) -> int:
+        """YOLO's coarsest level is stride 32 (P5 models), 64 for the -p6 ones."""
+        return 64 if "p6" in Path(self.config.model).stem else 32
 
     @property
     def init(self) -> str:  # type: ignore[override]
@@ -108,10 +114,11 @@ class UltralyticsSource(Source):
 
         from recipekit.sources.synthetic import seeded
 
-        if self.config.init == "weights":
-            return YOLO(str(self.weight_files(Path(recipe.base_dir))[0]))
-        with seeded(self.config.seed):
-            yolo = YOLO(self.config.model)
+        with checkpoint.ultralytics_loading(self.config.trust_code):
+            if self.config.init == "weights":
+                return YOLO(str(self.weight_files(Path(recipe.base_dir))[0]))
+            with seeded(self.config.seed):
+                yolo = YOLO(self.config.model)
         if self.config.init == "synthetic":
             from recipekit.sources.determinism import single_thread
             from recipekit.sources.ultralytics.synth import synthesize
@@ -140,7 +147,11 @@ class UltralyticsSource(Source):
         return args
 
     def check_recipe(self, recipe: Recipe) -> None:
+        from recipekit.sources.ultralytics.known import check_model
+
         check_preprocess(recipe)
+        if self.config.init != "weights":
+            check_model(recipe.origin, Path(recipe.base_dir), self.config.model)
         super().check_recipe(recipe)
 
     def export(self, recipe: Recipe, out: Path, patches: list[Any]) -> ExportInfo:
@@ -172,7 +183,7 @@ class UltralyticsSource(Source):
         with ExitStack() as stack:
             for p in patches:
                 stack.enter_context(p)
-            saved = torch.load(export_dir / "reference.pt", weights_only=False)
+            saved = checkpoint.load(export_dir / "reference.pt", "ultralytics")  # read, never run
             model, args = saved["model"], SimpleNamespace(**saved["args"])
             if args.nms:
                 from ultralytics.engine.exporter import NMSModel

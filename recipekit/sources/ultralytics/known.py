@@ -1,0 +1,63 @@
+"""The architecture YAMLs the installed Ultralytics ships, found without importing it (plan time).
+
+Ultralytics resolves `yolo11n-pose.yaml` to the shipped `yolo11-pose.yaml` with scale `n` (the digits,
+then the scale letter); a name that resolves to no shipped file, or a scale the file does not define,
+is refused at plan with the names that would work.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.util
+import re
+from pathlib import Path
+
+from recipekit.core.errors import RecipeError
+
+_SCALE = re.compile(r"(\d+)([nslmx])(.+)?$")
+_SCALES_BLOCK = re.compile(r"^scales:.*?$((?:\n[ \t]+.*$|\n\s*#.*$|\n\s*$)*)", re.M)
+_SCALE_KEY = re.compile(r"^[ \t]+([A-Za-z0-9_-]+):", re.M)
+
+
+@functools.cache
+def shipped() -> dict[str, tuple[str, ...]]:
+    """Shipped YAML file name -> its scale letters (empty: the file takes no scale)."""
+    spec = importlib.util.find_spec("ultralytics")
+    roots = [Path(p) / "cfg" / "models" for p in (spec.submodule_search_locations or [])] if spec else []
+    out: dict[str, tuple[str, ...]] = {}
+    for root in roots:
+        for f in sorted(root.rglob("*.yaml")):
+            block = _SCALES_BLOCK.search(f.read_text(errors="replace"))
+            out[f.name] = tuple(_SCALE_KEY.findall(block.group(1))) if block else ()
+    return out
+
+
+def names() -> list[str]:
+    """Every model name Ultralytics builds from its shipped YAMLs (yolo11n.yaml, yolo11s-pose.yaml, ...)."""
+    out = []
+    for name, scales in shipped().items():
+        m = re.match(r"(.*?\d+)(.*)$", name)
+        out += [f"{m.group(1)}{s}{m.group(2)}" for s in scales] if scales and m else [name]
+    return out
+
+
+def check_model(origin: str, base: Path, model: str) -> None:
+    """Refuse a model name that is neither a YAML file next to the recipe nor one Ultralytics ships."""
+    if (base / model).is_file() or not shipped():
+        return
+    if model in shipped():
+        return
+    unified = _SCALE.sub(lambda m: m.group(1) + (m.group(3) or ""), model)
+    scale = _SCALE.search(model)
+    if unified in shipped() and scale and scale.group(2) in shipped()[unified]:
+        return
+    known = names()
+    near = difflib.get_close_matches(model, known, n=3, cutoff=0.6)
+    hint = f" (did you mean {' or '.join(near)}?)" if near else ""
+    raise RecipeError(
+        origin,
+        "source.model",
+        f"unknown Ultralytics model {model!r}{hint}: not a file next to the recipe, nor one of the "
+        f"{len(known)} architectures the installed Ultralytics ships: {', '.join(known)}",
+    )
