@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from typing import Any
@@ -67,11 +68,24 @@ def describe(err: dict[str, Any], model: type[BaseModel]) -> str:
     return f"{err['msg'].removeprefix('Value error, ')}; got {shown}"
 
 
+_TAG = re.compile(r"^(str|int|float|bool|none|bytes|[a-z-]+\[.*\])$")
+"""Segments pydantic adds to an error's location for each member of a union (`fixes[0].dict[str,any]`)."""
+
+
+def _user_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """pydantic's errors with union-member tags dropped from their locations, one per location."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and _TAG.match(p)))
+        out.setdefault(loc, {**err, "loc": loc})
+    return list(out.values())
+
+
 def from_validation(
     file: str, exc: ValidationError, model: type[BaseModel], prefix: tuple[Any, ...] = ()
 ) -> RecipeError:
     """The first error of a ValidationError as a RecipeError (all of them listed in the message)."""
-    errors = exc.errors(include_url=False)
+    errors = _user_errors(exc)
     first, *rest = errors
     msg = describe(first, model)
     for other in rest[:4]:

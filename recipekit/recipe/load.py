@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from recipekit.core.errors import RecipeError
 from recipekit.core.plugin import Strict
 from recipekit.recipe.errors import from_validation, key_path
-from recipekit.recipe.schema import NAME_RE, Export, FixEntry, Input, Recipe, TargetEntry
+from recipekit.recipe.schema import MAX_NAME, NAME_RE, Export, FixEntry, Input, Recipe, TargetEntry
 
 
 class RawRecipe(BaseModel):
@@ -23,23 +23,66 @@ class RawRecipe(BaseModel):
     source: dict[str, Any]
     input: Input = Field(default_factory=Input)
     export: Export = Field(default_factory=Export)
-    fixes: list[str | dict[str, Any]] = Field(default_factory=list)
+    fixes: list[Any] = Field(default_factory=list)  # each item checked by _fix_entry, with its own message
     targets: dict[str, dict[str, Any] | None]
     gates: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
 
 
-def _check_yaml(path: Path) -> None:
-    """Parse once with PyYAML so a syntax error reports its line and column."""
-    import yaml
+MAX_OVERRIDE = 10_000
+"""Characters in one command-line override (values are checked like the recipe's: depth, length)."""
 
-    try:
-        yaml.safe_load(path.read_text())
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        raise RecipeError(str(path), "", f"YAML syntax error at {where}: {exc.problem}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(str(path), "", f"cannot read recipe: {exc}") from None
+
+def _fragment_files(path: Path, data: Any) -> list[Path]:
+    """The recipe folder's files a `defaults:` list names (`_base/yolo`, `{group: option}`), where they exist."""
+    entries = data.get("defaults") if isinstance(data, dict) else None
+    out = []
+    for entry in entries if isinstance(entries, list) else []:
+        names = (
+            [entry]
+            if isinstance(entry, str)
+            else [f"{k}/{v}" for k, v in entry.items()]
+            if isinstance(entry, dict)
+            else []
+        )
+        for name in names:
+            name = str(name).lstrip("/").removeprefix("override ").strip()
+            candidate = path.parent / f"{name}.yaml"
+            if name != "_self_" and candidate.is_file():
+                out.append(candidate)
+    return out
+
+
+def check_yaml(path: Path, seen: set[Path] | None = None) -> None:
+    """The recipe and every fragment it pulls in, checked as YAML before Hydra reads them
+    (size, encoding, control characters, nesting, aliases, duplicate keys): RecipeError names file and key."""
+    from recipekit.recipe.yamlcheck import check_file
+
+    seen = seen if seen is not None else set()
+    if path in seen:
+        return
+    seen.add(path)
+    for fragment in _fragment_files(path, check_file(path)):
+        check_yaml(fragment.resolve(), seen)
+
+
+def _check_override(path: Path, text: str) -> None:
+    from recipekit.recipe.yamlcheck import MAX_DEPTH, _control_char
+
+    depth = peak = 0
+    for ch in text:
+        depth += 1 if ch in "[{" else -1 if ch in "]}" else 0
+        peak = max(peak, depth)
+    why = (
+        f"{len(text)} characters; expected at most {MAX_OVERRIDE}"
+        if len(text) > MAX_OVERRIDE
+        else f"nested {peak} levels deep; expected at most {MAX_DEPTH}"
+        if peak > MAX_DEPTH
+        else "a control character; expected printable text"
+        if _control_char(text) is not None
+        else ""
+    )
+    if why:
+        raise RecipeError(str(path), text.partition("=")[0][:80].lstrip("+~"), f"override is {why}")
 
 
 def _hydra_overrides(path: Path, overrides: list[str]) -> list[str]:
@@ -52,9 +95,10 @@ def _hydra_overrides(path: Path, overrides: list[str]) -> list[str]:
 
     out = []
     for text in overrides:
+        _check_override(path, text)
         try:
             (parsed,) = OverridesParser.create().parse_overrides([text])
-        except HydraException as exc:
+        except (HydraException, RecursionError) as exc:
             raise RecipeError(str(path), "", f"bad override '{text}': {str(exc).splitlines()[0]}") from None
         group_dir = path.parent / parsed.key_or_group.replace(".", "/")
         plain = not text.startswith(("+", "~")) and parsed.package is None and not group_dir.is_dir()
@@ -66,8 +110,16 @@ def compose(path: Path, overrides: list[str]) -> dict[str, Any]:
     """Hydra's compose API on the recipe's folder: `defaults:` fragments, then the overrides."""
     path = path.resolve()
     if not path.is_file():
-        raise RecipeError(str(path), "", "recipe file not found")
-    _check_yaml(path)
+        raise RecipeError(
+            str(path), "", "recipe file not found" if not path.exists() else "expected a file, found a folder"
+        )
+    if path.suffix != ".yaml":
+        raise RecipeError(
+            str(path),
+            "",
+            f"expected a .yaml file: recipes are composed by Hydra, which reads <name>.yaml; rename it {path.stem}.yaml",
+        )
+    check_yaml(path)
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
@@ -79,7 +131,7 @@ def compose(path: Path, overrides: list[str]) -> dict[str, Any]:
         with initialize_config_dir(config_dir=str(path.parent), version_base=None):
             cfg = hydra_compose(config_name=path.stem, overrides=hydra_overrides)
         data = OmegaConf.to_container(cfg, resolve=True)
-    except (HydraException, OmegaConfBaseException, ValueError) as exc:
+    except (HydraException, OmegaConfBaseException, ValueError, TypeError, KeyError, RecursionError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RecipeError(str(path), "", f"cannot compose recipe (overrides {overrides}): {msg}") from None
     if not isinstance(data, dict):
@@ -103,10 +155,11 @@ def _fix_entry(file: str, item: str | dict[str, Any], index: int) -> FixEntry:
 
     if isinstance(item, str):
         name, options = item, {}
-    elif len(item) == 1:
+    elif isinstance(item, dict) and len(item) == 1 and isinstance(next(iter(item)), str):
         ((name, options),) = item.items()
     else:
-        raise RecipeError(file, f"fixes[{index}]", f"expected a fix name or {{name: {{options}}}}, got {item!r}")
+        shown = repr(item) if len(repr(item)) < 80 else type(item).__name__
+        raise RecipeError(file, f"fixes[{index}]", f"expected a fix name or {{name: {{options}}}}, got {shown}")
     if name not in FIXES:
         raise RecipeError(file, f"fixes[{index}]", FIXES.unknown_message(name))
     return FixEntry(name=name, config=_plugin_config(file, FIXES, name, options, ("fixes", index, name)))
@@ -123,6 +176,10 @@ def _target_entry(file: str, name: str, data: dict[str, Any] | None) -> TargetEn
 
     options = dict(data or {})
     gates = options.pop("gates", None) or {}
+    if not isinstance(gates, dict):
+        raise RecipeError(
+            file, f"targets.{name}.gates", f"expected a mapping of gate name -> options, got {gates!r:.80}"
+        )
     config = _plugin_config(file, TARGETS, name, options, ("targets", name))
     return TargetEntry(config=config, gates=_gates(file, gates, ("targets", name, "gates")))
 
@@ -135,6 +192,10 @@ def validate(data: dict[str, Any], file: str, base_dir: str = "") -> Recipe:
         raw = RawRecipe.model_validate(data)
     except ValidationError as exc:
         raise from_validation(file, exc, RawRecipe) from None
+    if len(raw.name) > MAX_NAME:
+        raise RecipeError(
+            file, "name", f"{len(raw.name)} characters; expected at most {MAX_NAME} (it names folders and files)"
+        )
     if not NAME_RE.match(raw.name) or ".." in raw.name:
         raise RecipeError(
             file,

@@ -7,13 +7,35 @@ Config in `recipe.load`, so adding a plugin never touches this file.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, field_validator, model_validator
 
 from recipekit.core.plugin import Strict
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+MAX_NAME = 100
+"""Characters in a recipe name: it becomes folder and file names (build/<name>/, archives)."""
+MAX_SIDE = 4096
+"""Largest input height or width. Memory: activations grow with H x W (YOLO at 4096x4096 needs ~10 GiB)."""
+MAX_PIXELS = 4096 * 4096 * 2
+"""Largest batch.max x H x W: the export, the reference and every gate hold a batch of that many pixels
+(100000x100000 would need 27.9 GiB for the input alone)."""
+MAX_BATCH = 64
+"""Largest batch.max: each gate runs batches this large through PyTorch and ONNX Runtime (memory)."""
+MAX_DET = 10_000
+"""Largest nms.max_det: output (B, max_det, 6+extra) and NMS work grow with it (memory)."""
+
+
+def _side_ok(v: tuple[int, int], what: str) -> tuple[int, int]:
+    if min(v) < 32:
+        raise ValueError(f"expected (H, W) of at least 32 each, got {list(v)}")
+    if max(v) > MAX_SIDE:
+        raise ValueError(
+            f"expected (H, W) of at most {MAX_SIDE} each, got {list(v)}: {what} memory grows with H x W "
+            f"(about 10 GiB for YOLO at {MAX_SIDE}x{MAX_SIDE})"
+        )
+    return v
 
 
 class Preprocess(Strict):
@@ -45,7 +67,7 @@ class Input(Strict):
 
     name: str | None = Field(None, description="input tensor name; default: the source's own")
     dtype: Literal["float32", "float16"] = Field("float32", description="input tensor element type")
-    shapes: list[tuple[int, int]] = Field(
+    shapes: list[Annotated[tuple[int, int], AfterValidator(lambda v: _side_ok(v, "the gates'"))]] = Field(
         default_factory=list, description="extra (H, W) shapes the artifact must accept and be checked at"
     )
     preprocess: Preprocess = Field(default_factory=Preprocess)
@@ -60,10 +82,14 @@ class Batch(Strict):
 
     min: int = Field(1, ge=1)
     opt: int = Field(1, ge=1)
-    max: int = Field(1, ge=1)
+    max: int = Field(1, ge=1, description=f"at most {MAX_BATCH}: every gate runs batches this large (memory)")
 
     @model_validator(mode="after")
     def _ordered(self) -> Batch:
+        if self.max > MAX_BATCH:
+            raise ValueError(
+                f"expected max <= {MAX_BATCH}, got {self.max}: every gate runs batches this large (memory)"
+            )
         if not self.min <= self.opt <= self.max:
             raise ValueError(f"expected min <= opt <= max, got min={self.min}, opt={self.opt}, max={self.max}")
         return self
@@ -81,7 +107,16 @@ class NMS(Strict):
 
     iou: float = Field(0.7, gt=0, le=1)
     score: float = Field(0.25, ge=0, le=1)
-    max_det: int = Field(300, ge=1)
+    max_det: int = Field(
+        300, ge=1, description=f"at most {MAX_DET}: the output holds this many rows per image (memory)"
+    )
+
+    @field_validator("max_det")
+    @classmethod
+    def _max_det(cls, v: int) -> int:
+        if v > MAX_DET:
+            raise ValueError(f"expected at most {MAX_DET}, got {v}: the output holds max_det rows per image (memory)")
+        return v
 
 
 class Export(Strict):
@@ -106,9 +141,17 @@ class Export(Strict):
     @field_validator("imgsz")
     @classmethod
     def _stride(cls, v: tuple[int, int]) -> tuple[int, int]:
-        if min(v) < 32:
-            raise ValueError(f"expected (H, W) of at least 32 each, got {list(v)}")
-        return v
+        return _side_ok(v, "export")
+
+    @model_validator(mode="after")
+    def _pixels(self) -> Export:
+        pixels = self.batch.max * self.imgsz[0] * self.imgsz[1]
+        if pixels > MAX_PIXELS:
+            raise ValueError(
+                f"batch.max x H x W = {pixels} pixels; expected at most {MAX_PIXELS} (e.g. 2 x 4096 x 4096): the export "
+                "and every gate hold one batch of that size (memory)"
+            )
+        return self
 
     @field_validator("nms", mode="before")
     @classmethod
