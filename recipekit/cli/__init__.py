@@ -52,10 +52,35 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(COMMANDS[argv[0]][0])
     try:
-        return int(module.run(argv[0], argv[1:]) or 0)
+        code = int(module.run(argv[0], argv[1:]) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
     except RecipeKitError as exc:
-        print(f"recipekit: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _error(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        print("recipekit: interrupted", file=sys.stderr)
-        return 130
+        return _error("interrupted", 130, prefix="recipekit: ")
+    except BrokenPipeError:  # `recipekit schema | head`: the reader has gone, nothing to say to it
+        _silence_stdout()
+        return 141
+    except OSError as exc:  # an unreadable or read-only folder or file: name it
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _error(f"{where}{exc.strerror or exc}", 2)
+
+
+def _error(message: str, code: int, prefix: str = "recipekit: error: ") -> int:
+    try:
+        print(prefix + message, file=sys.stderr)
+    except OSError:
+        pass
+    return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot raise again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

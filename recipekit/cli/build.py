@@ -7,7 +7,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from recipekit.cli.common import cache_args, cache_root, parse, recipe_args, remote_settings, targets_arg
+from recipekit.cli.common import (
+    cache_args,
+    cache_root,
+    jobs_arg,
+    parse,
+    recipe_args,
+    remote_settings,
+    targets_arg,
+    writable_folder,
+)
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -17,7 +26,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
     parser.add_argument("--targets", help="comma-separated subset of the recipe's targets")
     if command == "build":
         parser.add_argument("--force", action="store_true", help="rebuild every step, ignoring the cache")
-        parser.add_argument("-j", "--jobs", type=int, default=1, help="independent steps in parallel (processes)")
+        parser.add_argument("-j", "--jobs", type=jobs_arg, default=1, help="independent steps in parallel (processes)")
         parser.add_argument("--quiet", "-q", action="store_true", help="print only failures and the summary")
         parser.add_argument(
             "--require", action="store_true", help="a target that is unavailable here (no GPU) is an error"
@@ -69,6 +78,8 @@ def build(args: argparse.Namespace) -> int:
     from recipekit.graph.runner import run_steps
     from recipekit.recipe.load import load
 
+    writable_folder("--cache", cache_root(args))
+    writable_folder("--out", Path(args.out).resolve())
     recipe = load(args.recipe, args.overrides, cache_root(args))
     targets = targets_arg(args.targets) or list(recipe.targets)
     steps = plan(recipe, targets)

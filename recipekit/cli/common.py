@@ -54,6 +54,35 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
         raise
 
 
+MAX_JOBS = 64
+
+
+def jobs_arg(value: str) -> int:
+    """-j N: a whole number of processes from 1 to MAX_JOBS (each worker holds a model in memory)."""
+    try:
+        jobs = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of processes, got {value!r}") from None
+    if not 1 <= jobs <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_JOBS} processes, got {jobs}")
+    return jobs
+
+
+def writable_folder(option: str, folder: Path) -> None:
+    """Refuse before any work a --cache/--out that cannot be a writable folder (UsageError, exit 2).
+
+    Looks only: nothing is created (plan writes nothing)."""
+    from recipekit.core.errors import UsageError
+
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise UsageError(f"{option} {folder}: {probe} is a file, expected a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {folder}: {probe} is not writable (permission denied); choose another folder")
+
+
 def targets_arg(value: str | None) -> list[str] | None:
     return [t.strip() for t in value.split(",") if t.strip()] if value else None
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from recipekit.cli.common import cache_args, parse, targets_arg
+from recipekit.cli.common import cache_args, jobs_arg, parse, targets_arg
 from recipekit.core.errors import UsageError
 
 
@@ -22,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     cache_args(p)
     p.add_argument("--targets", help="comma-separated targets (default: each recipe's own)")
-    p.add_argument("-j", "--jobs", type=int, default=1, help="independent steps in parallel (processes)")
+    p.add_argument("-j", "--jobs", type=jobs_arg, default=1, help="independent steps in parallel (processes)")
     p.add_argument("--report", help="folder for matrix.json, matrix.md and matrix.html")
     p.add_argument("--strict", action="store_true", help="unavailable, unverified and n/a cells count as failures")
     p.add_argument("--force", action="store_true", help="rebuild every step")

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from recipekit.cli.common import cache_args, parse
+from recipekit.cli.common import cache_args, jobs_arg, parse
 from recipekit.core.errors import GateFailed, UsageError
 
 
@@ -23,7 +23,7 @@ def _release_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", required=True, help="release version: dist/<version>/")
     p.add_argument("--dist", default="dist", help="release root (default: ./dist)")
     p.add_argument("--archive", action="store_true", help="also write dist/<version>.tar.gz")
-    p.add_argument("-j", "--jobs", type=int, default=1)
+    p.add_argument("-j", "--jobs", type=jobs_arg, default=1)
     p.add_argument("--quiet", "-q", action="store_true")
     return p
 
