@@ -127,10 +127,13 @@ def run_steps(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int = 1,
     from doit.doit_cmd import DoitMain
     from doit.task import dict_to_task
 
+    from recipekit.core import lifetime
+
+    lifetime.sweep_stale()  # what a SIGKILLed build left in the temp folder
     outcome, console = Outcome(), _Console(quiet)
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     tasks = [to_task(s, {**envs[s.task.split(":", 1)[0]], "threads": threads}) for s in steps]
-    with tempfile.TemporaryDirectory(prefix="recipekit-doit-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"recipekit-doit-{os.getpid()}-") as tmp:
         config = {
             "dep_file": os.path.join(tmp, "db.json"),
             "backend": "json",
@@ -149,6 +152,7 @@ def run_steps(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int = 1,
             def load_tasks(self, cmd: Any, pos_args: Any) -> list[Any]:
                 return [dict_to_task(t) for t in tasks]
 
-        outcome.exit_code = DoitMain(Loader()).run(["run"])
+        with lifetime.supervised_run():  # Ctrl-C/SIGTERM: one orderly stop; workers die with the build
+            outcome.exit_code = DoitMain(Loader()).run(["run"])
     console.stream.flush()
     return outcome

@@ -7,7 +7,18 @@ temporary folder instead of the user's home.
 from __future__ import annotations
 
 import os
-import tempfile
+
+
+def _settings_dir() -> str:
+    """A temporary settings folder, removed at exit (or by the next build's sweep if this one is killed)."""
+    import atexit
+    import shutil
+
+    from recipekit.core.lifetime import make_tempdir
+
+    path = make_tempdir("ultralytics")
+    atexit.register(shutil.rmtree, path, True)
+    return str(path)
 
 
 def prepare() -> None:
@@ -15,5 +26,5 @@ def prepare() -> None:
     os.environ["YOLO_AUTOINSTALL"] = "false"
     os.environ.setdefault("YOLO_VERBOSE", "false")
     if "YOLO_CONFIG_DIR" not in os.environ:
-        os.environ["YOLO_CONFIG_DIR"] = tempfile.mkdtemp(prefix="recipekit-ultralytics-")
+        os.environ["YOLO_CONFIG_DIR"] = str(_settings_dir())
     os.environ.setdefault("MPLCONFIGDIR", os.environ["YOLO_CONFIG_DIR"])  # Ultralytics imports matplotlib

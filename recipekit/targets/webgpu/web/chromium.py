@@ -12,12 +12,13 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from recipekit.core.lifetime import make_tempdir, preexec_die_with_parent
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 # Flags measured on this machine: WebGPU on SwiftShader headless; no background connections (the
@@ -57,11 +58,16 @@ class Chromium:
     """One headless Chromium showing one URL. Use as a context manager; `close` is idempotent."""
 
     def __init__(self, executable: str, url: str, extra_flags: tuple[str, ...] = ()) -> None:
-        self.profile = Path(tempfile.mkdtemp(prefix="recipekit-chromium-"))
+        self.profile = make_tempdir("chromium")  # swept by the next build if this process is SIGKILLed
         self._log = open(self.profile.parent / f"{self.profile.name}.log", "w+b")  # noqa: SIM115
         args = [executable, *FLAGS, *extra_flags, f"--user-data-dir={self.profile}", url]
         self.proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the build, which closes Chromium in order
+            preexec_fn=preexec_die_with_parent,  # SIGKILL of the build kills Chromium (and so its helpers)
         )
         self._lock = threading.Lock()
         atexit.register(self.close)

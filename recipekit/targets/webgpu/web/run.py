@@ -83,7 +83,7 @@ def run_in_browser(
     """Run `model` on every case with every EP in one headless Chromium page; never leaves processes behind."""
     chromium, ortweb = require_tools()
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="recipekit-web-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"recipekit-web-{os.getpid()}-") as tmp:  # swept if SIGKILLed
         files = _stage(Path(tmp), model, cases, bundle, eps, ortweb, timeout)
         with (
             sigterm_as_interrupt(),

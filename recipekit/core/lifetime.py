@@ -1,0 +1,152 @@
+"""Processes and temporary folders that never outlive the build: SIGKILL, Ctrl-C and SIGTERM alike.
+
+- Every child (Chromium, the -j worker processes) gets a parent-death signal (Linux prctl
+  PR_SET_PDEATHSIG): when the process that started it dies, even by SIGKILL, the kernel signals it.
+  Chromium gets SIGKILL (its helpers exit with it); workers get SIGTERM, which they turn into
+  KeyboardInterrupt so their `with` blocks close Chromium and delete their temporary folders, with
+  a hard stop (SIGALRM) a few seconds later.
+- During a run the parent turns the first SIGINT/SIGTERM into one KeyboardInterrupt (later ones are
+  ignored while it shuts down), and workers ignore SIGINT: the terminal sends Ctrl-C to the whole
+  process group, and only the parent decides, so shutdown is one orderly path.
+- Temporary folders are named `recipekit-<kind>-<pid>-*`: what a SIGKILLed build left behind is
+  swept by the next one (only folders whose owner process is gone).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+WORKER_GRACE_S = 3
+"""Seconds a worker has to clean up after SIGTERM before SIGALRM ends it."""
+
+_state = {"parent": 0, "interrupted": False, "forking": False}
+
+
+def _prctl() -> object | None:
+    """libc's prctl, looked up once in the parent (a forked child must not dlopen: it may deadlock)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _prctl()
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Ask the kernel to send `sig` to this process when its parent dies (Linux; elsewhere a no-op)."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)  # type: ignore[operator]
+
+
+def preexec_die_with_parent() -> None:
+    """`subprocess.Popen(preexec_fn=...)`: the child is SIGKILLed when this process dies."""
+    die_with_parent(signal.SIGKILL)
+
+
+def _worker_sigterm(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one interrupt; cleanup must not be interrupted again
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.alarm(WORKER_GRACE_S)
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _after_fork_in_child() -> None:
+    if not _state["forking"]:
+        return
+    _state["forking"] = False
+    die_with_parent(signal.SIGTERM)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _worker_sigterm)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _parent_signal(signum: int, frame: object) -> None:
+    if os.getpid() != _state["parent"] or _state["interrupted"]:
+        return
+    _state["interrupted"] = True
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def supervised_run() -> Iterator[None]:
+    """Around a run that forks workers: see the module docstring. Main thread only (else a plain run)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    _state.update(parent=os.getpid(), interrupted=False, forking=True)
+    for s in previous:
+        signal.signal(s, _parent_signal)
+    try:
+        yield
+    finally:
+        _state["forking"] = False
+        _end_children()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _end_children(grace: float = WORKER_GRACE_S + 1) -> None:
+    """Every worker this process started: SIGTERM, then SIGKILL what is left after `grace` seconds."""
+    import multiprocessing
+    import time
+
+    children = multiprocessing.active_children()
+    for p in children:
+        with contextlib.suppress(OSError):
+            p.terminate()
+    deadline = time.monotonic() + grace
+    for p in children:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(1)
+
+
+# ---- temporary folders -------------------------------------------------------------------------
+
+
+def make_tempdir(kind: str) -> Path:
+    """A new temporary folder `recipekit-<kind>-<pid>-*` (sweep_stale removes it if this process dies)."""
+    return Path(tempfile.mkdtemp(prefix=f"recipekit-{kind}-{os.getpid()}-"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale(kinds: tuple[str, ...] = ("doit", "web", "chromium", "ultralytics")) -> int:
+    """Delete temporary folders (and Chromium logs) of recipekit processes that no longer exist."""
+    removed = 0
+    root = Path(tempfile.gettempdir())
+    for kind in kinds:
+        for path in root.glob(f"recipekit-{kind}-*-*"):
+            pid = path.name.split("-")[2]
+            if not pid.isdigit() or _alive(int(pid)):
+                continue
+            with contextlib.suppress(OSError):
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+                removed += 1
+    return removed
