@@ -10,7 +10,10 @@ from typing import Any
 from recipekit.cli.common import (
     cache_args,
     cache_root,
+    ci_reports,
+    console_for,
     jobs_arg,
+    output_args,
     parse,
     recipe_args,
     remote_settings,
@@ -27,7 +30,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
     if command == "build":
         parser.add_argument("--force", action="store_true", help="rebuild every step, ignoring the cache")
         parser.add_argument("-j", "--jobs", type=jobs_arg, default=1, help="independent steps in parallel (processes)")
-        parser.add_argument("--quiet", "-q", action="store_true", help="print only failures and the summary")
+        output_args(parser)
         parser.add_argument(
             "--require", action="store_true", help="a target that is unavailable here (no GPU) is an error"
         )
@@ -53,7 +56,8 @@ def build_env(recipe: Any, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def summary(outcome: Any, recipe: Any, targets: list[str]) -> list[str]:
+def summary(outcome: Any, recipe: Any, targets: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """Per target: a line for people and the same as a JSON record ({"event": "target", ...})."""
     lines = []
     for target in targets:
         res = outcome.results.get(f"{recipe.name}:publish:{target}")
@@ -63,14 +67,32 @@ def summary(outcome: Any, recipe: Any, targets: list[str]) -> list[str]:
             if r["task"].startswith(f"{recipe.name}:")
             and (f":{target}" in r["task"] or r["task"].split(":")[1] in {"export", "golden", "fix"})
         ]
+        record = {"event": "target", "recipe": recipe.name, "target": target}
         if res and res["status"] in {"ran", "cached"}:
-            lines.append(f"{recipe.name}/{target}: published {res['path']}")
+            lines.append(
+                (
+                    f"{recipe.name}/{target}: published {res['path']}",
+                    {**record, "status": "published", "path": res["path"]},
+                )
+            )
         elif res and res["status"] in {"unavailable", "unverified"}:
-            lines.append(f"{recipe.name}/{target}: {res['status']} ({res['reason']})")
+            text = f"{recipe.name}/{target}: {res['status']} ({res['reason']})"
+            lines.append((text, {**record, "status": res["status"], "reason": res["reason"]}))
         else:
             why = "; ".join(f"{r['task']}: {r.get('error', '')}" for r in failed) or "not built"
-            lines.append(f"{recipe.name}/{target}: FAILED, nothing published ({why})")
+            text = f"{recipe.name}/{target}: FAILED, nothing published ({why})"
+            lines.append((text, {**record, "status": "failed", "reason": why}))
     return lines
+
+
+def cells_of(outcome: Any, recipe: Any, steps: list, targets: list[str], out: Path) -> list:
+    """The build's (recipe, target) cells, as the matrix reports them (for --junit and the CI summary)."""
+    from recipekit.report.matrix import cell
+
+    shared = [s.task for s in steps if s.target is None]
+    return [
+        cell(recipe.name, t, shared + [s.task for s in steps if s.target == t], outcome.results, out) for t in targets
+    ]
 
 
 def build(args: argparse.Namespace) -> int:
@@ -83,9 +105,13 @@ def build(args: argparse.Namespace) -> int:
     recipe = load(args.recipe, args.overrides, cache_root(args))
     targets = targets_arg(args.targets) or list(recipe.targets)
     steps = plan(recipe, targets)
-    outcome = run_steps(steps, {recipe.name: build_env(recipe, args)}, jobs=args.jobs, quiet=args.quiet)
-    for line in summary(outcome, recipe, targets):
-        print(line)
+    with console_for(args) as console:
+        outcome = run_steps(steps, {recipe.name: build_env(recipe, args)}, jobs=args.jobs, events=console)
+        for text, record in summary(outcome, recipe, targets):
+            console.summary(text, record)
+    ci_reports(
+        args, cells_of(outcome, recipe, steps, targets, Path(args.out).resolve()), f"recipekit build {recipe.name}"
+    )
     return 0 if outcome.exit_code == 0 and not outcome.failed() else 1
 
 

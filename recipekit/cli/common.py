@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 
 def recipe_args(parser: argparse.ArgumentParser) -> None:
@@ -89,3 +90,29 @@ def targets_arg(value: str | None) -> list[str] | None:
 
 def cache_root(args: argparse.Namespace) -> Path:
     return Path(args.cache).resolve()
+
+
+def output_args(parser: argparse.ArgumentParser) -> None:
+    """--quiet, --json and --junit: how a run shows itself to people, tools and CI."""
+    parser.add_argument("--quiet", "-q", action="store_true", help="print only failures and the summary")
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per line on stdout: step started/finished, results"
+    )
+    parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report, one test case per recipe/target")
+
+
+def console_for(args: argparse.Namespace) -> Any:
+    """The run's console (a step-event sink): live on a terminal, plain lines otherwise, or JSON lines."""
+    from recipekit.report.console import StepConsole, choose_mode
+
+    return StepConsole(choose_mode(getattr(args, "json", False)), quiet=getattr(args, "quiet", False))
+
+
+def ci_reports(args: argparse.Namespace, cells: list, title: str) -> None:
+    """--junit FILE, and a Markdown summary appended to $GITHUB_STEP_SUMMARY when that is set."""
+    from recipekit.report import ci
+
+    if getattr(args, "junit", None):
+        ci.write_junit(Path(args.junit), cells, title)
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        ci.append_step_summary(Path(os.environ["GITHUB_STEP_SUMMARY"]), cells, title)

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from recipekit.cli.common import cache_args, jobs_arg, parse, targets_arg
+from recipekit.cli.common import cache_args, ci_reports, console_for, jobs_arg, output_args, parse, targets_arg
 from recipekit.core.errors import UsageError
 
 
@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="unavailable, unverified and n/a cells count as failures")
     p.add_argument("--force", action="store_true", help="rebuild every step")
     p.add_argument("--no-latency", action="store_true", help="do not add the latency gate to every cell")
-    p.add_argument("--quiet", "-q", action="store_true")
+    output_args(p)
     return p
 
 
@@ -117,17 +117,23 @@ def write_reports(folder: Path, cells: list, meta: dict[str, Any]) -> None:
 
 def run(command: str, argv: list[str]) -> int:
     from recipekit.graph.runner import run_steps
-    from recipekit.report.matrix import Cell, cell, terminal
+    from recipekit.report.matrix import Cell, cell, cell_record, terminal
 
     args = parse(_parser(), argv)
     recipes, overrides = split_items(args.items)
     steps, envs, planned = plan_all(args, recipes, overrides)
-    outcome = run_steps(steps, envs, jobs=args.jobs, quiet=args.quiet) if steps else None
     out_dir = Path(args.out).resolve()
-    cells = [
-        cell(r, t, x, outcome.results, out_dir) if isinstance(x, list) else Cell(r, t, "n/a", x) for r, t, x in planned
-    ]
-    print(terminal(cells))
+    with console_for(args) as console:
+        outcome = run_steps(steps, envs, jobs=args.jobs, events=console) if steps else None
+        cells = [
+            cell(r, t, x, outcome.results, out_dir) if isinstance(x, list) else Cell(r, t, "n/a", x)
+            for r, t, x in planned
+        ]
+        console.text(terminal(cells))
+        if args.json:
+            for c in cells:
+                console.summary("", cell_record(c))
+    ci_reports(args, cells, "recipekit matrix")
     if args.report:
         write_reports(
             Path(args.report),

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from recipekit.cli.common import cache_args, jobs_arg, parse
+from recipekit.cli.common import cache_args, console_for, jobs_arg, parse
 from recipekit.core.errors import GateFailed, UsageError
 
 
@@ -41,7 +41,8 @@ def release(argv: list[str]) -> int:
         raise UsageError(f"--version: expected a plain version string, got {args.version!r}")
     recipes, overrides = split_items(args.items)
     steps, envs, planned = plan_all(args, recipes, overrides)
-    outcome = run_steps(steps, envs, jobs=args.jobs, quiet=args.quiet)
+    with console_for(args) as console:
+        outcome = run_steps(steps, envs, jobs=args.jobs, events=console)
     out_dir = Path(args.out).resolve()
     cells = [cell(r, t, x, outcome.results, out_dir) if isinstance(x, list) else None for r, t, x in planned]
     refused = [

@@ -1,16 +1,17 @@
-"""Run steps on doit: a custom loader, a reporter printing one line per step, parallel with -j."""
+"""Run steps on doit: a custom loader, a reporter that turns doit's callbacks into step events, parallel with -j.
+
+Every executor reports through `step_started` and `report_step`; what is shown (live view, plain lines,
+JSON) is the event sink's business (recipekit.report.console), never the runner's."""
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from recipekit.core.events import EventSink, StepEvent, discard
 from recipekit.graph.doit_tasks import to_task
 from recipekit.graph.plan import Step
 
@@ -26,43 +27,22 @@ class Outcome:
         return [r for r in self.results.values() if r["status"].startswith("failed")]
 
 
-class _Console:
-    """Writes to a duplicate of the terminal's stdout, so step output capture never swallows it."""
-
-    def __init__(self, quiet: bool) -> None:
-        sys.stdout.flush()
-        self.stream = os.fdopen(os.dup(1), "w", buffering=1)
-        self.tty = self.stream.isatty()
-        self.quiet = quiet
-        self.lock = threading.Lock()
-
-    def line(self, text: str, always: bool = False) -> None:
-        if self.quiet and not always:
-            return
-        with self.lock:
-            self.stream.write(("\r\033[K" if self.tty else "") + text + "\n")
-
-    def status(self, text: str) -> None:
-        if self.tty and not self.quiet:
-            with self.lock:
-                self.stream.write("\r\033[K" + text)
-                self.stream.flush()
+def step_started(events: EventSink, task: str) -> None:
+    """A step began running (every executor calls this)."""
+    events(StepEvent.started(task))
 
 
-def _reporter_class(outcome: Outcome, console: _Console) -> type:
+def report_step(events: EventSink, outcome: Outcome, result: dict[str, Any]) -> None:
+    """A step finished: recorded in the outcome, then one event (every executor calls this)."""
+    outcome.results[result["task"]] = result
+    events(StepEvent.finished(result))
+
+
+def _reporter_class(outcome: Outcome, events: EventSink) -> type:
     class Reporter:
-        """doit reporter: one line per step (ran / cached / failed, seconds), a ticker for long steps."""
+        """doit reporter: a started event per executed step, a finished event per result."""
 
-        def __init__(self, outstream: Any, options: Any) -> None:
-            self.started: dict[str, float] = {}
-            self.done = threading.Event()
-            threading.Thread(target=self._tick, daemon=True).start()
-
-        def _tick(self) -> None:
-            while not self.done.wait(0.5):
-                long = [(n, time.monotonic() - t) for n, t in list(self.started.items()) if time.monotonic() - t > 1]
-                if long:
-                    console.status("  running " + ", ".join(f"{n} {s:.0f}s" for n, s in long))
+        def __init__(self, outstream: Any, options: Any) -> None: ...
 
         def initialize(self, tasks: Any, selected: Any) -> None: ...
         def get_status(self, task: Any) -> None: ...
@@ -72,14 +52,12 @@ def _reporter_class(outcome: Outcome, console: _Console) -> type:
         def cleanup_error(self, exception: Any) -> None: ...
 
         def execute_task(self, task: Any) -> None:
-            self.started[task.name] = time.monotonic()
+            step_started(events, task.name)
 
         def add_success(self, task: Any) -> None:
-            self.started.pop(task.name, None)
             self._report(dict(task.values) or {"status": "ran", "task": task.name})
 
         def add_failure(self, task: Any, exception: Any) -> None:
-            self.started.pop(task.name, None)
             try:
                 result = json.loads(exception.message)
             except (ValueError, AttributeError):  # doit: a step it depends on failed
@@ -96,33 +74,23 @@ def _reporter_class(outcome: Outcome, console: _Console) -> type:
             self._report(result)
 
         def runtime_error(self, msg: str) -> None:
-            console.line(f"error: {msg}", always=True)
+            events(StepEvent.run_error(msg))
 
-        def complete_run(self) -> None:
-            self.done.set()
+        def complete_run(self) -> None: ...
 
         def _report(self, result: dict[str, Any]) -> None:
-            report_step(console, outcome, result)
+            report_step(events, outcome, result)
 
     return Reporter
 
 
-def report_step(console: _Console, outcome: Outcome, result: dict[str, Any]) -> None:
-    """One finished step: recorded in the outcome, one line on the console (every executor calls this)."""
-    outcome.results[result["task"]] = result
-    secs = result.get("seconds_wall", 0.0)
-    notes = [n for n in (result.get("reason"), result.get("remote"), result.get("where")) if n]
-    extra = f"  ({'; '.join(notes)})" if notes else ""
-    failed = result["status"].startswith("failed")
-    console.line(f"  {result['status']:<16} {secs:7.2f}s  {result['task']}{extra}", always=failed)
-    if failed:
-        console.line(f"      {result.get('error', '')}", always=True)
-
-
-def run_steps(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int = 1, quiet: bool = False) -> Outcome:
+def run_steps(
+    steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int = 1, events: EventSink = discard
+) -> Outcome:
     """Execute the steps' doit tasks; independent ones in parallel processes when jobs > 1.
 
-    `envs` maps a recipe name to its build settings (several recipes may share one run)."""
+    `envs` maps a recipe name to its build settings (several recipes may share one run); `events`
+    receives a StepEvent as each step starts and finishes."""
     from doit.cmd_base import TaskLoader2
     from doit.doit_cmd import DoitMain
     from doit.task import dict_to_task
@@ -130,7 +98,7 @@ def run_steps(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int = 1,
     from recipekit.core import lifetime
 
     lifetime.sweep_stale()  # what a SIGKILLed build left in the temp folder
-    outcome, console = Outcome(), _Console(quiet)
+    outcome = Outcome()
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     tasks = [to_task(s, {**envs[s.task.split(":", 1)[0]], "threads": threads}) for s in steps]
     with tempfile.TemporaryDirectory(prefix=f"recipekit-doit-{os.getpid()}-") as tmp:
@@ -139,7 +107,7 @@ def run_steps(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int = 1,
             "backend": "json",
             "verbosity": 2,
             "continue": True,
-            "reporter": _reporter_class(outcome, console),
+            "reporter": _reporter_class(outcome, events),
             "num_process": jobs if jobs > 1 else 0,
             "par_type": "process",
         }
@@ -154,5 +122,4 @@ def run_steps(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int = 1,
 
         with lifetime.supervised_run():  # Ctrl-C/SIGTERM: one orderly stop; workers die with the build
             outcome.exit_code = DoitMain(Loader()).run(["run"])
-    console.stream.flush()
     return outcome

@@ -30,10 +30,19 @@ class Cell:
     cached: bool = False
     artifact: dict[str, str] | None = None
     gates: dict[str, Any] = field(default_factory=dict)
+    reference: str = ""  # what parity compares against: PyTorch, or the source ONNX for an ONNX source
 
 
 def _gate_name(task: str) -> str:
     return task.rsplit(".", 1)[-1]
+
+
+def _gate_why(task: str, result: dict[str, Any]) -> str:
+    """'gate parity: <its failures>': the gate's own words, its name once."""
+    gate = result.get("gate") or {}
+    why = "; ".join(gate.get("failures") or []) or gate.get("message") or result.get("error", "")
+    prefix = f"gate {_gate_name(task)} failed: "
+    return f"gate {_gate_name(task)}: {why[len(prefix) :] if why.startswith(prefix) else why}"
 
 
 def _verdict(tasks: list[str], results: dict[str, dict[str, Any]], publish: str) -> tuple[str, str]:
@@ -43,12 +52,25 @@ def _verdict(tasks: list[str], results: dict[str, dict[str, Any]], publish: str)
     failed = [t for t in tasks if results.get(t, {}).get("status", "").startswith("failed")]
     gates = [t for t in failed if ":gate:" in t or ":lint:" in t]
     if gates:
-        return "failed", "; ".join(f"gate {_gate_name(t)}: {results[t].get('error', '')}" for t in gates)
+        return "failed", "; ".join(_gate_why(t, results[t]) for t in gates)
     if failed:
         return "error", "; ".join(f"{t}: {results[t].get('error', '')}" for t in failed)
     if pub and pub["status"] in {"unavailable", "unverified"}:
         return pub["status"], pub.get("reason", "")
     return "error", "not run (an earlier step failed)"
+
+
+def failing_gates(c: Cell) -> list[tuple[str, dict[str, Any]]]:
+    """The gates that failed this cell, in the order they ran: (name, the gate's record)."""
+    return [(name, g) for name, g in c.gates.items() if isinstance(g, dict) and g.get("status") == "failed"]
+
+
+def source_reference(tasks: list[str]) -> str:
+    """The reference the cell's source computes (from its export step `<recipe>:export:<source kind>`)."""
+    from recipekit.sources import SOURCES
+
+    kinds = [t.rsplit(":", 1)[-1] for t in tasks if ":export:" in t]
+    return getattr(SOURCES.get(kinds[0]), "reference_name", "PyTorch") if kinds and kinds[0] in SOURCES else ""
 
 
 def cell(recipe: str, target: str, tasks: list[str], results: dict[str, dict[str, Any]], out_dir: Path) -> Cell:
@@ -69,6 +91,7 @@ def cell(recipe: str, target: str, tasks: list[str], results: dict[str, dict[str
         bool(ran) and not any(r["status"] in {"ran", "failed"} for r in ran),
         artifact,
         gates,
+        source_reference(tasks),
     )
 
 
@@ -88,9 +111,8 @@ def to_markdown(cells: list[Cell]) -> str:
     lines = ["| recipe | target | status | time | cache | why |", "| --- | --- | --- | ---: | --- | --- |"]
     for c in cells:
         why = _short(c, 120).replace("|", "\\|")
-        lines.append(
-            f"| {c.recipe} | {c.target} | {c.status} | {c.seconds:.1f} s | {'cached' if c.cached else 'built'} | {why} |"
-        )
+        cache = "cached" if c.cached else "built"
+        lines.append(f"| {c.recipe} | {c.target} | {c.status} | {c.seconds:.1f} s | {cache} | {why} |")
     return "\n".join(lines) + "\n"
 
 
@@ -100,4 +122,18 @@ def terminal(cells: list[Cell]) -> str:
         (c.recipe, c.target, c.status, f"{c.seconds:.1f}s", "cached" if c.cached else "built", _short(c)) for c in cells
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r[:5], widths)) + "  " + r[5] for r in rows)
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r[:5], widths, strict=False)) + "  " + r[5] for r in rows)
+
+
+def cell_record(c: Cell) -> dict[str, Any]:
+    """A cell as one `--json` line (gates' figures left to matrix.json)."""
+    return {
+        "event": "cell",
+        "recipe": c.recipe,
+        "target": c.target,
+        "status": c.status,
+        "reason": c.reason,
+        "seconds": c.seconds,
+        "cached": c.cached,
+        "artifact": c.artifact,
+    }

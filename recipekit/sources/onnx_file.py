@@ -68,6 +68,7 @@ def refusals(model: onnx.ModelProto, recipe: Recipe) -> list[tuple[str, str]]:
 class OnnxFileSource(Source):
     name: ClassVar[str] = "onnx"
     version: ClassVar[str] = "1"
+    reference_name: ClassVar[str] = "the source ONNX (ONNX Runtime CPU)"
     Config = OnnxFileConfig
     init = "weights"
 
