@@ -1,4 +1,9 @@
-"""File digests. Large weight files are hashed once and remembered by (path, size, mtime_ns, inode)."""
+"""File digests. Files are hashed once and remembered by (path, size, mtime_ns, ctime_ns, inode).
+
+The memo is loaded once per process and written back (atomically) only when it learnt something,
+so a no-op build neither re-reads large files nor rewrites the memo. A read-only memo (`plan`)
+never writes.
+"""
 
 from __future__ import annotations
 
@@ -19,31 +24,70 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-class DigestMemo:
-    """sha256 of files, remembered in a JSON file keyed by the file's identity and stat."""
+def _ident(st: os.stat_result) -> list[int]:
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
-    def __init__(self, memo_file: Path) -> None:
+
+class DigestMemo:
+    """sha256 of files, remembered in a JSON file keyed by the file's path and stat."""
+
+    def __init__(self, memo_file: Path, readonly: bool = False) -> None:
         self.memo_file = memo_file
+        self.readonly = readonly
+        self._memo: dict[str, list] | None = None
+        self._dirty = False
 
     def _load(self) -> dict[str, list]:
-        try:
-            return json.loads(self.memo_file.read_text())
-        except (OSError, ValueError):
-            return {}
+        if self._memo is None:
+            try:
+                self._memo = json.loads(self.memo_file.read_text())
+            except (OSError, ValueError):
+                self._memo = {}
+        return self._memo
 
     def digest(self, path: Path) -> str:
         path = path.resolve()
-        st = os.stat(path)
-        ident = [st.st_size, st.st_mtime_ns, st.st_ino]
+        ident = _ident(os.stat(path))
         with _LOCK:
             memo = self._load()
             known = memo.get(str(path))
-            if known and known[:3] == ident:
-                return known[3]
-            digest = file_sha256(path)
-            memo[str(path)] = [*ident, digest]
-            self.memo_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.memo_file.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(memo, sort_keys=True))
-            os.replace(tmp, self.memo_file)
-            return digest
+            if known and known[:4] == ident:
+                return known[4]
+        digest = file_sha256(path)
+        if _ident(os.stat(path)) == ident:  # unchanged while hashing: safe to remember
+            with _LOCK:
+                self._load()[str(path)] = [*ident, digest]
+                self._dirty = True
+                self._save()
+        return digest
+
+    def forget(self, path: Path) -> None:
+        with _LOCK:
+            if self._load().pop(str(path.resolve()), None) is not None:
+                self._dirty = True
+                self._save()
+
+    def flush(self) -> None:
+        """Write what was learnt while read-only (once the caller knows the input was good)."""
+        self.readonly = False
+        with _LOCK:
+            self._save()
+
+    def _save(self) -> None:
+        if self.readonly or not self._dirty:
+            return
+        self._dirty = False
+        from recipekit.cache.fs import atomic_write_text
+
+        fresh = self._merged()
+        atomic_write_text(self.memo_file, json.dumps(fresh, sort_keys=True))
+
+    def _merged(self) -> dict[str, list]:
+        """What other processes remembered meanwhile, plus what this one learnt."""
+        try:
+            other = json.loads(self.memo_file.read_text())
+        except (OSError, ValueError):
+            other = {}
+        other.update(self._memo or {})
+        self._memo = other
+        return other

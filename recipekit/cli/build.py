@@ -122,7 +122,7 @@ def show_plan(args: argparse.Namespace) -> int:
     from recipekit.graph.status import statuses
     from recipekit.recipe.load import load
 
-    recipe = load(args.recipe, args.overrides, cache_root(args))
+    recipe = load(args.recipe, args.overrides, cache_root(args), remember=False)  # plan writes nothing
     steps = plan(recipe, targets_arg(args.targets))
     rows = statuses(steps, build_env(recipe, args))
     if args.json:

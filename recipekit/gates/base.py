@@ -75,6 +75,8 @@ class Gate(Plugin):
     targets: ClassVar[tuple[str, ...] | None] = None
     uses_golden: ClassVar[bool] = True
     before_compile: ClassVar[bool] = False
+    recipe_reads: ClassVar[tuple[str, ...]] = ()
+    """Recipe sections `check` reads besides input, export and its own target and settings: they join the key."""
     """True for lints of the fixed ONNX (e.g. trt-lint): they run before the target is built, on
     ctx.onnx_path, and a failure stops the build of that target."""
 

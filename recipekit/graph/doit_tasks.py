@@ -14,7 +14,7 @@ def action(step: dict[str, Any], env: dict[str, Any], **up: dict[str, Any]) -> A
     """doit python-action: run the step; a failed step becomes doit's TaskFailed (dependents skip)."""
     from doit.exceptions import TaskFailed
 
-    from recipekit.graph.stages import execute
+    from recipekit.graph.execute import execute
 
     upstream = {role: {**res, "task": step["deps"][role]} for role, res in up.items()}
     result = execute(step, env, upstream)

@@ -1,10 +1,23 @@
-"""Step keys: sha256 of canonical JSON of everything that can change a step's output. Full hashes."""
+"""Step keys: sha256 of canonical JSON of everything that can change a step's output. Full hashes.
+
+A step's key hashes its kind, plugin, config (including its recipe view), what its stage module
+declares (`key_parts`: versions, tools, environment, declared input files by content) and the
+KEYS of its upstream steps. So every key of a build is known at plan time without building
+anything (`plan` shows them all, a remote cache can be asked before running), and an output is
+still checked by its file digests whenever it is read.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recipekit.cache.digests import DigestMemo
+    from recipekit.graph.plan import Step
 
 
 def canonical(obj: Any) -> str:
@@ -16,12 +29,47 @@ def digest_of(obj: Any) -> str:
     return hashlib.sha256(canonical(obj).encode()).hexdigest()
 
 
-def step_key(kind: str, plugin: str, version: str, config: Any, inputs: dict[str, Any], tools: dict[str, Any]) -> str:
-    """The cache key of one step.
+def step_key(kind: str, plugin: str, config: Any, inputs: dict[str, Any]) -> str:
+    """The cache key of one step: `inputs` holds version, tools, files, upstream keys, environment."""
+    return digest_of({"kind": kind, "plugin": plugin, "config": config, "inputs": inputs})
 
-    `config`: the recipe section the step reads; `inputs`: digests of input artifacts (upstream
-    entries' file digests, weight files); `tools`: versions of every tool that shapes the output.
-    """
-    return digest_of(
-        {"kind": kind, "plugin": plugin, "version": version, "config": config, "inputs": inputs, "tools": tools}
-    )
+
+def _keyed(step: Step, recipe: Any, memo: DigestMemo, keys: dict[str, str]) -> Step:
+    from recipekit.graph.stages import stage
+    from recipekit.graph.view import project
+
+    parts = stage(step.kind).key_parts(step, project(recipe, step.reads, step.task))
+    files = {name: Path(p).resolve() for name, p in sorted(parts.files.items())}
+    inputs = {
+        "version": parts.version,
+        "tools": parts.tools,
+        "files": {name: memo.digest(p) for name, p in files.items()},
+        "upstream": {role: keys[dep] for role, dep in sorted(step.deps.items())},
+        "environment": parts.environment,
+    }
+    key = step_key(step.kind, step.plugin, step.config, inputs)
+    return replace(step, key=key, inputs=inputs, files={n: str(p) for n, p in files.items()})
+
+
+def assign_keys(steps: list[Step], env: dict[str, Any], readonly: bool = False) -> list[Step]:
+    """`steps` (in plan order: upstreams first) with their keys, key inputs and declared files.
+
+    `readonly` (plan): the digest memo learns nothing on disk."""
+    from recipekit.cache.digests import DigestMemo
+    from recipekit.core.errors import RecipeError
+    from recipekit.graph.context import recipe_from
+
+    recipe = recipe_from(env)
+    memo = DigestMemo(Path(env["cache"]).resolve() / "digests.json", readonly=True)
+    keys: dict[str, str] = {}
+    out = []
+    for step in steps:
+        try:
+            keyed = _keyed(step, recipe, memo, keys)
+        except RecipeError as exc:  # a missing sample or weight file: bad input, before anything runs
+            raise RecipeError(recipe.origin or env["file"], exc.key_path, exc.msg) from None
+        keys[step.task] = keyed.key
+        out.append(keyed)
+    if not readonly:  # only a recipe whose every input is good leaves anything behind
+        memo.flush()
+    return out

@@ -2,6 +2,11 @@
 
 One export and one fix chain feed every target; per target: pre-compile lints, compile, gates,
 publish. Task names follow `<recipe>:<stage>:<plugin>`.
+
+Each step names what it reads of the recipe (`reads`: sections, projected to its target and the
+gates it reads); `config["recipe"]` is the dump of exactly that projection, so the key hashes
+what the stage can see (graph.view builds the stage's recipe from the same projection).
+Keys are assigned afterwards by graph.keys.assign_keys (that reads files).
 """
 
 from __future__ import annotations
@@ -12,15 +17,22 @@ from typing import Any
 from recipekit.core.errors import UsageError
 from recipekit.recipe.schema import Recipe
 
+ALL_SECTIONS = ("name", "source", "input", "export", "fixes", "targets", "gates")
+MODEL = ("source", "input", "export")
+
 
 @dataclass(frozen=True)
 class Step:
     task: str
-    kind: str  # export | golden | fix | lint | compile | gate | publish
+    kind: str  # export | golden | fix | compile | gate | publish
     plugin: str
     target: str | None = None
     deps: dict[str, str] = field(default_factory=dict)  # role -> task name
-    config: dict[str, Any] = field(default_factory=dict)  # the recipe section the step reads
+    config: dict[str, Any] = field(default_factory=dict)  # what the step reads; config["recipe"]: its recipe view
+    reads: dict[str, Any] = field(default_factory=dict)  # the projection behind config["recipe"] (graph.view)
+    key: str = ""  # set by graph.keys.assign_keys
+    inputs: dict[str, Any] = field(default_factory=dict)  # what else the key hashes: files, upstream keys, environment
+    files: dict[str, str] = field(default_factory=dict)  # declared input files: name -> absolute path
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,28 +75,32 @@ def onnx_fixes(recipe: Recipe) -> list[dict[str, Any]]:
     return chain
 
 
+def reads(sections: tuple[str, ...], target: str | None = None, gates: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"sections": list(sections), "target": target, "gates": list(gates)}
+
+
+def _step(task: str, kind: str, plugin: str, recipe: Recipe, spec: dict[str, Any], **kw: Any) -> Step:
+    from recipekit.graph.view import dump_view
+
+    config = {"recipe": dump_view(recipe, spec), **kw.pop("config", {})}
+    return Step(task, kind, plugin, config=config, reads=spec, **kw)
+
+
 def _shared_steps(recipe: Recipe) -> list[Step]:
-    n, kind = recipe.name, recipe.source.kind  # type: ignore[attr-defined]
-    io = {"input": _dump(recipe.input), "export": _dump(recipe.export)}
-    export = Step(
-        f"{n}:export:{kind}",
-        "export",
-        kind,
-        config={"source": _dump(recipe.source), **io, "source_fixes": source_fixes(recipe)},
+    n, kind, sfx = recipe.name, recipe.source.kind, source_fixes(recipe)  # type: ignore[attr-defined]
+    model = reads(MODEL)
+    export = _step(f"{n}:export:{kind}", "export", kind, recipe, model, config={"source_fixes": sfx})
+    golden = _step(
+        f"{n}:golden:{kind}", "golden", kind, recipe, model, deps={"export": export.task}, config={"source_fixes": sfx}
     )
-    golden = Step(
-        f"{n}:golden:{kind}",
-        "golden",
-        kind,
-        deps={"export": export.task},
-        config={"source": _dump(recipe.source), **io, "source_fixes": source_fixes(recipe)},
-    )
-    fix = Step(
+    fix = _step(
         f"{n}:fix:chain",
         "fix",
         "chain",
+        recipe,
+        model,
         deps={"export": export.task},
-        config={"fixes": onnx_fixes(recipe), "source_fixes": source_fixes(recipe), **io},
+        config={"fixes": onnx_fixes(recipe), "source_fixes": sfx},
     )
     return [export, golden, fix]
 
@@ -99,49 +115,59 @@ def _uses_golden(gate: str, config: Any) -> bool:
     return GATES.get(gate).uses_golden and not config.skip
 
 
+def _gate_step(recipe: Recipe, target: str, gate: str, cfg: Any, stage: str, deps: dict[str, str]) -> Step:
+    from recipekit.gates import GATES
+
+    kind = "lint" if stage == "pre" else "gate"
+    extra = tuple(getattr(GATES.get(gate), "recipe_reads", ()))
+    spec = reads(("input", "export", "targets", "gates", *extra), target, (gate,))
+    return _step(
+        f"{recipe.name}:{kind}:{target}.{gate}",
+        "gate",
+        gate,
+        recipe,
+        spec,
+        target=target,
+        deps=deps,
+        config={"gate": _dump(cfg), "stage": stage},
+    )
+
+
+def _compile_step(recipe: Recipe, target: str, deps: dict[str, str]) -> Step:
+    from recipekit.targets import TARGETS
+
+    cls = TARGETS.get(target)
+    extra = tuple(getattr(cls, "recipe_reads", ()))
+    spec = reads(("input", "export", "targets", "gates", *extra), target, tuple(getattr(cls, "reads_gates", ())))
+    return _step(f"{recipe.name}:compile:{target}", "compile", target, recipe, spec, target=target, deps=deps)
+
+
 def _target_steps(recipe: Recipe, target: str, shared: dict[str, str]) -> list[Step]:
     from recipekit.gates import GATES
     from recipekit.targets import TARGETS
 
-    n, io = recipe.name, {"input": _dump(recipe.input), "export": _dump(recipe.export)}
     gates = gate_configs(recipe, target)
     pre = [g for g in gates if GATES.get(g).before_compile]
-    lints = [
-        Step(
-            f"{n}:lint:{target}.{g}",
-            "gate",
-            g,
-            target,
-            deps=_deps(shared, _uses_golden(g, gates[g])),
-            config={"gate": _dump(gates[g]), "stage": "pre", "target": _dump(recipe.targets[target].config), **io},
-        )
-        for g in pre
-    ]
-    compile_ = Step(
-        f"{n}:compile:{target}",
-        "compile",
+    lints = [_gate_step(recipe, target, g, gates[g], "pre", _deps(shared, _uses_golden(g, gates[g]))) for g in pre]
+    compile_ = _compile_step(
+        recipe,
         target,
-        target,
-        deps={**_deps(shared, TARGETS.get(target).uses_golden), **{f"lint.{s.plugin}": s.task for s in lints}},
-        config={"target": _dump(recipe.targets[target].config), **io},
+        {**_deps(shared, TARGETS.get(target).uses_golden), **{f"lint.{s.plugin}": s.task for s in lints}},
     )
     post = [
-        Step(
-            f"{n}:gate:{target}.{g}",
-            "gate",
-            g,
-            target,
-            deps={**_deps(shared, _uses_golden(g, gates[g])), "compile": compile_.task},
-            config={"gate": _dump(gates[g]), "stage": "post", **io},
+        _gate_step(
+            recipe, target, g, gates[g], "post", {**_deps(shared, _uses_golden(g, gates[g])), "compile": compile_.task}
         )
         for g in gates
         if g not in pre
     ]
-    publish = Step(
-        f"{n}:publish:{target}",
+    publish = _step(
+        f"{recipe.name}:publish:{target}",
         "publish",
         target,
-        target,
+        recipe,
+        reads(ALL_SECTIONS),
+        target=target,
         deps={**_deps(shared, False), "compile": compile_.task, **{f"gate.{s.plugin}": s.task for s in lints + post}},
     )
     return [*lints, compile_, *post, publish]

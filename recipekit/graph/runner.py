@@ -9,6 +9,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from recipekit.core.events import EventSink, StepEvent, discard
@@ -84,13 +85,46 @@ def _reporter_class(outcome: Outcome, events: EventSink) -> type:
     return Reporter
 
 
+def key_steps(steps: list[Step], envs: dict[str, dict[str, Any]], readonly: bool = False) -> list[Step]:
+    """Every step with its key (graph.keys), recipe by recipe; steps keyed already are kept."""
+    from recipekit.graph.keys import assign_keys
+
+    by_recipe: dict[str, list[Step]] = {}
+    for s in steps:
+        by_recipe.setdefault(s.task.split(":", 1)[0], []).append(s)
+    keyed = {}
+    for name, mine in by_recipe.items():
+        if all(s.key for s in mine):
+            keyed.update({s.task: s for s in mine})
+        else:
+            keyed.update({s.task: s for s in assign_keys(mine, envs[name], readonly=readonly)})
+    return [keyed[s.task] for s in steps]
+
+
 def run_steps(
     steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int = 1, events: EventSink = discard
 ) -> Outcome:
     """Execute the steps' doit tasks; independent ones in parallel processes when jobs > 1.
 
     `envs` maps a recipe name to its build settings (several recipes may share one run); `events`
-    receives a StepEvent as each step starts and finishes."""
+    receives a StepEvent as each step starts and finishes. Steps are keyed first (graph.keys),
+    stale temporary folders of killed builds are removed, and the build holds its keys (for `gc`)."""
+    from contextlib import ExitStack
+
+    from recipekit.cache.store import Store
+
+    steps = key_steps(steps, envs)
+    stores = {str(Path(env["cache"]).resolve()) for env in envs.values()}
+    with ExitStack() as stack:
+        for root in sorted(stores):
+            store = Store(root)
+            store.clean_tmp()
+            mine = [s.key for s in steps if str(Path(envs[s.task.split(":", 1)[0]]["cache"]).resolve()) == root]
+            stack.enter_context(store.hold(mine))
+        return _run_doit(steps, envs, jobs, events)
+
+
+def _run_doit(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int, events: EventSink) -> Outcome:
     from doit.cmd_base import TaskLoader2
     from doit.doit_cmd import DoitMain
     from doit.task import dict_to_task

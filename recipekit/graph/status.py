@@ -1,6 +1,7 @@
-"""Status without execution: which steps are cached, which would run, and why (`recipekit plan`).
+"""Status without execution (`recipekit plan`): every step's key, and whether its entry is cached.
 
-Uses the stages themselves in dry mode, so the keys shown are the keys a build would use.
+Keys come from graph.keys (no step runs), entries are checked read-only (a corrupt one shows as
+`run`), and nothing is written: no memo, no folders.
 """
 
 from __future__ import annotations
@@ -11,24 +12,37 @@ from recipekit.graph.plan import Step
 
 
 def statuses(steps: list[Step], env: dict[str, Any]) -> list[dict[str, Any]]:
-    from recipekit.graph.run import Run
-    from recipekit.graph.stages import STAGES
+    from recipekit.cache.store import Store
+    from recipekit.graph.keys import assign_keys
 
-    dry_env = {**env, "dry": True}
-    done: dict[str, dict[str, Any]] = {}
+    store = Store(env["cache"], readonly=True)
     rows = []
-    for step in steps:
-        waiting = [d for d in step.deps.values() if done.get(d, {}).get("status") not in {"cached"}]
+    for step in assign_keys(steps, env, readonly=True):
         if step.kind == "publish":
-            row = {"status": "publish", "key": None, "why": f"after {len(step.deps)} steps"}
-        elif waiting:
-            row = {"status": "pending", "key": None, "why": f"after {waiting[0]}"}
+            row = {"status": "publish", "why": f"after {len(step.deps)} steps"}
+        elif step.kind == "gate" and step.config["gate"].get("skip"):
+            row = {"status": "skipped", "why": step.config["gate"]["skip"]}
+        elif env.get("force"):
+            row = {"status": "run", "why": "forced"}
+        elif store.get(step.key) is not None:
+            row = {"status": "cached"}
+        elif _in_remote(env, step.key):
+            row = {"status": "cached", "why": f"in remote {_in_remote(env, step.key)}"}
         else:
-            up = {role: {**done[dep], "task": dep} for role, dep in step.deps.items()}
-            row = STAGES[step.kind](Run(step.to_dict(), dry_env, up))
-            row = {k: row.get(k) for k in ("status", "key", "why", "path", "digest", "result", "reason")}
-            if row["status"] == "skipped":
-                row["status"] = "cached"
-        done[step.task] = row
-        rows.append({"task": step.task, **{k: v for k, v in row.items() if k in ("status", "key", "why")}})
+            problem = store.problems.get(step.key)
+            row = {"status": "run", "why": f"corrupt entry: {problem}" if problem else "not in cache"}
+        rows.append({"task": step.task, "key": step.key, **row})
     return rows
+
+
+def _in_remote(env: dict[str, Any], key: str) -> str | None:
+    """The remote cache (shown redacted) holding `key`'s entry, if any: its meta is read, nothing downloaded."""
+    from recipekit.cache.remote import from_env
+
+    remote = from_env(env)
+    if remote is None:
+        return None
+    try:
+        return remote.shown if remote.read_meta(key) is not None else None
+    except Exception:  # noqa: BLE001 - plan shows what a build would do: rebuild
+        return None

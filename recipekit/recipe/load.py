@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +126,11 @@ def compose(path: Path, overrides: list[str]) -> dict[str, Any]:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    from recipekit.recipe.fragments import search_path
+
     hydra_overrides = _hydra_overrides(path, overrides)
+    extra = ",".join(repr(f"file://{d}") for d in search_path(path)[1:])
+    hydra_overrides.append(f"hydra.searchpath=[{extra}]")
     try:
         with initialize_config_dir(config_dir=str(path.parent), version_base=None):
             cfg = hydra_compose(config_name=path.stem, overrides=hydra_overrides)
@@ -221,35 +225,57 @@ def validate(data: dict[str, Any], file: str, base_dir: str = "") -> Recipe:
 
 
 def _compose_key(path: Path, overrides: list[str]) -> str | None:
-    """A digest of the recipe folder's YAML files and the overrides: composing again gives the same."""
-    import hashlib
+    """A digest of the recipe, every fragment its defaults list loads (wherever it lives), the
+    overrides and the env vars they interpolate; None when composing cannot be remembered safely
+    (an override choosing a config group, a defaults entry the resolver does not follow)."""
+    from recipekit.recipe.fragments import composition, memo_key
 
-    h = hashlib.sha256(json.dumps([str(path.resolve()), overrides]).encode())
+    comp = composition(path, overrides)
+    groups = [o for o in overrides if (path.resolve().parent / o.split("=", 1)[0].lstrip("+~")).is_dir()]
+    if not comp.exact or groups:
+        return None
     try:
-        for f in sorted(path.resolve().parent.rglob("*.yaml")):
-            h.update(str(f).encode() + b"\0" + f.read_bytes() + b"\0")
+        return memo_key(comp, overrides)
     except OSError:
         return None
-    return h.hexdigest()
 
 
-def compose_cached(path: Path, overrides: list[str], cache_dir: Path | None) -> dict[str, Any]:
-    """`compose`, remembered in the cache by the folder's YAML contents: a no-op build skips Hydra."""
-    key = _compose_key(path, overrides) if cache_dir else None
+def compose_cached(
+    path: Path, overrides: list[str], cache_dir: Path | None
+) -> tuple[dict[str, Any], Callable[[], None]]:
+    """`compose`, remembered in the cache by everything it is made of: a no-op build skips Hydra.
+
+    Returns the composed data and `remember()`, which writes the memo: call it only once the data
+    validated (a rejected recipe writes nothing)."""
+    from recipekit.cache.fs import atomic_write_text
+
+    path = path.resolve()
+    if not path.is_file():
+        raise RecipeError(str(path), "", "recipe file not found")
+    key = _compose_key(path, overrides)
     memo = cache_dir / "resolved" / f"{key}.json" if cache_dir and key else None
     if memo and memo.is_file():
-        return json.loads(memo.read_text())
+        try:
+            return json.loads(memo.read_text()), lambda: None
+        except ValueError:
+            pass
     data = compose(path, overrides)
-    if memo:
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, memo)
-    return data
+    return data, (lambda: atomic_write_text(memo, json.dumps(data))) if memo else (lambda: None)
 
 
-def load(path: str | Path, overrides: list[str] | tuple[str, ...] = (), cache_dir: Path | None = None) -> Recipe:
-    """The resolved recipe at `path` with Hydra-grammar `overrides` applied."""
+def load(
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    cache_dir: Path | None = None,
+    remember: bool = True,
+) -> Recipe:
+    """The resolved recipe at `path` with Hydra-grammar `overrides` applied.
+
+    With `cache_dir` the composition is remembered there (unless `remember` is False: `plan`)."""
     path = Path(path)
     where = str(path) + (f" (with {' '.join(overrides)})" if overrides else "")
-    return validate(compose_cached(path, list(overrides), cache_dir), where, str(path.resolve().parent))
+    data, save = compose_cached(path, list(overrides), cache_dir)
+    recipe = validate(data, where, str(path.resolve().parent))
+    if remember:
+        save()
+    return recipe

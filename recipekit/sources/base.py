@@ -70,6 +70,8 @@ class Source(Plugin):
         """Input sizes (H and W) must be multiples of this: the model's stride (1: any size)."""
         return 1
     reference_name: ClassVar[str] = "PyTorch"  # what `reference` runs, as reports name it
+    reads_samples: ClassVar[bool] = True
+    """Whether export may read the sample images (e.g. to recalibrate synthetic weights): their bytes join its key."""
 
     def weight_files(self, base: Path) -> list[Path]:
         """Files whose contents shape the export (hashed into the export key). `base` = recipe's folder."""

@@ -69,6 +69,7 @@ class OnnxFileSource(Source):
     name: ClassVar[str] = "onnx"
     version: ClassVar[str] = "1"
     reference_name: ClassVar[str] = "the source ONNX (ONNX Runtime CPU)"
+    reads_samples: ClassVar[bool] = False
     Config = OnnxFileConfig
     init = "weights"
 

@@ -46,6 +46,12 @@ class Target(Plugin):
     default_gates: ClassVar[tuple[str, ...]] = ("parity",)
     uses_golden: ClassVar[bool] = False
     """True when `build` reads ctx.golden() (e.g. a bundle that ships reference outputs)."""
+    reads_samples: ClassVar[bool] = False
+    """True when `build` reads the sample images (copies one, calibrates on them): their bytes join the key."""
+    reads_gates: ClassVar[tuple[str, ...]] = ()
+    """Gates whose recipe settings `build` reads (e.g. parity tolerances a bundle ships): they join the key."""
+    recipe_reads: ClassVar[tuple[str, ...]] = ()
+    """Further recipe sections `build` reads besides input and export (e.g. "name")."""
 
     @classmethod
     def refuses(cls, recipe: Recipe) -> str | None:

@@ -47,6 +47,8 @@ class TrtTarget(Target):
     version: ClassVar[str] = "1"
     Config = TrtConfig
     default_gates: ClassVar[tuple[str, ...]] = ("trt-lint", "parity", "batch-consistency", "shape-sweep")
+    reads_samples: ClassVar[bool] = True  # INT8 calibration images
+    reads_gates: ClassVar[tuple[str, ...]] = ("trt-lint", "parity")
 
     @classmethod
     def environment_key(cls) -> dict[str, Any]:

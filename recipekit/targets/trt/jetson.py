@@ -30,6 +30,9 @@ class TrtJetsonTarget(Target):
     version: ClassVar[str] = "1"
     Config = TrtJetsonConfig
     default_gates: ClassVar[tuple[str, ...]] = ("trt-lint", "parity", "batch-consistency", "shape-sweep")
+    reads_samples: ClassVar[bool] = True  # INT8 calibration images
+    reads_gates: ClassVar[tuple[str, ...]] = ("trt-lint", "parity")  # the lint it runs, the tolerances it ships
+    recipe_reads: ClassVar[tuple[str, ...]] = ("name",)  # the README names the recipe
     uses_golden: ClassVar[bool] = True  # the bundle ships the source's reference outputs
 
     def build(self, onnx_path: Path, out: Path, ctx: TargetContext) -> BuildResult:

@@ -40,6 +40,7 @@ class WebGpuTarget(Target):
     version: ClassVar[str] = "1"
     Config = WebGpuConfig
     default_gates: ClassVar[tuple[str, ...]] = ("parity", "webgpu-lint", "webgpu-browser")
+    reads_samples: ClassVar[bool] = True  # the page shows the first sample image
 
     @classmethod
     def environment_key(cls) -> dict[str, str | None]:

@@ -1,0 +1,50 @@
+"""The export step: the source plugin writes model.onnx (and any external data files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from recipekit.core import tools
+from recipekit.graph.stages.common import (
+    KeyParts,
+    fix_versions,
+    sample_files,
+    source_patches,
+    source_plugin,
+    weight_files,
+)
+
+if TYPE_CHECKING:
+    from recipekit.graph.context import Output, StepContext
+    from recipekit.graph.plan import Step
+    from recipekit.recipe.schema import Recipe
+
+
+def key_parts(step: Step, recipe: Recipe) -> KeyParts:
+    source = source_plugin(recipe)
+    files = weight_files(recipe)
+    if getattr(source, "reads_samples", True):  # e.g. synthetic weights recalibrated on the samples
+        files.update(sample_files(recipe))
+    version = {"source": source.version, "fixes": fix_versions(step.config["source_fixes"])}
+    return KeyParts(version, tools.versions(), files)
+
+
+def run(ctx: StepContext) -> Output:
+    from recipekit.graph.results import ExportResult
+
+    source = source_plugin(ctx.recipe)
+
+    def build(work: Path) -> ExportResult:
+        patches, records = source_patches(ctx)
+        info = source.export(ctx.recipe, work, patches)
+        return ExportResult(
+            inputs=info.inputs,
+            outputs=info.outputs,
+            output_kinds=info.output_kinds,
+            notes=info.notes,
+            init=source.init,
+            source_fixes=records,
+        )
+
+    return ctx.cached(build)

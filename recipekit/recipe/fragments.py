@@ -1,0 +1,138 @@
+"""The files a recipe is composed from: its Hydra defaults list, resolved recursively on a search path.
+
+Search path: the recipe's own folder, its parent (the project folder holding recipes/), then the
+folders in RECIPEKIT_RECIPE_PATH (os.pathsep-separated). A `defaults:` entry that resolves outside
+it (e.g. `../../outside` from recipes/x.yaml) is refused, naming the file, the key path and the
+search path. Knowing every fragment lets the remembered composition be keyed by all the bytes it
+was made of, and by the values of the environment variables the texts interpolate.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recipekit.core.errors import RecipeError
+
+PATH_VAR = "RECIPEKIT_RECIPE_PATH"
+ENV_RE = re.compile(r"\$\{\s*oc\.env\s*:\s*([A-Za-z_][A-Za-z0-9_]*)")
+KEYWORDS = ("optional ", "override ")
+
+
+@dataclass(frozen=True)
+class Composition:
+    """The recipe file, every fragment it loads (in load order) and the env vars their texts read.
+
+    `exact` is False when the defaults list has a form this resolver does not follow (an
+    interpolated entry, a group chosen by an override): the composition is then not remembered."""
+
+    recipe: Path
+    fragments: tuple[Path, ...]
+    env_vars: tuple[str, ...]
+    search_path: tuple[Path, ...]
+    exact: bool = True
+
+
+def search_path(recipe: Path) -> list[Path]:
+    dirs = [recipe.parent, recipe.parent.parent]
+    dirs += [Path(p) for p in os.environ.get(PATH_VAR, "").split(os.pathsep) if p]
+    out: list[Path] = []
+    for d in dirs:
+        d = d.resolve()
+        if d not in out:
+            out.append(d)
+    return out
+
+
+def _entries(data: Any) -> list[tuple[int, str | None]]:
+    """(index, config path or None when not followable) for each defaults entry except _self_."""
+    out: list[tuple[int, str | None]] = []
+    for i, item in enumerate(data.get("defaults") or [] if isinstance(data, dict) else []):
+        if item == "_self_":
+            continue
+        if isinstance(item, dict) and len(item) == 1:
+            ((group, option),) = item.items()
+            if not isinstance(group, str) or not isinstance(option, str) or option is None:
+                out.append((i, None))
+                continue
+            group = group.split("@", 1)[0]
+            if group.startswith(KEYWORDS):
+                out.append((i, None))
+                continue
+            out.append((i, f"{group}/{option}"))
+        elif isinstance(item, str) and "${" not in item and not item.startswith(KEYWORDS):
+            out.append((i, item.split("@", 1)[0]))
+        else:
+            out.append((i, None))
+    return out
+
+
+def _inside(path: Path, roots: list[Path]) -> bool:
+    return any(path == r or r in path.parents for r in roots)
+
+
+def _find(entry: str, group: str, roots: list[Path]) -> Path | None:
+    rel = entry[1:] if entry.startswith("/") else posixpath.join(group, entry)
+    rel = posixpath.normpath(rel)
+    name = rel if rel.endswith((".yaml", ".yml")) else rel + ".yaml"
+    for root in roots:
+        cand = (root / name).resolve()
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _walk(file: Path, group: str, roots: list[Path], seen: list[Path], depth: int = 0) -> bool:
+    """Append `file`'s fragments to `seen` (depth first, Hydra's order); False if not followable."""
+    import yaml
+
+    from recipekit.recipe.load import _check_yaml
+
+    if depth > 32:
+        raise RecipeError(str(file), "defaults", "defaults lists nest more than 32 levels (a cycle?)")
+    _check_yaml(file)  # a syntax error names its line and column
+    data = yaml.safe_load(file.read_text())
+    exact = True
+    for index, entry in _entries(data):
+        if entry is None:
+            exact = False
+            continue
+        found = _find(entry, group, roots)
+        where = ", ".join(str(r) for r in roots)
+        if found is None or not _inside(found, roots):
+            what = "resolves outside the recipe search path" if found else "not found on the recipe search path"
+            raise RecipeError(str(file), f"defaults[{index}]", f"{entry!r} {what} ({where}; extend it with {PATH_VAR})")
+        if found not in seen:
+            seen.append(found)
+            root = next(r for r in roots if r in found.parents)
+            sub = posixpath.dirname(found.relative_to(root).as_posix())
+            exact = _walk(found, sub, roots, seen, depth + 1) and exact
+    return exact
+
+
+def composition(recipe: Path, overrides: list[str] = ()) -> Composition:  # type: ignore[assignment]
+    """Every file composing `recipe` and the env vars they (and the overrides) interpolate."""
+    recipe = recipe.resolve()
+    roots = search_path(recipe)
+    seen: list[Path] = []
+    exact = _walk(recipe, "", roots, seen)
+    texts = [recipe.read_text(), *(f.read_text() for f in seen), *overrides]
+    env_vars = sorted({m for t in texts for m in ENV_RE.findall(t)})
+    return Composition(recipe, tuple(seen), tuple(env_vars), tuple(roots), exact)
+
+
+def memo_key(comp: Composition, overrides: list[str]) -> str:
+    """A digest of everything the composed recipe is made of."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256(json.dumps({"overrides": overrides, "search": [str(p) for p in comp.search_path]}).encode())
+    for f in (comp.recipe, *comp.fragments):
+        h.update(str(f).encode() + b"\0" + f.read_bytes() + b"\0")
+    for var in comp.env_vars:
+        h.update(json.dumps([var, os.environ.get(var)]).encode())
+    return h.hexdigest()
