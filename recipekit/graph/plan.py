@@ -173,8 +173,10 @@ def _target_steps(recipe: Recipe, target: str, shared: dict[str, str]) -> list[S
     return [*lints, compile_, *post, publish]
 
 
-def plan(recipe: Recipe, targets: list[str] | None = None) -> list[Step]:
-    """Every step of a build of `recipe` for `targets` (default: all the recipe declares)."""
+def plan(recipe: Recipe, targets: list[str] | None = None, check: bool = True) -> list[Step]:
+    """Every step of a build of `recipe` for `targets` (default: all the recipe declares).
+
+    `check`: refuse first what the source cannot build (off only to study keys of any recipe)."""
     chosen = targets or list(recipe.targets)
     unknown = [t for t in chosen if t not in recipe.targets]
     if unknown:
@@ -185,7 +187,8 @@ def plan(recipe: Recipe, targets: list[str] | None = None) -> list[Step]:
     from recipekit.sources import SOURCES
 
     try:  # refuse what the source cannot build before any step runs
-        SOURCES.get(recipe.source.kind)(recipe.source).check_recipe(recipe)  # type: ignore[attr-defined]
+        if check:
+            SOURCES.get(recipe.source.kind)(recipe.source).check_recipe(recipe)  # type: ignore[attr-defined]
     except RecipeError as exc:
         raise RecipeError(recipe.origin or recipe.name, exc.key_path, exc.msg) from None
     export, golden, fix = _shared_steps(recipe)
