@@ -47,11 +47,25 @@ def _check(loc: str, model_path: Path) -> str:
     return pure.as_posix()
 
 
+def _may_have_external(model_path: Path) -> bool:
+    """False when the file cannot refer to external data: every such tensor names a "location"
+    key, so without those bytes onnx need not even be imported (a no-op build stays light)."""
+    import mmap
+
+    with open(model_path, "rb") as fh:
+        if fh.seek(0, 2) == 0:
+            return False
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            return mm.find(b"location") >= 0
+
+
 def data_files(model_path: Path) -> list[Path]:
     """The external data files of the ONNX file at `model_path` (none for a self-contained model)."""
-    import onnx
-
     from recipekit.core.errors import RecipeError
+
+    if not _may_have_external(model_path):
+        return []
+    import onnx
 
     model = onnx.load(str(model_path), load_external_data=False)
     out = []
@@ -76,9 +90,7 @@ def copy_model(src: Path, dest: Path) -> list[str]:
 
 
 def has_external(model_path: Path) -> bool:
-    import onnx
-
-    return bool(locations(onnx.load(str(model_path), load_external_data=False)))
+    return bool(data_files(model_path))
 
 
 def save(model: onnx.ModelProto, path: Path, external: bool) -> list[str]:

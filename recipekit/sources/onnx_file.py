@@ -8,7 +8,6 @@ the file's outputs.
 
 from __future__ import annotations
 
-import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Literal
@@ -77,20 +76,24 @@ class OnnxFileSource(Source):
         path = (base / self.config.path).resolve()
         if not path.is_file():
             raise RecipeError(str(base), "source.path", f"ONNX file not found: {path}")
-        return [path]
+        from recipekit.onnx.external import data_files
+
+        return [path, *data_files(path)]  # weights kept beside the graph (model.onnx.data) are part of the model
 
     def export(self, recipe: Recipe, out: Path, patches: list[Any]) -> ExportInfo:
         import onnx
 
         src = self.weight_files(Path(recipe.base_dir))[0]
-        model = onnx.load(str(src))
+        model = onnx.load(str(src), load_external_data=False)
         problems = refusals(model, recipe)
         if problems:
             key, why = problems[0]
             raise RecipeError(recipe.origin, key, why + "".join(f"; also {k}: {w}" for k, w in problems[1:]))
         if patches:
             raise RecipeError(recipe.origin, "fixes", "source fixes need a model to patch; an ONNX file has none")
-        shutil.copyfile(src, out / "model.onnx")
+        from recipekit.onnx.external import copy_model
+
+        copy_model(src, out / "model.onnx")
         inits = {i.name for i in model.graph.initializer}
         outputs = [o.name for o in model.graph.output]
         kinds = {name: self.config.output_kinds.get(name, {"kind": "tensor"}) for name in outputs}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import ClassVar
 
@@ -31,7 +30,9 @@ class OrtTarget(Target):
         from recipekit.onnx.runtime import session_options
 
         onnx.checker.check_model(str(onnx_path), full_check=True)
-        shutil.copyfile(onnx_path, out / "model.onnx")
+        from recipekit.onnx.external import copy_model
+
+        copy_model(onnx_path, out / "model.onnx")  # with its external data files, if any
         return BuildResult(
             "model.onnx",
             {

@@ -45,7 +45,9 @@ class TrtJetsonTarget(Target):
         lint = require_lint(onnx_path, ctx.recipe, self.name)
         model = onnx.load(str(onnx_path), load_external_data=False)
         profiles = shape_profiles(model, ctx.recipe, self.config.profiles)
-        shutil.copyfile(onnx_path, out / "model.onnx")
+        from recipekit.onnx.external import copy_model
+
+        copy_model(onnx_path, out / "model.onnx")  # with its external data files: check.py loads both
         golden = ctx.golden()
         index, missing = jb.write_golden(out, golden, cases(profiles, ctx.recipe))
         calib = self._calibration(out, ctx, profiles)

@@ -41,6 +41,13 @@ def tensors(values: Any, kinds: dict[str, Any] | None = None) -> list[dict[str, 
     return out
 
 
+def external_data(path: Path) -> list[str]:
+    """The model's external data files, relative to it (the page passes them to onnxruntime-web)."""
+    from recipekit.onnx.external import data_files
+
+    return [p.relative_to(path.parent).as_posix() for p in data_files(path)]
+
+
 def graph_inputs(model: onnx.ModelProto) -> list[Any]:
     inits = {i.name for i in model.graph.initializer}
     return [i for i in model.graph.input if i.name not in inits]
@@ -62,6 +69,7 @@ def page_manifest(
         "format": "recipekit-webgpu/1",
         "model": path.name,
         "model_sha256": file_sha256(path),
+        "external_data": [{"path": rel, "data": rel} for rel in external_data(path)],
         "fp16": config.fp16,
         "onnxruntime_web": {"version": version, "bundle": config.bundle, "import": IMPORTS[config.bundle], **runtime},
         "execution_providers": ["webgpu", "wasm"],

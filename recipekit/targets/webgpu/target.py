@@ -59,11 +59,13 @@ class WebGpuTarget(Target):
         from recipekit.targets.webgpu.package import page_manifest, to_fp16
 
         version, runtime = self._runtime(out)
+        from recipekit.onnx import external
+
         model = onnx.load(str(onnx_path))
         if self.config.fp16:
             model = to_fp16(model)
         path = out / "model.onnx"
-        onnx.save(model, str(path))
+        external.save(model, path, external=external.has_external(onnx_path))  # weights beside it stay beside it
         assets = resources.files("recipekit.targets.webgpu.web") / "assets"
         for name in PAGE_FILES:
             (out / name).write_bytes((assets / name).read_bytes())

@@ -111,6 +111,8 @@ def _stage(
         "/runner.js": Path(str(assets / "runner.js")),
         "/files/model.onnx": model,
     }
+    external = _external_data(model)
+    files.update({f"/files/{rel}": model.parent / rel for rel in external})
     job_cases = []
     for i, (name, feeds) in enumerate(cases):
         job_feeds = {}
@@ -124,6 +126,7 @@ def _stage(
         "ort": f"/ort/{BUNDLES[bundle][0]}",
         "wasm_paths": "/ort/",
         "model": "/files/model.onnx",
+        "external_data": [{"path": rel, "data": f"/files/{rel}"} for rel in external],
         "eps": list(eps),
         "cases": job_cases,
         "timeout_ms": int(timeout * 1000),
@@ -131,6 +134,13 @@ def _stage(
     (tmp / "job.json").write_text(json.dumps(job))
     files["/job.json"] = tmp / "job.json"
     return files
+
+
+def _external_data(model: Path) -> list[str]:
+    """The model's external data files (relative names): onnxruntime-web takes them as session options."""
+    from recipekit.onnx.external import data_files
+
+    return [p.relative_to(model.parent).as_posix() for p in data_files(model)]
 
 
 def _wait(server: LoopbackServer, browser: Chromium, timeout: float) -> dict[str, Any]:

@@ -47,7 +47,9 @@ async function runEp(ort, job, ep) {
   let session;
   try {
     consoleLines.push(`[recipekit] session ${ep} begin`);
-    session = await ort.InferenceSession.create(job.model, { executionProviders: [ep], logSeverityLevel: 0, logVerbosityLevel: 0 });
+    const options = { executionProviders: [ep], logSeverityLevel: 0, logVerbosityLevel: 0 };
+    if (job.external_data && job.external_data.length) options.externalData = job.external_data;  // weights beside the graph
+    session = await ort.InferenceSession.create(job.model, options);
     consoleLines.push(`[recipekit] session ${ep} end`);
   } catch (e) {
     result.error = errorText(e);

@@ -120,7 +120,9 @@ async function main() {
   ort = await import(new URL(rt.entry, new URL(base, location.href)).href);
   ort.env.wasm.wasmPaths = new URL(base, location.href).href;
   for (const candidate of manifest.execution_providers) {
-    try { session = await ort.InferenceSession.create(manifest.model, { executionProviders: [candidate] }); ep = candidate; break; }
+    const options = { executionProviders: [candidate] };
+    if (manifest.external_data && manifest.external_data.length) options.externalData = manifest.external_data;
+    try { session = await ort.InferenceSession.create(manifest.model, options); ep = candidate; break; }
     catch (e) { console.warn(`${candidate} unavailable: ${e.message || e}`); }
   }
   if (!session) throw new Error('no execution provider could load the model');
