@@ -88,14 +88,11 @@ def _find(entry: str, group: str, roots: list[Path]) -> Path | None:
 
 def _walk(file: Path, group: str, roots: list[Path], seen: list[Path], depth: int = 0) -> bool:
     """Append `file`'s fragments to `seen` (depth first, Hydra's order); False if not followable."""
-    import yaml
-
-    from recipekit.recipe.load import _check_yaml
+    from recipekit.recipe.yamlcheck import check_file
 
     if depth > 32:
         raise RecipeError(str(file), "defaults", "defaults lists nest more than 32 levels (a cycle?)")
-    _check_yaml(file)  # a syntax error names its line and column
-    data = yaml.safe_load(file.read_text())
+    data = check_file(file)  # hostile YAML refused (size, depth, aliases...), a syntax error names its line
     exact = True
     for index, entry in _entries(data):
         if entry is None:
