@@ -1,22 +1,91 @@
-"""A self-contained matrix.html: the table, and plots drawn with matplotlib as inline SVG.
+"""matrix.html: a self-contained page from a Jinja2 template (templates/matrix.html), plots inline SVG.
 
-Plots: worst parity error per output (one bar per cell and output), and latency per batch size
-per target from the `latency` gate. Browser timings of a WebGPU run are marked as a software
-adapter (SwiftShader): they say nothing about a real GPU.
+Error plot: one horizontal bar per (cell, output, figure), one panel per unit (tensor |diff|,
+pixels, score). A cell that passed shows its parity figures against its reference (PyTorch, or the
+source ONNX for an ONNX source); a cell that failed shows, in red, the figures of the gate(s) that
+failed it (e.g. webgpu-browser against ONNX Runtime CPU), or says that gate left no figure. The axis
+is symmetric-log so an error of exactly zero is drawn as zero. Latency plot: median ms per batch
+size per cell (browser runs marked as the SwiftShader software adapter), one distinct colour per
+series, the legend below the axes.
 """
 
 from __future__ import annotations
 
-import html
 import io
+from dataclasses import dataclass
 from typing import Any
 
-from recipekit.report.matrix import Cell
+from recipekit.report.matrix import Cell, failing_gates
 
-STYLE = (
-    "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}"
-    ".passed{background:#dfd}.failed,.error{background:#fdd}.unavailable,.n\\/a{background:#eee}"
-)
+# figure key -> (panel, how it is written)
+METRICS = {
+    "max_abs": ("tensor |diff|", "max |diff|"),
+    "box_px_max": ("pixels", "box px"),
+    "keypoints_px_max": ("pixels", "keypoints px"),
+    "score_abs_max": ("score", "score |diff|"),
+}
+PANELS = ("tensor |diff|", "pixels", "score")
+# What each comparing gate compares against; parity's reference is the cell's source (Cell.reference).
+GATE_REFERENCE = {
+    "webgpu-browser": "ONNX Runtime CPU, same file",
+    "batch-consistency": "the same artifact, one image at a time",
+    "shape-sweep": "the cell's reference at each shape",
+}
+
+
+@dataclass
+class Bar:
+    label: str
+    panel: str
+    value: float | None  # None: the gate failed and left no figure
+    failed: bool
+    reference: str
+
+
+def gate_reference(c: Cell, gate: str) -> str:
+    return c.reference if gate == "parity" else GATE_REFERENCE.get(gate, f"{gate}'s own reference")
+
+
+def _failing(item: dict[str, Any]) -> bool:
+    return bool(item.get("failed_rows")) or item.get("passed") is False
+
+
+def worst_figures(record: dict[str, Any], only_failing: bool = False) -> dict[str, dict[str, float]]:
+    """A gate's worst figure per output (and per browser EP): label -> {figure key: value}.
+    `only_failing`: just the outputs (comparison rows) that failed."""
+    figs = record.get("figures") or {}
+    out: dict[str, dict[str, float]] = {}
+    items = [(n, f) for n, f in (figs.get("outputs") or {}).items() if isinstance(f, dict)]
+    for row in figs.get("comparisons") or []:  # webgpu-browser: one row per (EP, case, output)
+        items.append((f"{row.get('output', '?')} on {row['ep']}" if row.get("ep") else str(row.get("output")), row))
+    for label, item in items:
+        if only_failing and not _failing(item):
+            continue
+        seen = out.setdefault(label, {})
+        for k in METRICS:
+            v = item.get(k)
+            if isinstance(v, (int, float)):
+                seen[k] = max(seen.get(k, float("-inf")), float(v)) if v == v else float("nan")
+    return {k: v for k, v in out.items() if v}
+
+
+def error_bars(cells: list[Cell]) -> list[Bar]:
+    bars = []
+    for c in cells:
+        failing = failing_gates(c)
+        shown = failing or ([("parity", c.gates["parity"])] if "parity" in c.gates else [])
+        for gate, record in shown:
+            ref, failed = gate_reference(c, gate), bool(failing)
+            figs = worst_figures(record, only_failing=failed)
+            if failed and not figs:
+                why = "; ".join((record.get("failures") or [])[:2]) or record.get("message", "")
+                bars.append(Bar(f"{c.recipe}/{c.target} [{gate}]: {why}", "", None, True, ref))
+            for output, values in figs.items():
+                for key, value in values.items():
+                    panel, what = METRICS[key]
+                    label = f"{c.recipe}/{c.target}:{output} {what} [{gate} vs {ref}]"
+                    bars.append(Bar(label, panel, value, failed, ref))
+    return bars
 
 
 def _svg(fig: Any) -> str:
@@ -26,35 +95,57 @@ def _svg(fig: Any) -> str:
     return text[text.index("<svg") :]
 
 
-PARITY_METRICS = (("max_abs", "max |diff|"), ("box_px_max", "box px"), ("keypoints_px_max", "keypoints px"))
+def _fmt(v: float) -> str:
+    return "0" if v == 0 else f"{v:.3g}"
 
 
-def parity_bars(cells: list[Cell]) -> list[tuple[str, float]]:
-    """(label, worst error) per cell, output and metric: tensors' max |diff|, detections' pixels."""
-    bars = []
-    for c in cells:
-        for out, fig in (c.gates.get("parity", {}).get("figures", {}).get("outputs", {}) or {}).items():
-            for key, unit in PARITY_METRICS:
-                value = fig.get(key) if isinstance(fig, dict) else None
-                if isinstance(value, (int, float)):
-                    bars.append((f"{c.recipe}/{c.target}:{out} ({unit})", float(value)))
-    return bars
-
-
-def parity_plot(cells: list[Cell]) -> str | None:
-    bars = parity_bars(cells)
-    if not bars:
-        return None
+def error_plot(bars: list[Bar]) -> Any:
+    """The figure (one panel per unit present); None when there is nothing to draw."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 0.3 * len(bars) + 1))
-    ax.barh([b[0] for b in bars], [max(b[1], 1e-9) for b in bars], color="#4a7")
-    ax.set_xscale("log")
-    ax.set_xlabel("parity: worst error of the artifact against PyTorch (tensors: |diff|; detections: pixels)")
-    ax.tick_params(axis="y", labelsize=7)
-    svg = _svg(fig)
-    plt.close(fig)
-    return svg
+    panels = [p for p in PANELS if any(b.panel == p for b in bars)]
+    if not panels:
+        return None
+    rows = [[b for b in bars if b.panel == p] for p in panels]
+    fig, axes = plt.subplots(
+        len(panels),
+        1,
+        figsize=(9, 0.32 * sum(map(len, rows)) + 1.2 * len(panels)),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [max(1, len(r)) for r in rows]},
+    )
+    for ax, panel, group in zip(axes[:, 0], panels, rows, strict=True):
+        values = [b.value or 0.0 for b in group]
+        ax.barh(range(len(group)), values, color=["#c0392b" if b.failed else "#3a8a5c" for b in group])
+        ax.set_yticks(range(len(group)), [b.label for b in group], fontsize=7)
+        ax.invert_yaxis()
+        positive = [v for v in values if v > 0]
+        ax.set_xscale("symlog", linthresh=min(positive) if positive else 1.0)
+        ax.set_xlim(0, (max(positive) if positive else 1.0) * 30)
+        for i, b in enumerate(group):
+            ax.annotate(
+                _fmt(b.value or 0.0),
+                (b.value or 0.0, i),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=7,
+            )
+        refs = sorted({b.reference for b in group})
+        against = refs[0] if len(refs) == 1 else "the reference named in each row"
+        ax.set_xlabel(f"{panel}: worst error against {against} (symmetric log scale: 0 is drawn as 0)", fontsize=8)
+    return fig
+
+
+def distinct_colours(n: int) -> list[tuple[float, float, float]]:
+    """n colours no two alike: tab10 up to 10, else evenly spaced hues in alternating lightness."""
+    import colorsys
+
+    if n <= 10:
+        import matplotlib
+
+        return [tuple(matplotlib.colormaps["tab10"](i)[:3]) for i in range(n)]
+    return [colorsys.hls_to_rgb(i / n, 0.35 if i % 2 else 0.55, 0.75) for i in range(n)]
 
 
 def _browser_series(c: Cell) -> list[tuple[str, list[int], list[float]]]:
@@ -69,56 +160,59 @@ def _browser_series(c: Cell) -> list[tuple[str, list[int], list[float]]]:
     return out
 
 
-def latency_plot(cells: list[Cell]) -> str | None:
+def latency_series(cells: list[Cell]) -> list[tuple[str, list[int], list[float]]]:
     series = []
     for c in cells:
         fig = c.gates.get("latency", {}).get("figures", {})
         per = fig.get("per_batch") or {}
         if per:
             xs = sorted(per, key=int)
-            series.append(
-                (
-                    f"{c.recipe}/{c.target} ({fig.get('runner', '?')})",
-                    [int(x) for x in xs],
-                    [per[x]["median_ms"] for x in xs],
-                )
-            )
+            label = f"{c.recipe}/{c.target} ({fig.get('runner', '?')})"
+            series.append((label, [int(x) for x in xs], [per[x]["median_ms"] for x in xs]))
         series += _browser_series(c)
+    return series
+
+
+def latency_plot(series: list[tuple[str, list[int], list[float]]]) -> Any:
     if not series:
         return None
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for label, xs, ys in series:
-        ax.plot(xs, ys, marker="o", label=label)
+    fig, ax = plt.subplots(figsize=(9, 4))
+    markers = "osD^vP*Xh<>p"
+    for i, ((label, xs, ys), colour) in enumerate(zip(series, distinct_colours(len(series)), strict=True)):
+        ax.plot(xs, ys, marker=markers[i % len(markers)], color=colour, label=label)
+    ax.set_xticks(sorted({x for _, xs, _ in series for x in xs}))
     ax.set_xlabel("batch size")
     ax.set_ylabel("median latency (ms, log scale)")
     ax.set_yscale("log")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False)
+    return fig
+
+
+def _svg_or_none(fig: Any) -> str | None:
+    if fig is None:
+        return None
+    import matplotlib.pyplot as plt
+
     svg = _svg(fig)
     plt.close(fig)
     return svg
 
 
 def render(cells: list[Cell], meta: dict[str, Any]) -> str:
+    import jinja2
     import matplotlib
 
     matplotlib.use("Agg")
-    rows = "".join(
-        f"<tr class='{html.escape(c.status)}'><td>{html.escape(c.recipe)}</td><td>{html.escape(c.target)}</td>"
-        f"<td>{html.escape(c.status)}</td><td>{c.seconds:.1f} s</td><td>{'cached' if c.cached else 'built'}</td>"
-        f"<td>{html.escape(c.reason)}</td></tr>"
-        for c in cells
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("recipekit.report", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
     )
-    plots = [("Parity error per output", parity_plot(cells)), ("Latency per batch size", latency_plot(cells))]
-    figs = "".join(f"<h2>{t}</h2><div class='plot'>{svg}</div>" for t, svg in plots if svg)
-    head = f"<title>recipekit matrix</title><style>{STYLE}</style>"
-    info = html.escape(
-        f"targets: {', '.join(meta.get('targets', []))}; overrides: {' '.join(meta.get('overrides', [])) or 'none'}"
-    )
-    table = (
-        "<table id='matrix'><tr><th>recipe</th><th>target</th><th>status</th><th>time</th><th>cache</th><th>why</th></tr>"
-        + rows
-        + "</table>"
-    )
-    return f"<!doctype html><html><head><meta charset='utf-8'>{head}</head><body><h1>recipekit matrix</h1><p>{info}</p>{table}{figs}</body></html>\n"
+    bars = error_bars(cells)
+    plots = [
+        ("Worst error per output", _svg_or_none(error_plot(bars))),
+        ("Latency per batch size", _svg_or_none(latency_plot(latency_series(cells)))),
+    ]
+    no_figure = [b for b in bars if b.value is None]
+    page = env.get_template("matrix.html")
+    return page.render(cells=cells, plots=[p for p in plots if p[1]], meta=meta, no_figure=no_figure)

@@ -6,7 +6,8 @@ matrix.json (schema "recipekit.matrix/1"), one entry per (recipe, target) cell:
   reason: why it is not passed ("" when passed); seconds: wall time of the cell's steps (shared
   export/fix steps included); cached: no step of the cell ran (all from the cache, or not run);
   artifact: {path, sha256} of the published artifact, or null;
-  gates: gate name -> {status, passed, message, failures, figures} as the gate recorded them.
+  gates: gate name -> {status, passed, message, failures, figures} as the gate recorded them;
+  reference: what parity compares against ("PyTorch", or the source ONNX for an ONNX source).
 Top level: schema, targets, recipes, overrides, cells, and counts per status.
 """
 

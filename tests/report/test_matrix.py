@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import tempfile
 
 import pytest
 from helpers.common import copy_recipes
@@ -64,8 +62,8 @@ def test_json_schema(matrix):
     assert doc["schema"] == "recipekit.matrix/1"
     assert doc["overrides"] == [SIZE] and doc["targets"] == ["ort", "trt-jetson"]
     cell = next(c for c in doc["cells"] if c["recipe"] == "yolo11n" and c["target"] == "ort")
-    assert set(cell) == {"recipe", "target", "status", "reason", "seconds", "cached", "artifact", "gates"}
-    assert len(cell["artifact"]["sha256"]) == 64
+    assert set(cell) == {"recipe", "target", "status", "reason", "seconds", "cached", "artifact", "gates", "reference"}
+    assert len(cell["artifact"]["sha256"]) == 64 and cell["reference"] == "PyTorch"
     assert cell["gates"]["parity"]["passed"] is True
     assert "max_abs" in cell["gates"]["parity"]["figures"]["outputs"]["output0"]
     assert cell["cached"] is False and cell["seconds"] > 0
@@ -81,33 +79,17 @@ def test_markdown_table(matrix):
     assert any(line.startswith("| yolo11n-strict | ort | failed |") for line in md)
 
 
-def test_html_renders_table_and_plots_in_chromium(matrix):
+def test_html_renders_table_and_plots_in_chromium(matrix, tmp_path):
+    from helpers.cdp import screenshot
+
     root, _, _ = matrix
     html = root / "report" / "matrix.html"
-    assert "<script" not in html.read_text() and "http" not in html.read_text().split("<svg", 1)[0]
-    with tempfile.TemporaryDirectory() as profile:
-        dom = subprocess.run(
-            [
-                "chromium",
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={profile}",
-                "--dump-dom",
-                html.as_uri(),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        ).stdout
-    assert dom.count("<tr class=") == 6
-    assert dom.count("<svg") == 2 and "Parity error per output" in dom and "Latency per batch size" in dom
+    text = html.read_text()
+    assert "<script" not in text and "http" not in text.split("<svg", 1)[0]
+    assert text.count("<tr class=") == 6 and "[parity vs PyTorch]" in text
+    shot = screenshot("chromium", html.as_uri(), tmp_path / "matrix.png")
+    assert shot["errors"] == [] and shot["svgs"] == 2
+    assert "Worst error per output" in text and "Latency per batch size" in text
 
 
 def test_second_run_is_all_cached_and_unavailable_counts_only_when_strict(matrix, cli):
