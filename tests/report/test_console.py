@@ -39,8 +39,13 @@ def test_json_is_one_event_per_line(tmp_path, cli):
         for task, e in finished.items():
             assert e["status"] == expect and e["seconds"] >= 0 and e["error"] == ""
             assert task.endswith("publish:ort") or re.fullmatch(r"[0-9a-f]{64}", e["key"])
-        assert events[-1] == {"event": "target", "recipe": "tiny", "target": "ort", "status": "published",
-                              "path": str(tmp_path / "o" / "tiny" / "ort")}
+        assert events[-1] == {
+            "event": "target",
+            "recipe": "tiny",
+            "target": "ort",
+            "status": "published",
+            "path": str(tmp_path / "o" / "tiny" / "ort"),
+        }
 
 
 def test_a_failed_step_is_an_event_with_its_error(tmp_path, cli):
@@ -59,8 +64,14 @@ def test_a_failed_step_is_an_event_with_its_error(tmp_path, cli):
 def _on_a_terminal(args: list[str], env: dict[str, str], timeout: float = 120) -> str:
     """Run recipekit with stdout on a pseudo-terminal; everything it wrote."""
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "recipekit", *args], stdout=follower, stderr=follower,
-                            stdin=subprocess.DEVNULL, env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recipekit", *args],
+        stdout=follower,
+        stderr=follower,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        cwd=ROOT,
+    )
     os.close(follower)
     chunks, deadline = [], time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -84,11 +95,11 @@ def test_live_view_on_a_terminal_with_colours_unless_no_color(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
     env.update(TERM="xterm-256color", PYTHONPATH=str(ROOT))
     recipe = tiny_recipe(tmp_path)
-    coloured = _on_a_terminal(["build", str(recipe), "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o")],
-                              env)
+    coloured = _on_a_terminal(["build", str(recipe), "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o")], env)
     assert COLOUR.search(coloured) and "tiny:gate:ort.parity" in coloured
-    plain = _on_a_terminal(["build", str(recipe), "--cache", str(tmp_path / "c2"), "--out", str(tmp_path / "o2")],
-                           {**env, "NO_COLOR": "1"})
+    plain = _on_a_terminal(
+        ["build", str(recipe), "--cache", str(tmp_path / "c2"), "--out", str(tmp_path / "o2")], {**env, "NO_COLOR": "1"}
+    )
     assert not COLOUR.search(plain) and "tiny:gate:ort.parity" in plain and "published" in plain
 
 
