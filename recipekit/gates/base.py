@@ -80,5 +80,10 @@ class Gate(Plugin):
     """True for lints of the fixed ONNX (e.g. trt-lint): they run before the target is built, on
     ctx.onnx_path, and a failure stops the build of that target."""
 
+    @classmethod
+    def recipe_key(cls, recipe: Recipe, target: str) -> dict[str, Any]:
+        """Recipe settings outside the gate's own section that change its verdict (part of its step key)."""
+        return {}
+
     def check(self, ctx: GateContext) -> GateResult:
         raise NotImplementedError

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field
 
 from recipekit.gates.base import Gate, GateContext, GateResult
-from recipekit.gates.tolerance import ToleranceConfig, decide, unknown_keys
+from recipekit.gates.tolerance import ToleranceConfig, decide, layers, unknown_keys
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,12 +51,14 @@ class BatchConsistency(Gate):
     """Batch-N items against batch-1 runs, for every batch size that matters."""
 
     name: ClassVar[str] = "batch-consistency"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     Config = BatchConsistencyConfig
+    default_tolerances: ClassVar[dict[str, Any]] = {}
 
     def check(self, ctx: GateContext) -> GateResult:
         recipe, golden = ctx.recipe, ctx.golden()
         shape = tuple(recipe.shapes()[0])
+        self.hw = shape
         inputs = [c.input for c in golden.at(shape)]
         static = not recipe.export.dynamic_batch
         sizes = [recipe.export.batch.max] if static else (self.config.sizes or batch_sizes(recipe.export.batch))
@@ -127,7 +129,8 @@ class BatchConsistency(Gate):
             if isinstance(part, str):
                 errors.append(f"batch {n}: {part}")
                 return rows
-            for row in compare_outputs(runner.output_names, singles[k], part, kinds, self.config.tolerances()):
+            tol = layers(self.config, self.default_tolerances)
+            for row in compare_outputs(runner.output_names, singles[k], part, kinds, tol, self.hw):
                 rows.append({"batch": n, "item": i, "sample": k, **row})
         return rows
 

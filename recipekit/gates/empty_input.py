@@ -1,12 +1,23 @@
-"""empty-input: a blank image through the artifact (field notes 1 and 5).
+"""empty-input: an input on which the model detects nothing, through the artifact (field notes 1 and 5).
 
-A blank image makes NMS keep nothing, which is where post-processing graphs break: torchvision's
-traced Faster R-CNN raises `cannot reshape tensor of shape {0,..} to {-1,4}`-style errors, and
-Ultralytics' nms=True graph pads an empty tensor, which ORT's WebGPU (JSEP) kernels reject. The gate
-runs ONNX Runtime with every intermediate tensor as an output, so the zero-sized ones can be listed
-with the ops that make and read them, even on a machine without a browser. It checks: no error,
-outputs as declared (rank and fixed dims), and zero-sized intermediates (listed; failing when
-`zero_sized: fail`, as WebGPU targets want).
+Zero detections is where post-processing graphs break: torchvision's traced Faster R-CNN raises
+`cannot reshape tensor of shape {0,..} to {-1,4}`-style errors, and Ultralytics' nms=True graph
+pads an empty tensor, which ORT's WebGPU (JSEP) kernels reject. A blank image does not always make
+a model detect nothing, so the gate searches the golden step's probes (recipekit.onnx.golden.PROBES:
+constant black, letterbox grey, white, dark and light grey, and low noise around grey and above
+black) for the first whose *reference* output has zero detections, and runs that one. When none
+has, the gate reports `not exercised`: a failure, unless the recipe sets `require: false` (then
+`skipped`); it never says passed without a zero-detection reference.
+
+On the chosen input the gate runs ONNX Runtime with every intermediate tensor as an output, so the
+zero-sized ones can be listed with the ops that make and read them, even without a browser. It
+checks: no error, outputs as declared (rank and fixed dims), the artifact agrees with the reference
+(recipekit.onnx.compare with the recipe's parity tolerances: no detection where the reference has
+none), and zero-sized intermediates (listed; failing when `zero_sized: fail`, as WebGPU targets want).
+
+A detection counts when it scores >= `score`; default: the NMS score threshold the output declares,
+else the recipe's parity min_score for detections, else 0.25 for raw heads (Ultralytics' predict
+threshold).
 """
 
 from __future__ import annotations
@@ -18,15 +29,25 @@ from pydantic import Field
 
 from recipekit.gates.base import Gate, GateConfig, GateContext, GateResult
 
+RAW_HEAD_SCORE = 0.25
+
 
 class EmptyInputConfig(GateConfig):
-    """What a blank image is, and whether zero-sized intermediates fail the gate."""
+    """Which shapes, what counts as a detection, whether zero-sized intermediates fail, whether the case is required."""
 
-    value: int = Field(0, ge=0, le=255, description="pixel value (0..255) of the blank image, before preprocessing")
     zero_sized: Literal["report", "fail"] = Field(
         "report", description="zero-sized intermediate tensors: list them (report) or fail (WebGPU JSEP rejects them)"
     )
     shapes: Literal["export", "all"] = Field("export", description="the export size only, or every declared shape")
+    score: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="a detection (or raw-head candidate) counts when it scores >= this; default: the declared NMS threshold, else parity's min_score, else 0.25 (raw heads)",
+    )
+    require: bool = Field(
+        True, description="no probe with zero detections in the reference: fail (true) or report skipped (false)"
+    )
 
 
 def graph_facts(path: Path) -> dict[str, Any]:
@@ -75,12 +96,12 @@ def zero_sized(values: dict[str, Any], facts: dict[str, Any]) -> list[dict[str, 
 
 
 class EmptyInput(Gate):
-    """Blank image in: no error, declared output shapes, zero-sized intermediates listed."""
+    """The first probe with zero reference detections: no error, declared shapes, agreement, zero-sized listed."""
 
     name: ClassVar[str] = "empty-input"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     Config = EmptyInputConfig
-    uses_golden: ClassVar[bool] = False
+    uses_golden: ClassVar[bool] = True
 
     def check(self, ctx: GateContext) -> GateResult:
         from recipekit.onnx.runtime import ort_with_all_outputs
@@ -91,40 +112,110 @@ class EmptyInput(Gate):
         except Exception as exc:  # ORT's own error types: a model it cannot load fails the gate
             return GateResult("failed", failures=[f"ONNX Runtime cannot load {ctx.onnx_path.name}: {_first_line(exc)}"])
         shapes = ctx.recipe.shapes() if self.config.shapes == "all" else ctx.recipe.shapes()[:1]
-        figures: dict[str, Any] = {"onnx": ctx.onnx_path.name, "value": self.config.value, "runner": runner.description}
+        golden = ctx.golden()
+        figures: dict[str, Any] = {"onnx": ctx.onnx_path.name, "runner": runner.description}
         failures: list[str] = []
+        missing: list[str] = []
         for shape in shapes:
             key = f"{shape[0]}x{shape[1]}"
-            figures[key], found = self._one(ctx, runner, facts, tuple(shape))
+            figures[key], found, exercised = self._one(ctx, golden, runner, facts, tuple(shape))
             failures += [f"blank {key}: {f}" for f in found]
+            if not exercised:
+                missing.append(key)
         n_zero = sum(len(figures[f"{s[0]}x{s[1]}"].get("zero_sized_intermediates", [])) for s in shapes)
         figures["zero_sized_intermediates"] = n_zero
         if self.config.zero_sized == "fail" and n_zero:
             failures.append(f"zero_sized_intermediates {n_zero} > 0 (zero_sized: fail)")
-        msg = f"blank image ran; {n_zero} zero-sized intermediate tensor(s)" if not failures else "blank image failed"
+        return self._verdict(figures, failures, missing, n_zero)
+
+    def _verdict(self, figures: dict, failures: list[str], missing: list[str], n_zero: int) -> GateResult:
+        figures["exercised"] = not missing
+        if missing:
+            why = (
+                f"not exercised at {', '.join(missing)}: no blank-ish probe has zero detections in the reference "
+                "(see the probes' reference counts)"
+            )
+            if self.config.require:
+                return GateResult("failed", figures=figures, failures=[*failures, why], message=why)
+            status = "failed" if failures else "skipped"
+            return GateResult(status, figures=figures, failures=failures, message=why + " (require: false)")
+        msg = (
+            f"zero-detection input ran; {n_zero} zero-sized intermediate tensor(s)"
+            if not failures
+            else "zero-detection input failed"
+        )
         return GateResult("failed" if failures else "passed", figures=figures, failures=failures, message=msg)
 
-    def _one(
-        self, ctx: GateContext, runner: Any, facts: dict[str, Any], shape: tuple[int, int]
-    ) -> tuple[dict, list[str]]:
-        """Figures and failures for one blank image."""
+    def _one(self, ctx: GateContext, golden: Any, runner: Any, facts: dict, shape: tuple[int, int]) -> tuple:
+        """Figures, failures and whether a zero-detection reference was found, for one shape."""
+        counts, chosen = self._search(ctx, golden, shape)
+        fig: dict[str, Any] = {"probes": counts, "input": chosen.sample if chosen else None}
+        case = chosen or self._fallback(ctx, golden, shape)
+        name = ctx.recipe.input.name or runner.input_names[0]
+        try:
+            outs = runner.run({name: case.input})
+        except Exception as exc:  # the runtime error *is* the finding (e.g. the Reshape of field note 5)
+            return {**fig, "error": _first_line(exc)}, [f"the artifact raised: {_first_line(exc)}"], chosen is not None
+        values = dict(zip(runner.output_names, outs, strict=True))
+        zeros = zero_sized(values, facts)
+        fig.update(
+            outputs={n: list(values[n].shape) for n in facts["outputs"]},
+            zero_sized_intermediates=[z for z in zeros if not z["graph_output"]],
+            zero_sized_outputs=[z["tensor"] for z in zeros if z["graph_output"]],
+        )
+        found = output_problems(facts["outputs"], values)
+        if chosen is not None and not found:
+            found += self._agree(ctx, golden, chosen, values, fig)
+        return fig, found, chosen is not None
+
+    def _search(self, ctx: GateContext, golden: Any, shape: tuple[int, int]) -> tuple[dict[str, Any], Any]:
+        """Reference detection count per probe at `shape`, and the first probe with none."""
+        from recipekit.onnx.compare import detection_counts
+
+        counts: dict[str, Any] = {}
+        chosen = None
+        for case in [p for p in getattr(golden, "probes", []) if tuple(p.shape) == shape]:
+            n = detection_counts(golden.output_names, case.outputs, ctx.output_kinds, self._score_of(ctx), shape)
+            counts[case.sample] = n
+            if n == 0 and chosen is None:
+                chosen = case
+        return counts, chosen
+
+    def _fallback(self, ctx: GateContext, golden: Any, shape: tuple[int, int]) -> Any:
+        """Without a zero-detection reference the black image still runs: its errors are still failures."""
+        from recipekit.onnx.golden import Case
         from recipekit.onnx.preprocess import blank_tensor
 
         pre, dtype = ctx.recipe.input.preprocess, ctx.recipe.input.dtype
-        x = blank_tensor(shape, pre, self.config.value, dtype)
-        name = ctx.recipe.input.name or runner.input_names[0]
-        try:
-            outs = runner.run({name: x})
-        except Exception as exc:  # the runtime error *is* the finding (e.g. the Reshape of field note 5)
-            return {"error": _first_line(exc)}, [f"the artifact raised: {_first_line(exc)}"]
-        values = dict(zip(runner.output_names, outs, strict=True))
-        zeros = zero_sized(values, facts)
-        fig = {
-            "outputs": {n: list(values[n].shape) for n in facts["outputs"]},
-            "zero_sized_intermediates": [z for z in zeros if not z["graph_output"]],
-            "zero_sized_outputs": [z["tensor"] for z in zeros if z["graph_output"]],
-        }
-        return fig, output_problems(facts["outputs"], values)
+        return Case(shape, "blank(0)", blank_tensor(shape, pre, 0, dtype), [])
+
+    def _score_of(self, ctx: GateContext) -> Any:
+        from recipekit.gates.tolerance import recipe_tolerances
+        from recipekit.onnx.compare import resolve
+
+        parity = [recipe_tolerances(ctx.recipe, ctx.target, "parity")]
+
+        def score(name: str, kind: dict[str, Any]) -> float:
+            if self.config.score is not None:
+                return self.config.score
+            if kind.get("score_threshold") is not None:
+                return float(kind["score_threshold"])
+            if kind.get("kind") == "raw_head":
+                return RAW_HEAD_SCORE
+            return resolve(parity, "min_score", name, None, kind)
+
+        return score
+
+    def _agree(self, ctx: GateContext, golden: Any, case: Any, values: dict[str, Any], fig: dict) -> list[str]:
+        """The artifact on the zero-detection input against the reference, with parity's tolerances."""
+        from recipekit.gates.tolerance import recipe_tolerances
+        from recipekit.onnx.compare import compare_outputs
+
+        names = golden.output_names
+        tol = [recipe_tolerances(ctx.recipe, ctx.target, "parity")]
+        rows = compare_outputs(names, case.outputs, [values[n] for n in names], ctx.output_kinds, tol, case.shape)
+        fig["agreement"] = {r["output"]: r["passed"] for r in rows}
+        return [f"{r['output']} on {case.sample}: {r.get('reason', 'failed')}" for r in rows if not r["passed"]]
 
 
 def _first_line(exc: BaseException) -> str:

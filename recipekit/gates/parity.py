@@ -1,28 +1,30 @@
 """parity: the artifact against the PyTorch source on the golden cases, at every declared shape.
 
-Raw tensors are compared element-wise (atol AND rtol); post-NMS outputs (output_kinds "detections")
-are matched by IoU and class and compared in pixels, since row order and padding carry no meaning
-(recipekit.onnx.compare's docstring gives the schema and the failure rule).
+Every output is compared by its declared semantics (recipekit.recipe.outputs) with the one
+comparison, recipekit.onnx.compare: raw heads per channel group in their own units, post-NMS
+detections matched by IoU and class, prototype masks as mask IoU. Tolerances resolve as the recipe's
+`gates.parity` option, then this gate's defaults (none), then the per-kind default.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from recipekit.gates.base import Gate, GateContext, GateResult
-from recipekit.gates.tolerance import ToleranceConfig, decide, unknown_keys
+from recipekit.gates.tolerance import ToleranceConfig, decide, exercised, layers, unknown_keys
 
 
 class ParityConfig(ToleranceConfig):
-    """Tolerances: a scalar or a per-output map whose "" key is the default."""
+    """Tolerances: a scalar or a per-output (per-field) map whose "" key is the default."""
 
 
 class Parity(Gate):
     """Runs every golden case through the artifact and compares each output with the source's."""
 
     name: ClassVar[str] = "parity"
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "3"
     Config = ParityConfig
+    default_tolerances: ClassVar[dict[str, Any]] = {}
 
     def check(self, ctx: GateContext) -> GateResult:
         from recipekit.onnx.compare import compare_outputs
@@ -31,13 +33,16 @@ class Parity(Gate):
         bad_keys = unknown_keys(self.config, golden.output_names, ctx.output_kinds)
         if bad_keys:
             return GateResult("failed", failures=bad_keys, message="tolerance keys that name no output")
-        runner, tol = ctx.runner(), self.config.tolerances()
+        runner, tol = ctx.runner(), layers(self.config, self.default_tolerances)
         rows = []
         for case in golden.cases:
             got = runner.run_one(case.input)
-            for row in compare_outputs(golden.output_names, case.outputs, got, ctx.output_kinds, tol):
+            for row in compare_outputs(
+                golden.output_names, case.outputs, got, ctx.output_kinds, tol, tuple(case.shape)
+            ):
                 rows.append({"shape": list(case.shape), "sample": case.sample, **row})
-        return decide(rows, where, figures={"runner": runner.description, "cases": len(golden.cases)})
+        figures = {"runner": runner.description, "cases": len(golden.cases), "tolerances": tol}
+        return decide(rows, where, exercised(rows), figures)
 
 
 def where(row: dict) -> str:

@@ -5,7 +5,8 @@ shifts every keypoint. Checking only the export size cannot catch that, so this 
 declared shapes (rectangular ones included) and, where H/W are dynamic, the profile's min/opt/max,
 each with its own verdict. A shape the artifact rejects is a failure naming the shape, not a crash.
 A profile shape without a golden case (no PyTorch reference) is only run and checked for errors
-and non-finite outputs.
+and non-finite outputs. When every shape to sweep is one parity already compares (the declared
+shapes, on the same artifact), the sweep would repeat parity: it reports `skipped` with that reason.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from recipekit.gates.base import Gate, GateContext, GateResult
-from recipekit.gates.tolerance import ToleranceConfig, decide, summarize, unknown_keys
+from recipekit.gates.tolerance import ToleranceConfig, decide, layers, summarize, unknown_keys
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,8 +51,9 @@ class ShapeSweep(Gate):
     """Per shape: golden cases compared with the artifact's outputs, or a run-only check."""
 
     name: ClassVar[str] = "shape-sweep"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     Config = ShapeSweepConfig
+    default_tolerances: ClassVar[dict[str, Any]] = {}
 
     def check(self, ctx: GateContext) -> GateResult:
         golden, runner = ctx.golden(), ctx.runner()
@@ -59,6 +61,13 @@ class ShapeSweep(Gate):
         if bad_keys:
             return GateResult("failed", failures=bad_keys, message="tolerance keys that name no output")
         roles = sweep_shapes(ctx.recipe, ctx.target_manifest)
+        parity_shapes = {tuple(c.shape) for c in golden.cases}
+        if set(roles) <= parity_shapes:
+            shown = ", ".join(f"{s[0]}x{s[1]}" for s in roles)
+            why = f"nothing beyond the parity shapes ({shown}): parity compares them on the same artifact"
+            return GateResult(
+                "skipped", figures={"shapes": {f"{s[0]}x{s[1]}": r for s, r in roles.items()}}, message=why
+            )
         rows: list[dict[str, Any]] = []
         for shape, why in roles.items():
             rows += self._shape_rows(ctx, golden, runner, shape, why)
@@ -87,8 +96,8 @@ class ShapeSweep(Gate):
             if isinstance(got, str):
                 rows.append({**base, "sample": case.sample, "output": "*", "passed": False, "reason": got})
                 continue
-            tol = self.config.tolerances()
-            for row in compare_outputs(golden.output_names, case.outputs, got, ctx.output_kinds, tol):
+            tol = layers(self.config, self.default_tolerances)
+            for row in compare_outputs(golden.output_names, case.outputs, got, ctx.output_kinds, tol, shape):
                 rows.append({**base, "sample": case.sample, **row})
         return rows
 

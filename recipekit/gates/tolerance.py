@@ -10,63 +10,158 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from recipekit.gates.base import GateConfig, GateResult
 
 Tol = float | dict[str, float]
-TOLERANCE_KEYS = ("atol", "rtol", "box_px", "keypoints_px", "score_abs", "iou_match", "min_score")
+TOLERANCE_KEYS = (
+    "atol",
+    "rtol",
+    "box_px",
+    "keypoints_px",
+    "score_abs",
+    "angle_rad",
+    "mask_iou",
+    "iou_match",
+    "min_score",
+)
+FP16_MARGIN = {"box_px": 1.0, "keypoints_px": 1.0, "score_abs": 0.02, "angle_rad": 0.01, "atol": 0.01, "rtol": 0.01}
+"""Added to every resolved tolerance when the artifact computes in float16 (webgpu fp16: true): fp16 keeps
+11 significant bits, so one ulp of a 512..1024 px coordinate is 0.5 px and of a probability near 1 is 0.0005;
+the margin allows two ulps of coordinates and a few accumulated rounding steps of scores and tensors."""
 
 
 class ToleranceConfig(GateConfig):
-    """Each tolerance: a scalar, or a per-output map (detection groups by group name) whose "" key is the default."""
+    """Each tolerance: a scalar, or a map whose keys are tried in order "<output>/<field>", "<output>" (a
+    detection group by its group name) and "". Unset: the recipe's other layers, the gate's defaults, then
+    the per-kind default of recipekit.onnx.compare (DEFAULTS)."""
 
-    atol: Tol = Field(1e-3, description="raw tensors: absolute tolerance (fails beyond atol AND rtol; NaN fails)")
-    rtol: Tol = Field(1e-3, description="raw tensors: relative tolerance, of |reference|")
-    box_px: Tol = Field(1.0, description="detections: largest box coordinate error of a matched pair, in pixels")
-    keypoints_px: Tol = Field(1.0, description="detections: largest keypoint distance of a matched pair, in pixels")
-    score_abs: Tol = Field(0.01, description="detections: largest score (or keypoint confidence) error of a pair")
-    iou_match: Tol = Field(0.5, description="detections: IoU (same class) at which two detections match")
-    min_score: Tol = Field(0.0, description="detections: unmatched ones scoring below this are ignored (NMS edge)")
+    atol: Tol | None = Field(
+        None,
+        description="tensors, mask coefficients, logits: absolute tolerance (fails beyond atol AND rtol; NaN fails); default 1e-3",
+    )
+    rtol: Tol | None = Field(None, description="relative tolerance, of |reference|; default 1e-3")
+    box_px: Tol | None = Field(
+        None, description="box coordinates (raw heads and matched detections), in input pixels; default 1"
+    )
+    keypoints_px: Tol | None = Field(None, description="keypoint distance, in input pixels; default 1")
+    score_abs: Tol | None = Field(
+        None, description="probabilities (scores, class scores, keypoint visibility): absolute; default 0.01"
+    )
+    angle_rad: Tol | None = Field(None, description="box angles, radians modulo pi; default 0.01")
+    mask_iou: Tol | None = Field(
+        None, description="decoded masks: smallest IoU of a result's mask with the reference's; default 0.9"
+    )
+    iou_match: Tol | None = Field(
+        None, description="detections: IoU (same class) at which two detections match; default 0.5"
+    )
+    min_score: Tol | None = Field(
+        None,
+        description="detections: unmatched ones scoring below this are ignored (default: the NMS score threshold + score_abs, else 0); raw heads: coordinates of candidates below it in both results are not compared (default 0.001)",
+    )
 
     @field_validator(*TOLERANCE_KEYS)
     @classmethod
-    def _non_negative(cls, v: Tol) -> Tol:
-        values = v.values() if isinstance(v, dict) else [v]
+    def _non_negative(cls, v: Tol | None) -> Tol | None:
+        values = [] if v is None else v.values() if isinstance(v, dict) else [v]
         if any(not x >= 0 for x in values):
             raise ValueError(f"tolerances must be >= 0 (NaN is not allowed), got {v}")
         return v
 
-    @field_validator("iou_match")
+    @field_validator("iou_match", "mask_iou")
     @classmethod
-    def _iou_range(cls, v: Tol) -> Tol:
-        values = v.values() if isinstance(v, dict) else [v]
+    def _unit_range(cls, v: Tol | None, info: ValidationInfo) -> Tol | None:
+        values = [] if v is None else v.values() if isinstance(v, dict) else [v]
         if any(not 0 < x <= 1 for x in values):
-            raise ValueError(f"iou_match must be in (0, 1], got {v}")
+            raise ValueError(f"{info.field_name} must be in (0, 1], got {v}")
         return v
 
     def tolerances(self) -> dict[str, Tol]:
-        return {k: getattr(self, k) for k in TOLERANCE_KEYS}
+        """What the recipe set (unset keys are left to the next layer)."""
+        return {k: getattr(self, k) for k in TOLERANCE_KEYS if getattr(self, k) is not None}
+
+
+def recipe_tolerances(recipe: Any, target: str, gate: str) -> dict[str, Tol]:
+    """A gate's tolerance options as the recipe sets them for `target` (the target's own settings first)."""
+    entry = recipe.targets.get(target)
+    cfg = (entry.gates.get(gate) if entry else None) or recipe.gates.get(gate)
+    return cfg.tolerances() if isinstance(cfg, ToleranceConfig) else {}
+
+
+def layers(
+    config: Any, defaults: dict[str, Any], *inherited: dict[str, Any], fp16: bool = False
+) -> list[dict[str, Any]]:
+    """The resolution order recipekit.onnx.compare reads: recipe option -> inherited -> gate default."""
+    out = [config.tolerances() if isinstance(config, ToleranceConfig) else {}, *inherited, dict(defaults)]
+    if fp16:
+        out.append({"margin": dict(FP16_MARGIN)})
+    return [x for x in out if x]
+
+
+def known_names(names: list[str], kinds: dict[str, Any]) -> set[str]:
+    """Names a per-output tolerance key may use: outputs, detection groups and '<output>/<field>'."""
+    known = set(names) | {""}
+    for name, kind in (kinds or {}).items():
+        owner = str(kind.get("group") or name) if kind.get("kind") == "detections" else name
+        known.add(owner)
+        fields = kind.get("groups") or kind.get("columns") or ([kind["field"]] if kind.get("field") else [])
+        for f in fields:
+            known |= {f"{owner}/{f['name']}", f"{name}/{f['name']}"}
+            if f["role"] == "keypoints":
+                known |= {f"{owner}/{f['name']}"}
+    return known
 
 
 def unknown_keys(config: ToleranceConfig, names: list[str], kinds: dict[str, Any]) -> list[str]:
-    """Per-output tolerance keys that name no output and no detection group."""
-    known = set(names) | {str(k.get("group", n)) for n, k in (kinds or {}).items()} | {""}
+    """Per-output tolerance keys that name no output, detection group or field."""
+    known = known_names(names, kinds)
     out = []
     for key in TOLERANCE_KEYS:
         value = getattr(config, key)
         for name in value if isinstance(value, dict) else ():
             if name not in known:
                 names_list = ", ".join(sorted(known - {""}))
-                out.append(f"{key}: tolerance key {name!r} names no output (outputs: {names_list})")
+                out.append(f"{key}: tolerance key {name!r} names no output or field (known: {names_list})")
     return out
+
+
+def exercised(rows: list[dict[str, Any]]) -> list[str]:
+    """Raw heads whose coordinates no case compared (every candidate below min_score): not a pass."""
+    heads: dict[str, int] = {}
+    for r in rows:
+        if r.get("kind") == "raw_head" and "compared_candidates" in r:
+            heads[r["output"]] = heads.get(r["output"], 0) + int(r["compared_candidates"])
+    return [
+        f"{name}: no candidate scored >= min_score in any case, so no box coordinate was compared (lower min_score)"
+        for name, n in heads.items()
+        if n == 0
+    ]
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Worst figures per output over all rows (tensor: abs/rel errors; detections: pixels, counts)."""
     worst: dict[str, dict[str, Any]] = {}
-    maxima = ("max_abs", "max_rel", "p99_abs", "box_px_max", "keypoints_px_max", "score_abs_max", "kpt_conf_abs_max")
-    sums = ("matched", "unmatched_ref", "unmatched_got", "failed_elements")
+    maxima = (
+        "max_abs",
+        "max_rel",
+        "p99_abs",
+        "box_px_max",
+        "keypoints_px_max",
+        "score_abs_max",
+        "kpt_conf_abs_max",
+        "angle_rad_max",
+        "mask_coefficients_abs_max",
+    )
+    sums = (
+        "matched",
+        "unmatched_ref",
+        "unmatched_got",
+        "failed_elements",
+        "compared_candidates",
+        "not_compared_below_min_score",
+        "decoded_masks",
+    )
     for r in rows:
         w = worst.setdefault(r["output"], {"kind": r.get("kind", "tensor"), "failed_rows": 0})
         w["failed_rows"] += int(not r["passed"])
@@ -76,6 +171,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for key in sums:
             if key in r:
                 w[key] = w.get(key, 0) + r[key]
+        if "mask_iou_min" in r:
+            w["mask_iou_min"] = min(w.get("mask_iou_min", 1.0), r["mask_iou_min"])
     return worst
 
 

@@ -207,19 +207,13 @@ def calibrator(trt: Any, root: Path, spec: dict[str, Any]) -> Any:
     return Calibrator()
 
 
-def compare_case(spec: dict[str, Any], refs: list[Any], gots: list[Any]) -> list[dict[str, Any]]:
-    """compare.py's own verdicts: detection-aware where the bundle declares detection outputs."""
+def compare_case(spec: dict[str, Any], refs: list[Any], gots: list[Any], image_hw: Any = None) -> list[dict[str, Any]]:
+    """compare.py's own verdicts, by the output semantics and tolerance layers bundle.json declares."""
     import compare
 
-    if hasattr(compare, "compare_outputs"):
-        return compare.compare_outputs(spec["outputs"], refs, gots, spec.get("output_kinds"), spec.get("tolerances"))
-    tol = spec.get("tolerances") or {}
-    return [
-        compare.compare_tensor(
-            n, r, g, compare.tolerance(tol.get("atol", 1e-3), n), compare.tolerance(tol.get("rtol", 1e-3), n)
-        )
-        for n, r, g in zip(spec["outputs"], refs, gots)
-    ]  # noqa: B905
+    return compare.compare_outputs(
+        spec["outputs"], refs, gots, spec.get("output_kinds"), spec.get("tolerances"), image_hw
+    )
 
 
 def run_cases(root: Path, spec: dict[str, Any], backend: Any) -> list[dict[str, Any]]:
@@ -231,7 +225,7 @@ def run_cases(root: Path, spec: dict[str, Any], backend: Any) -> list[dict[str, 
             x, refs = z["input"], [z[f"out{j}"] for j in range(len(spec["outputs"]))]
         try:
             gots = backend.run(x, case["profile"])
-            results = compare_case(spec, refs, gots)
+            results = compare_case(spec, refs, gots, tuple(case["shape"]))
         except Exception as exc:  # noqa: BLE001 - a crash at one batch size is a result, not the end
             results = [{"output": "*", "kind": "-", "passed": False, "reason": f"{type(exc).__name__}: {exc}"}]
         rows += [{"shape": "x".join(map(str, case["shape"])), "batch": case["batch"], **r} for r in results]

@@ -27,7 +27,7 @@ class TrtJetsonConfig(TrtConfig):
 
 class TrtJetsonTarget(Target):
     name: ClassVar[str] = "trt-jetson"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     Config = TrtJetsonConfig
     default_gates: ClassVar[tuple[str, ...]] = ("trt-lint", "parity", "batch-consistency", "shape-sweep")
     reads_samples: ClassVar[bool] = True  # INT8 calibration images
@@ -131,7 +131,7 @@ class TrtJetsonTarget(Target):
             "dtype": recipe.input.dtype,
             "outputs": outputs,
             "output_kinds": dict(ctx.output_kinds),
-            "tolerances": parity_tolerances(recipe, self.name),
+            "tolerances": parity_tolerances(recipe, self.name, cfg.fp16),
             "cases": index,
             "profiles": [p.to_json() for p in shape_profiles(model, recipe, cfg.profiles)],
             "precision": {"fp16": cfg.fp16, "int8": cfg.int8},

@@ -156,18 +156,12 @@ def shell_line(argv: list[str]) -> str:
     return shlex.join(argv)
 
 
-def parity_tolerances(recipe: Recipe, target: str) -> dict[str, Any]:
-    """The recipe's parity tolerances for `target` (the target's own gate settings first)."""
-    entry = recipe.targets.get(target)
-    cfg = (entry.gates.get("parity") if entry else None) or recipe.gates.get("parity")
-    if cfg is None:
-        return {}
-    data = cfg.model_dump(mode="json")
-    return {
-        k: v
-        for k, v in data.items()
-        if k in ("atol", "rtol", "box_px", "keypoints_px", "score_abs", "iou_match", "min_score")
-    }
+def parity_tolerances(recipe: Recipe, target: str, fp16: bool = False) -> list[dict[str, Any]]:
+    """The recipe's parity tolerances for `target` (the target's own gate settings first) as the layers
+    recipekit.onnx.compare resolves, with the documented fp16 margin for fp16 engines."""
+    from recipekit.gates.tolerance import layers, recipe_tolerances
+
+    return layers(None, {}, recipe_tolerances(recipe, target, "parity"), fp16=fp16)
 
 
 def relative(path: Path, root: Path) -> str:

@@ -2,8 +2,12 @@
 
 The bundle the target declares, on the `webgpu` EP and on `wasm` as a baseline, with a real golden
 image and a blank one (the input that makes NMS keep nothing: field notes, case 1). Outputs are
-compared with ONNX Runtime on the CPU running the same file; any browser or ORT error fails with
-its text; nodes ORT placed on the CPU are reported. Missing Chromium or npm package: `unavailable`.
+compared with ONNX Runtime on the CPU running the fixed ONNX the artifact was built from (so a
+defect of the artifact itself, an fp16 conversion say, shows), by the outputs' declared semantics
+and the recipe's tolerances (recipekit.onnx.compare: this gate's options, else the recipe's parity
+options, else the per-kind defaults; fp16 artifacts add FP16_MARGIN of recipekit.gates.tolerance).
+Any browser or ORT error fails with its text; nodes ORT placed on the CPU are reported. Missing
+Chromium or npm package: `unavailable`.
 """
 
 from __future__ import annotations
@@ -12,32 +16,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from recipekit.gates.base import Gate, GateConfig, GateContext, GateResult
+from recipekit.gates.base import Gate, GateContext, GateResult
+from recipekit.gates.tolerance import ToleranceConfig, layers, recipe_tolerances
 
 if TYPE_CHECKING:
     import numpy as np
 
 
-class WebGpuBrowserConfig(GateConfig):
-    atol: float | dict[str, float] = Field(
-        2e-3,
-        description="absolute tolerance for tensor outputs against ORT CPU (element fails if beyond atol AND rtol)",
-    )
-    rtol: float | dict[str, float] = Field(2e-3, description="relative tolerance for tensor outputs")
-    box_px: float = Field(
-        1.0, description="largest allowed box coordinate difference of matched detections, in input pixels"
-    )
-    keypoints_px: float = Field(
-        1.5, description="largest allowed keypoint distance of matched detections, in input pixels"
-    )
-    score_abs: float = Field(
-        0.01, description="largest allowed score (and keypoint confidence) difference of matched detections"
-    )
-    iou_match: float = Field(0.5, gt=0, le=1, description="minimum IoU for two detections of one class to match")
-    min_score: float | None = Field(
-        None,
-        description="detections scoring below this need no match (they may sit on the NMS threshold); default: export.nms.score + score_abs",
-    )
+class WebGpuBrowserConfig(ToleranceConfig):
+    """Tolerances (as parity's keys) against ORT CPU on the same file: unset ones are the recipe's parity
+    tolerances, then the per-kind defaults; fp16 artifacts add FP16_MARGIN (recipekit.gates.tolerance)."""
+
     eps: list[str] = Field(
         ["webgpu", "wasm"], description="onnxruntime-web execution providers to run, each compared with ORT CPU"
     )
@@ -56,8 +45,9 @@ class WebGpuBrowserConfig(GateConfig):
 
 class WebGpuBrowser(Gate):
     name: ClassVar[str] = "webgpu-browser"
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "3"
     Config = WebGpuBrowserConfig
+    default_tolerances: ClassVar[dict[str, Any]] = {}
     targets: ClassVar[tuple[str, ...] | None] = ("webgpu",)
 
     @classmethod
@@ -80,7 +70,7 @@ class WebGpuBrowser(Gate):
         bundle = self.config.bundle or declared_bundle(ctx)
         cases = self.cases(ctx, path)
         report = run_in_browser(path, cases, bundle, tuple(self.config.eps), self.config.timeout_s)
-        return self.decide(ctx, report, reference(path, cases))
+        return self.decide(ctx, report, reference(ctx.onnx_path, cases))
 
     def cases(self, ctx: GateContext, path: Any) -> list[tuple[str, dict[str, np.ndarray]]]:
         """The first `real_cases` golden inputs and a blank image at the export size, keyed by input name."""
@@ -118,7 +108,7 @@ class WebGpuBrowser(Gate):
                 if case.error:
                     failures.append(f"{run.ep} EP ({report.bundle} bundle) on {case.name}: {case.error}")
                     continue
-                for row in self.compare(ctx, refs[case.name], case.outputs):
+                for row in self.compare(ctx, refs[case.name], case.outputs, _hw(case.name)):
                     rows.append({"ep": run.ep, "case": case.name, **row})
                     if not row["passed"]:
                         failures.append(f"{run.ep} EP on {case.name}: {row['output']}: {row['reason']}")
@@ -137,6 +127,7 @@ class WebGpuBrowser(Gate):
             "adapter": report.adapter,
             "seconds": round(report.seconds, 2),
             "cpu_fallback_nodes": fallback,
+            "tolerances": self.tolerances(ctx),
             "comparisons": rows,
             "timings_ms": {r.ep: {"create": r.create_ms, **{c.name: c.run_ms for c in r.cases}} for r in report.runs},
         }
@@ -150,30 +141,45 @@ class WebGpuBrowser(Gate):
             status, figures=figures, failures=failures or ([] if rows else ["no output was compared"]), message=msg
         )
 
-    def compare(self, ctx: GateContext, ref: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    def compare(
+        self, ctx: GateContext, ref: dict[str, np.ndarray], got: dict[str, np.ndarray], hw: Any = None
+    ) -> list[dict[str, Any]]:
         """Every output by its kind (recipekit.onnx.compare): tensors element-wise, detections matched."""
         from recipekit.onnx.compare import compare_outputs
 
-        c, nms = self.config, ctx.recipe.export.nms
         missing = [n for n in ref if n not in got]
         if missing:
             return [{"output": n, "passed": False, "reason": "missing from the browser's outputs"} for n in missing]
-        min_score = c.min_score if c.min_score is not None else (nms.score + c.score_abs if nms else 0.0)
-        tol = {
-            "atol": c.atol,
-            "rtol": c.rtol,
-            "box_px": c.box_px,
-            "keypoints_px": c.keypoints_px,
-            "score_abs": c.score_abs,
-            "iou_match": c.iou_match,
-            "min_score": min_score,
-        }
         names = list(ref)
-        return compare_outputs(names, [ref[n] for n in names], [got[n] for n in names], ctx.output_kinds, tol)
+        refs, gots = [ref[n] for n in names], [got[n] for n in names]
+        return compare_outputs(names, refs, gots, ctx.output_kinds, self.tolerances(ctx), hw)
+
+    def tolerances(self, ctx: GateContext) -> list[dict[str, Any]]:
+        """The recipe's webgpu-browser options, then its parity options, then defaults; + the fp16 margin."""
+        fp16 = bool(ctx.target_manifest.get("fp16"))
+        return layers(self.config, self.default_tolerances, self.inherited(ctx.recipe, ctx.target), fp16=fp16)
+
+    @classmethod
+    def inherited(cls, recipe: Any, target: str) -> dict[str, Any]:
+        return recipe_tolerances(recipe, target, "parity")
+
+    @classmethod
+    def recipe_key(cls, recipe: Any, target: str) -> dict[str, Any]:
+        """Part of the gate's key: the recipe's parity tolerances are this gate's too."""
+        return {"parity_tolerances": cls.inherited(recipe, target)}
+
+
+def _hw(case: str) -> tuple[int, int] | None:
+    """(H, W) from a case name ending in ' HxW'."""
+    try:
+        h, w = case.rsplit(" ", 1)[1].split("x")
+        return int(h), int(w)
+    except (IndexError, ValueError):
+        return None
 
 
 def reference(path: Any, cases: list[tuple[str, dict[str, np.ndarray]]]) -> dict[str, dict[str, np.ndarray]]:
-    """ONNX Runtime on the CPU, same file, same inputs: what every browser EP must reproduce."""
+    """ONNX Runtime on the CPU, the fixed ONNX, same inputs: what every browser EP must reproduce."""
     from recipekit.onnx.runtime import OrtRunner
 
     runner = OrtRunner(path)
