@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 def key_parts(step: Step, recipe: Recipe) -> KeyParts:
     source = source_plugin(recipe)
-    version = {"source": source.version, "fixes": fix_versions(step.config["source_fixes"])}
+    from recipekit.onnx.golden import PROBES_VERSION
+
+    version = {"source": source.version, "fixes": fix_versions(step.config["source_fixes"]), "probes": PROBES_VERSION}
     return KeyParts(version, tools.versions(), {**weight_files(recipe), **sample_files(recipe)})
 
 
@@ -51,17 +53,19 @@ def run(ctx: StepContext) -> Output:
     def build(work: Path) -> GoldenResult:
         import numpy as np
 
-        from recipekit.onnx.golden import Case, Golden
+        from recipekit.onnx.golden import Case, Golden, probe_inputs
 
         exported: ExportResult = export.result  # type: ignore[assignment]
         patches, _ = source_patches(ctx)
-        cases = []
+        cases, probes, inp = [], [], ctx.recipe.input
         with source.reference(ctx.recipe, export.path, patches) as forward:
             for shape in ctx.recipe.shapes():
                 for name, x in _sample_inputs(ctx, shape):
                     cases.append(Case(shape, name, x, [np.asarray(o) for o in forward(x)]))
+                for name, x in probe_inputs(shape, inp.preprocess, inp.dtype):  # blank-ish inputs for empty-input
+                    probes.append(Case(shape, name, x, [np.asarray(o) for o in forward(x)]))
         meta = {"output_kinds": exported.output_kinds, "init": exported.init}
-        Golden(exported.outputs, cases, meta).save(work)
+        Golden(exported.outputs, cases, meta, probes).save(work)
         return GoldenResult(cases=len(cases), output_names=exported.outputs)
 
     return ctx.cached(build)
