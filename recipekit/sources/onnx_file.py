@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Literal
 from pydantic import Field
 
 from recipekit.core.errors import RecipeError
+from recipekit.recipe.outputs import OutputKind, declare
 from recipekit.sources.base import ExportInfo, Forward, Source, SourceConfig
 
 if TYPE_CHECKING:
@@ -26,9 +27,9 @@ if TYPE_CHECKING:
 class OnnxFileConfig(SourceConfig):
     kind: Literal["onnx"] = "onnx"
     path: str = Field(description="the ONNX file, relative to the recipe")
-    output_kinds: dict[str, dict[str, Any]] = Field(
+    output_kinds: dict[str, OutputKind] = Field(
         default_factory=dict,
-        description="what outputs mean for the gates, e.g. {output0: {kind: detections, box: [0, 4], score: 4, class: 5}}; default: tensors",
+        description="what each output's elements are (recipekit.recipe.outputs), e.g. {output0: {kind: raw_head, groups: [{role: box, start: 0, stop: 4, format: cxcywh}, {role: class_scores, start: 4, stop: 84}]}}; undeclared outputs are tensors",
     )
 
 
@@ -66,7 +67,7 @@ def refusals(model: onnx.ModelProto, recipe: Recipe) -> list[tuple[str, str]]:
 
 class OnnxFileSource(Source):
     name: ClassVar[str] = "onnx"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     reference_name: ClassVar[str] = "the source ONNX (ONNX Runtime CPU)"
     reads_samples: ClassVar[bool] = False
     Config = OnnxFileConfig
@@ -96,7 +97,10 @@ class OnnxFileSource(Source):
         copy_model(src, out / "model.onnx")
         inits = {i.name for i in model.graph.initializer}
         outputs = [o.name for o in model.graph.output]
-        kinds = {name: self.config.output_kinds.get(name, {"kind": "tensor"}) for name in outputs}
+        try:
+            kinds = declare(dict(self.config.output_kinds), outputs)
+        except ValueError as exc:
+            raise RecipeError(recipe.origin, "source.output_kinds", " ".join(str(exc).split())) from None
         return ExportInfo(
             [i.name for i in model.graph.input if i.name not in inits], outputs, kinds, {"file": src.name}
         )

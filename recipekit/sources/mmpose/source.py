@@ -63,7 +63,7 @@ class MmposeSource(Source):
     """RTMO through MMDeploy; reference = the same checkpoint in mmpose's ordinary (non-deploy) mode."""
 
     name: ClassVar[str] = "mmpose"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     Config = MmposeConfig
     config: MmposeConfig
     checkpoint_family: ClassVar[str] = "mmpose"
@@ -177,10 +177,13 @@ class MmposeSource(Source):
 
 
 def output_kinds(nms: NmsParams) -> dict[str, dict[str, Any]]:
-    """recipekit.onnx.compare's schema: dets (B, N, 5: x1 y1 x2 y2 score) and keypoints (B, N, K, 3: x y
-    score) form one detection group; padding rows are all zeros (see zero_padding_rows)."""
-    dets = {"kind": "detections", "box": [0, 4], "score": 4, "group": "dets", "score_thr": nms.score_thr}
-    return {"dets": dets, "keypoints": {"kind": "detections", "field": "keypoints", "group": "dets"}}
+    """One detection group: dets (B, N, 5: x1 y1 x2 y2 in input pixels, score) and keypoints (B, N, K, 3:
+    x, y px, visibility probability); padding rows are all zeros (see zero_padding_rows)."""
+    from recipekit.recipe import outputs as o
+
+    dets = o.Detections(group="dets", columns=[o.box(0), o.score(4)], score_threshold=nms.score_thr)
+    kpts = o.Detections(group="dets", field=o.whole("keypoints", dims=3, visibility="probability"))
+    return o.declare({"dets": dets, "keypoints": kpts})
 
 
 def _nms(recipe: Recipe) -> NmsParams:

@@ -23,14 +23,19 @@ if TYPE_CHECKING:
 OUTPUTS = ["boxes", "scores", "labels"]
 DEFAULT_INPUT = "images"
 FIELDS = {"boxes": "box", "scores": "score", "labels": "class"}
-"""output_kinds as recipekit.onnx.compare reads them: one detection list "dets", one field per output."""
 
 
-def output_kinds() -> dict[str, dict[str, Any]]:
-    return {
-        o: {"kind": "detections", "field": f, "group": "dets", "batched": False, "box_format": "xyxy"}
-        for o, f in FIELDS.items()
-    }
+def output_kinds(score_threshold: float | None = None) -> dict[str, dict[str, Any]]:
+    """One detection list "dets" of one image (no batch axis), a whole-output field per output: boxes
+    (N, 4) xyxy in input pixels, scores (N,) probabilities, labels (N,) class ids."""
+    from recipekit.recipe import outputs as o
+
+    return o.declare(
+        {
+            name: o.Detections(group="dets", batch_axis=None, field=o.whole(role), score_threshold=score_threshold)
+            for name, role in FIELDS.items()
+        }
+    )
 
 
 def check_recipe(recipe: Recipe) -> None:

@@ -77,7 +77,7 @@ class TorchvisionSource(Source):
     """Exports a torchvision detector to ONNX and runs it eagerly as the gates' reference."""
 
     name: ClassVar[str] = "torchvision"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     Config = TorchvisionConfig
     checkpoint_family: ClassVar[str] = "state"
 
@@ -128,7 +128,12 @@ class TorchvisionSource(Source):
             state_sha256=digest,
             input=f"{name}: (1, 3, H, W) float32 RGB 0..1; ImageNet normalisation and resize inside the graph",
         )
-        return ExportInfo(inputs=[name], outputs=list(tx.OUTPUTS), output_kinds=tx.output_kinds(), notes=notes)
+        return ExportInfo(
+            inputs=[name],
+            outputs=list(tx.OUTPUTS),
+            output_kinds=tx.output_kinds(self.config.box_score_thresh),
+            notes=notes,
+        )
 
     @contextmanager
     def _reference(self, recipe: Recipe, export_dir: Path, patches: list[AbstractContextManager]) -> Iterator[Forward]:

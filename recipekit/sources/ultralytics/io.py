@@ -8,13 +8,29 @@ from typing import Any
 from recipekit.sources.base import ExportInfo
 
 
-def _detection_kind(task: str, kpt_shape: Any, nm: int) -> dict[str, Any]:
-    kind: dict[str, Any] = {"kind": "detections", "box": [0, 4], "score": 4, "class": 5, "layout": "xyxy"}
-    if task == "pose" and kpt_shape:
-        kind["keypoints"] = [6, int(kpt_shape[0]), int(kpt_shape[1])]
-    if task == "segment":
-        kind["extra"] = [6, nm]
-    return kind
+def semantics(task: str, outputs: list[str], post_nms: bool, head: Any, nc: int, score: float | None) -> dict[str, Any]:
+    """What each output holds (recipekit.recipe.outputs). Raw heads are (B, 4 + nc + extra, anchors): a
+    cxcywh box in input pixels, nc class probabilities, then 3 * K keypoint channels (x, y px and a
+    visibility probability), nm mask coefficients or an angle (obb). Post-NMS rows (NMS embedded, or
+    the end2end one-to-one head) are x1 y1 x2 y2 (obb: cx cy w h), score, class, then the same extras.
+    Segmentation adds (B, nm, h, w) prototype masks."""
+    from recipekit.recipe import outputs as o
+
+    at = 6 if post_nms else 4 + nc
+    extra = {
+        "pose": lambda: [o.keypoints(at, *(int(v) for v in getattr(head, "kpt_shape", (17, 3))))],
+        "segment": lambda: [o.mask_coefficients(at, int(getattr(head, "nm", 32)))],
+        "obb": lambda: [o.angle(at)],
+    }.get(task, list)()
+    fmt = "cxcywh" if task == "obb" or not post_nms else "xyxy"
+    if post_nms:
+        cols = [o.box(0, fmt), o.score(4), o.class_id(5), *extra]
+        decl: dict[str, Any] = {outputs[0]: o.Detections(columns=cols, score_threshold=score)}
+    else:
+        decl = {outputs[0]: o.RawHead(groups=[o.box(0, fmt), o.class_scores(4, nc), *extra])}
+    if task == "segment" and len(outputs) > 1:
+        decl[outputs[1]] = o.PrototypeMasks(coefficients=outputs[0])
+    return o.declare(decl, outputs)
 
 
 def drop_export_date(onnx_path: Path) -> None:
@@ -37,10 +53,9 @@ def export_info(onnx_path: Path, exporter: Any, config: Any) -> ExportInfo:
     model = exporter.model
     task = getattr(model, "task", "detect")
     post_nms = bool(exporter.args.nms) or bool(getattr(model, "end2end", False))
-    kinds: dict[str, dict[str, Any]] = {name: {"kind": "tensor"} for name in outputs}
-    if post_nms:
-        head = model.model[-1]
-        kinds[outputs[0]] = _detection_kind(task, getattr(head, "kpt_shape", None), getattr(head, "nm", 32))
+    nc = int(getattr(model.model[-1], "nc", 0)) or len(dict(getattr(model, "names", {}) or {}))
+    score = float(exporter.args.conf) if exporter.args.nms and exporter.args.conf is not None else None
+    kinds = semantics(task, outputs, post_nms, model.model[-1], nc, score)
     notes = {
         "task": task,
         "post_nms": post_nms,

@@ -77,7 +77,7 @@ def check_preprocess(recipe: Recipe) -> None:
 
 class UltralyticsSource(Source):
     name: ClassVar[str] = "ultralytics"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     Config = UltralyticsConfig
     checkpoint_family: ClassVar[str] = "ultralytics"
 

@@ -62,8 +62,12 @@ function toTensor(pixels, [h, w], pre) {
   return new ort.Tensor('float32', data, dims);
 }
 
+// Output semantics (webgpu.json outputs[].kind, recipekit.recipe.outputs): post-NMS rows pack fields in columns.
+const field = (kind, role) => (kind.columns || []).find((c) => c.role === role);
+
 function detections(out, kind) {
-  const [, n, cols] = out.dims, d = out.data, s = kind.score ?? 4, rows = [];
+  if (!kind.columns || out.dims.length !== 3) return [];
+  const [, n, cols] = out.dims, d = out.data, s = field(kind, 'score')?.start ?? 4, rows = [];
   for (let i = 0; i < n; i++) {
     const row = Array.from(d.subarray(i * cols, (i + 1) * cols));
     if (row[s] > 0) rows.push(row);
@@ -78,13 +82,18 @@ function draw(img, found, map) {
   const back = (x, axis) => (x - map.pad[axis]) / map.ratio[axis];
   g.lineWidth = Math.max(2, img.width / 300); g.font = `${Math.max(12, img.width / 50)}px sans-serif`;
   for (const { row, kind } of found) {
-    const [b0] = kind.box || [0, 4], x1 = back(row[b0], 0), y1 = back(row[b0 + 1], 1);
-    const x2 = back(row[b0 + 2], 0), y2 = back(row[b0 + 3], 1);
+    const box = field(kind, 'box') || { start: 0, format: 'xyxy' }, b0 = box.start;
+    let [a, b, c, e] = row.slice(b0, b0 + 4);
+    if (box.format === 'cxcywh') [a, b, c, e] = [a - c / 2, b - e / 2, a + c / 2, b + e / 2];
+    if (box.format === 'xywh') [c, e] = [a + c, b + e];
+    const x1 = back(a, 0), y1 = back(b, 1), x2 = back(c, 0), y2 = back(e, 1);
     g.strokeStyle = '#00e676'; g.fillStyle = '#00e676';
     g.strokeRect(x1, y1, x2 - x1, y2 - y1);
-    g.fillText(`class ${row[kind.class ?? 5]} ${row[kind.score ?? 4].toFixed(2)}`, Math.max(2, x1 + 3), Math.max(14, y1 - 4));
-    if (kind.keypoints) {
-      const [start, count, dims] = kind.keypoints;
+    const cls = field(kind, 'class'), score = field(kind, 'score')?.start ?? 4;
+    g.fillText(`class ${cls ? row[cls.start] : '-'} ${row[score].toFixed(2)}`, Math.max(2, x1 + 3), Math.max(14, y1 - 4));
+    const kp = field(kind, 'keypoints');
+    if (kp) {
+      const { start, dims } = kp, count = (kp.stop - kp.start) / dims;
       g.fillStyle = '#ff1744';
       for (let k = 0; k < count; k++) {
         const x = row[start + k * dims], y = row[start + k * dims + 1], v = dims > 2 ? row[start + k * dims + 2] : 1;
