@@ -35,7 +35,9 @@ def test_manifest_holds_what_users_need(built):
     assert hashlib.sha256(art.read_bytes()).hexdigest() == m["artifact"]["sha256"]
     assert m["recipe"]["export"]["imgsz"] == [256, 256]
     assert m["gates"]["parity"]["passed"] is True
-    assert m["gates"]["parity"]["figures"]["outputs"]["output0"]["max_abs"] < 0.1
+    assert m["gates"]["parity"]["figures"]["outputs"]["output0"]["box_px_max"] < 0.1
+    assert m["output_kinds"]["output0"]["kind"] == "raw_head"
+    assert [g["name"] for g in m["output_kinds"]["output0"]["groups"]] == ["box", "class_scores"]
     assert {"yolo11n:export:ultralytics", "yolo11n:fix:chain", "yolo11n:compile:ort"} <= set(m["steps"])
     assert all(len(k) == 64 for k in m["steps"].values())
     assert m["tools"]["torch"] == "2.14.1" and m["tools"]["onnxruntime"]
@@ -91,15 +93,14 @@ def test_failed_gate_blocks_publishing(built, cli, tmp_path):
         "build",
         RECIPES / "yolo11n.yaml",
         SMALL,
-        "gates.parity.atol=1e-9",
-        "gates.parity.rtol=1e-9",
+        "gates.parity.box_px=1e-9",
         "--cache",
         built / "cache",
         "--out",
         out_dir,
     )
     assert code == 1
-    assert "gate parity failed: output0" in out and "atol=1e-09" in out
+    assert "gate parity failed: output0" in out and "group box" in out and "box_px 1e-09 px" in out
     assert not (out_dir / "yolo11n" / "ort").exists()
 
 

@@ -98,8 +98,8 @@ def test_pose_nms_shifted_keypoint_fails_with_figure_and_threshold(pose_nms):
     result = Parity(ParityConfig(keypoints_px=1.0)).check(context(rec, path, moved, POSE_KIND))
     assert result.status == "failed"
     assert len(result.failures) == 1
-    assert result.failures[0].startswith("output0 at 256x256 (bus.jpg): max keypoints_px 4")
-    assert "> keypoints_px 1 (image 0, detection 0)" in result.failures[0]
+    assert result.failures[0].startswith("output0 at 256x256 (bus.jpg): output0 field keypoints: 1 matched")
+    assert "beyond keypoints_px 1 px; worst: image 0 detection 0" in result.failures[0]
 
 
 @pytest.mark.slow
@@ -123,6 +123,15 @@ def test_yolo11n_seg_raw_tensors_per_output_tolerance():
     ok = Parity(ParityConfig()).check(context(rec, path, golden))
     assert ok.status == "passed", ok.failures
     assert set(ok.figures["outputs"]) == {"output0", "output1"}
+    seg = {"output0": {"kind": "raw_head", "groups": [{"role": "box", "start": 0, "stop": 4, "format": "cxcywh"},
+                                                      {"role": "class_scores", "start": 4, "stop": 84},
+                                                      {"role": "mask_coefficients", "start": 84, "stop": 116}]},
+           "output1": {"kind": "prototype_masks", "coefficients": "output0"}}  # fmt: skip
+    path, forward, names = yolo_export("yolo11n-seg.yaml", detections=True)  # candidates that score
+    typed = Parity(ParityConfig()).check(context(rec, path, golden_from(forward, rec, names), seg))
+    assert typed.status == "passed", typed.failures
+    assert typed.figures["outputs"]["output0"]["compared_candidates"] > 0
+    assert typed.figures["outputs"]["output1"]["kind"] == "prototype_masks"
     strict = Parity(ParityConfig(atol={"": 1e-3, "output1": 0.0}, rtol={"": 1e-3, "output1": 0.0})).check(
         context(rec, path, golden)
     )
@@ -154,3 +163,26 @@ def test_faster_rcnn_separate_outputs_matched_as_one_detection_list():
         .failures[0]
         .startswith("detections at 320x320 (bus.jpg): unmatched_ref 1 > 0")
     )
+
+
+SEG_NMS = {"output0": {"kind": "detections", "box": [0, 4], "score": 4, "class": 5, "extra": [6, 32]},
+           "output1": {"kind": "prototype_masks", "coefficients": "output0"}}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_yolo11n_seg_nms_mask_coefficients_that_differ_fail_parity():
+    """The segmentation rows' mask coefficients (columns 6..37) and the prototypes are compared."""
+    path, forward, names = yolo_export("yolo11n-seg.yaml", nms=True, detections=True)
+    rec = recipe(imgsz=(256, 256), batch=(1, 1, 4), nms=True)
+    golden = golden_from(forward, rec, names)
+    ok = Parity(ParityConfig()).check(context(rec, path, golden, SEG_NMS))
+    assert ok.status == "passed", ok.failures
+    assert ok.figures["outputs"]["output0"]["matched"] > 5 and ok.figures["outputs"]["output1"]["decoded_masks"] > 5
+    case = golden.cases[0]
+    coef = case.outputs[0].copy()
+    coef[0, 0, 6 + 3] += 0.5  # mask coefficient 3 of the best detection
+    moved = Golden(golden.output_names, [type(case)(case.shape, case.sample, case.input, [coef, case.outputs[1]])])
+    bad = Parity(ParityConfig()).check(context(rec, path, moved, SEG_NMS))
+    assert bad.status == "failed"
+    assert "output0 field mask_coefficients: 1 matched detection(s)" in bad.failures[0]
+    assert "worst: image 0 detection 0" in bad.failures[0]

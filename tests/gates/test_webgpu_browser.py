@@ -11,6 +11,7 @@ import os
 import signal
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -191,3 +192,72 @@ def test_node_placement_is_read_from_ort_verbose_log():
         "CPUExecutionProvider": ["NonZero (/NonZero)"],
         "JsExecutionProvider": ["Pad (/Pad)"],
     }
+
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+
+@pytest.fixture(scope="module")
+def default_recipe_export(tmp_path_factory):
+    """recipes/yolo11n.yaml (the README's default recipe) at 320x320, exported by the Ultralytics source
+    itself: its synthetic weights and its declared output semantics (a raw head)."""
+    from recipekit.recipe.load import load
+    from recipekit.sources.ultralytics.source import UltralyticsSource
+
+    rec = load(RECIPES / "yolo11n.yaml", ["export.imgsz=[320,320]"])
+    out = tmp_path_factory.mktemp("yolo11n-320")
+    info = UltralyticsSource(rec.source).export(rec, out, [])
+    return rec, out / "model.onnx", info.output_kinds
+
+
+def browser_ctx(rec, fixed: Path, artifact: Path, kinds: dict, bundle: str):
+    from recipekit.gates.base import GateContext
+    from recipekit.onnx.runtime import OrtRunner
+
+    golden = models.golden_for(fixed, rec)
+    return GateContext(rec, "webgpu", artifact.parent, artifact.name, fixed, lambda: OrtRunner(artifact),
+                       lambda: golden, {"onnxruntime_web": {"bundle": bundle}, "fp16": False}, kinds)  # fmt: skip
+
+
+def perturbed_copy(path: Path, out: Path, channel: int, anchor: int, delta: float) -> Path:
+    """The artifact with one element of output0 moved by `delta` (an Add on the graph output)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    shape = [d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim]
+    for node in model.graph.node:
+        node.output[:] = ["output0_raw" if o == "output0" else o for o in node.output]
+    bump = np.zeros([1, *shape[1:]], np.float32)
+    bump[0, channel, anchor] = delta
+    model.graph.initializer.append(numpy_helper.from_array(bump, "bump"))
+    model.graph.node.append(onnx.helper.make_node("Add", ["output0_raw", "bump"], ["output0"]))
+    onnx.save(model, str(out))
+    return out
+
+
+@needs_browser
+@pytest.mark.slow
+@pytest.mark.parametrize("bundle", ["jsep", "webgpu"])
+def test_default_recipe_passes_on_both_bundles_and_a_2px_box_error_fails_naming_group_and_anchor(
+    default_recipe_export, tmp_path, bundle
+):
+    rec, path, kinds = default_recipe_export
+    assert kinds["output0"]["kind"] == "raw_head"
+    ok = WebGpuBrowser(WebGpuBrowserConfig()).check(browser_ctx(rec, path, path, kinds, bundle))
+    assert ok.status == "passed", ok.failures
+    assert ok.figures["tolerances"][0]["box_px"] == 0.1  # the recipe's parity tolerance, not a private one
+    real = [r for r in ok.figures["comparisons"] if not r["case"].startswith("blank")]
+    assert real and all(r["compared_candidates"] > 0 for r in real)
+    from recipekit.onnx.runtime import OrtRunner
+
+    x = models.golden_for(path, rec).cases[0].input
+    scores = OrtRunner(path).run_one(x)[0][0, 4:].max(axis=0)
+    best = int(np.argmax(scores))  # a candidate that is compared (its score is far above min_score)
+    moved = perturbed_copy(path, tmp_path / "moved.onnx", 2, best, 2.0)
+    bad = WebGpuBrowser(WebGpuBrowserConfig()).check(browser_ctx(rec, path, moved, kinds, bundle))
+    assert bad.status == "failed"
+    real_case = [f for f in bad.failures if "blank" not in f.split(":")[0]]
+    assert real_case, bad.failures
+    assert "output0 group box (channels 0-3, px)" in real_case[0] and f"anchor {best} channel 2 (w)" in real_case[0]
+    assert "box_px 0.1 px" in real_case[0]

@@ -17,6 +17,7 @@ import numpy as np
 from recipekit.core.plugin import Strict
 from recipekit.gates.base import GateContext
 from recipekit.onnx.golden import Case, Golden
+from recipekit.recipe.outputs import declare
 from recipekit.recipe.schema import Export, Input, Recipe, TargetEntry
 
 WORK = Path(tempfile.mkdtemp(prefix="rk-gates-"))
@@ -53,7 +54,7 @@ def context(rec: Recipe, onnx_path: Path, golden: Golden | None, kinds: dict | N
         lambda: OrtRunner(onnx_path),
         lambda: golden,
         {},
-        kinds or {},
+        declare(kinds) if kinds else {},
     )
 
 
@@ -63,12 +64,20 @@ def sample_inputs(rec: Recipe, shape: tuple[int, int]) -> list[tuple[str, np.nda
     return [(s.split(":")[-1], image_tensor(resolve_sample(s, WORK), shape, rec.input.preprocess)) for s in SAMPLES]
 
 
-def golden_from(forward, rec: Recipe, names: list[str]) -> Golden:
-    """Golden cases: the two sample images at every declared shape, outputs from `forward` (numpy in/out)."""
+def golden_from(forward, rec: Recipe, names: list[str], probes: bool = False) -> Golden:
+    """Golden cases: the two sample images at every declared shape, outputs from `forward` (numpy in/out);
+    `probes`: also the golden step's blank-ish probes (for empty-input)."""
+    from recipekit.onnx.golden import probe_inputs
+
     cases = [
         Case(tuple(shape), sample, x, forward(x)) for shape in rec.shapes() for sample, x in sample_inputs(rec, shape)
     ]
-    return Golden(names, cases)
+    extra = [
+        Case(tuple(shape), name, x, forward(x))
+        for shape in (rec.shapes() if probes else [])
+        for name, x in probe_inputs(shape, rec.input.preprocess)
+    ]
+    return Golden(names, cases, {}, extra)
 
 
 def _ultralytics_env() -> None:
@@ -117,10 +126,14 @@ def yolo_export(
     return path, forward, names
 
 
+POSE_NMS = {"output0": {"kind": "detections", "box": [0, 4], "score": 4, "class": 5, "keypoints": [6, 17, 3],
+                        "score_thr": 0.25}}  # fmt: skip
+"""yolo11n-pose's nms=True rows, as the Ultralytics source declares them."""
+
 TV_KINDS = {
-    "boxes": {"kind": "detections", "group": "detections", "field": "box"},
-    "scores": {"kind": "detections", "group": "detections", "field": "score"},
-    "labels": {"kind": "detections", "group": "detections", "field": "class"},
+    "boxes": {"kind": "detections", "group": "detections", "field": "box", "batched": False},
+    "scores": {"kind": "detections", "group": "detections", "field": "score", "batched": False},
+    "labels": {"kind": "detections", "group": "detections", "field": "class", "batched": False},
 }
 """torchvision's three outputs as one detection list, in recipekit.onnx.compare's schema."""
 
@@ -152,7 +165,7 @@ def faster_rcnn_export():
     fixed = ZeroSafeReshape().apply(onnx.load(str(out / "model.onnx")), FixContext(rec))
     onnx.save(fixed, str(out / "fixed.onnx"))
     with TorchvisionSource(rec.source).reference(rec, out, []) as forward:
-        golden = golden_from(forward, rec, info.outputs)
+        golden = golden_from(forward, rec, info.outputs, probes=True)
     return rec, out / "model.onnx", out / "fixed.onnx", golden
 
 

@@ -108,8 +108,17 @@ def constant_detections(path: Path, hw: tuple[int, int] = (64, 64)) -> Path:
     return path
 
 
-DETECTIONS = {"kind": "detections", "box": [0, 4], "score": 4, "class": 5}
-POSE = {"kind": "detections", "box": [0, 4], "score": 4, "class": 5, "keypoints": [6, 17, 3]}
+def _declared(kind: dict) -> dict:
+    from recipekit.recipe.outputs import declare
+
+    return declare({"o": kind})["o"]
+
+
+DETECTIONS = _declared({"kind": "detections", "box": [0, 4], "score": 4, "class": 5, "score_thr": 0.25})
+POSE = _declared(
+    {"kind": "detections", "box": [0, 4], "score": 4, "class": 5, "keypoints": [6, 17, 3], "score_thr": 0.25}
+)
+"""Post-NMS rows as Ultralytics' nms=True exports declare them (kept at score 0.25)."""
 
 
 def recipe(
@@ -159,5 +168,11 @@ def gate_context(model: Path, rec, bundle: str = "jsep", kinds: dict | None = No
         runner=lambda: OrtRunner(model),
         golden=lambda: golden,
         target_manifest={"onnxruntime_web": {"bundle": bundle}},
-        output_kinds=kinds or {},
+        output_kinds=_declare_all(kinds),
     )
+
+
+def _declare_all(kinds: dict | None) -> dict:
+    from recipekit.recipe.outputs import declare
+
+    return declare(kinds) if kinds else {}

@@ -67,3 +67,30 @@ def test_imgsz_must_match_a_static_file(tmp_path, cli):
     recipe = write(tmp_path)
     code, out, _ = cli("build", recipe, "export.imgsz=[64,64]", "--cache", tmp_path / "c", "--out", tmp_path / "o")
     assert code == 1 and "export.imgsz: the file's input is 64x96" in out
+
+
+SEMANTICS = "{out: {kind: tensor, unit: none}}"
+
+
+def test_recipe_declares_output_semantics_into_the_manifest(tmp_path, cli):
+    recipe = write(tmp_path)
+    text = recipe.read_text().replace("path: tiny.onnx}", f"path: tiny.onnx, output_kinds: {SEMANTICS}}}")
+    recipe.write_text(text)
+    code, out, err = cli("build", recipe, "--cache", tmp_path / "c", "--out", tmp_path / "o")
+    assert code == 0, out + err
+    assert manifest(tmp_path / "o", "tiny", "ort")["output_kinds"]["out"] == {
+        "kind": "tensor", "unit": "none", "batch_axis": 0}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kinds", "why"),
+    [
+        ("{out: {kind: raw_head, groups: [{role: box, start: 0, stop: 3}]}}", "source.output_kinds"),
+        ("{nothing: {kind: tensor}}", "'nothing'"),
+    ],
+)
+def test_bad_semantics_in_the_recipe_are_one_clear_line(tmp_path, cli, kinds, why):
+    recipe = write(tmp_path)
+    recipe.write_text(recipe.read_text().replace("path: tiny.onnx}", f"path: tiny.onnx, output_kinds: {kinds}}}"))
+    code, out, err = cli("build", recipe, "--cache", tmp_path / "c", "--out", tmp_path / "o")
+    assert code in (1, 2) and why in out + err and "Traceback" not in out + err, out + err
