@@ -97,16 +97,18 @@ def cells_of(outcome: Any, recipe: Any, steps: list, targets: list[str], out: Pa
 
 def build(args: argparse.Namespace) -> int:
     from recipekit.graph.plan import plan
-    from recipekit.graph.runner import run_steps
-    from recipekit.recipe.load import load
+    from recipekit.graph.runner import key_steps, run_steps
+    from recipekit.recipe.load import load_pending
 
     writable_folder("--cache", cache_root(args))
     writable_folder("--out", Path(args.out).resolve())
-    recipe = load(args.recipe, args.overrides, cache_root(args))
+    recipe, remember = load_pending(args.recipe, args.overrides, cache_root(args))
     targets = targets_arg(args.targets) or list(recipe.targets)
-    steps = plan(recipe, targets)
+    envs = {recipe.name: build_env(recipe, args)}
+    steps = key_steps(plan(recipe, targets), envs)  # every input file found and hashed: bad input stops here
+    remember()  # only a recipe that planned and keyed leaves anything behind
     with console_for(args) as console:
-        outcome = run_steps(steps, {recipe.name: build_env(recipe, args)}, jobs=args.jobs, events=console)
+        outcome = run_steps(steps, envs, jobs=args.jobs, events=console)
         for text, record in summary(outcome, recipe, targets):
             console.summary(text, record)
     ci_reports(

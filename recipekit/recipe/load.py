@@ -263,6 +263,17 @@ def compose_cached(
     return data, (lambda: atomic_write_text(memo, json.dumps(data))) if memo else (lambda: None)
 
 
+def load_pending(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = (), cache_dir: Path | None = None
+) -> tuple[Recipe, Callable[[], None]]:
+    """The resolved recipe, and `remember()`, which writes its composition memo into `cache_dir`:
+    call it once nothing else can reject the recipe (a rejected recipe writes nothing)."""
+    path = Path(path)
+    where = str(path) + (f" (with {' '.join(overrides)})" if overrides else "")
+    data, save = compose_cached(path, list(overrides), cache_dir)
+    return validate(data, where, str(path.resolve().parent)), save
+
+
 def load(
     path: str | Path,
     overrides: list[str] | tuple[str, ...] = (),
@@ -272,10 +283,7 @@ def load(
     """The resolved recipe at `path` with Hydra-grammar `overrides` applied.
 
     With `cache_dir` the composition is remembered there (unless `remember` is False: `plan`)."""
-    path = Path(path)
-    where = str(path) + (f" (with {' '.join(overrides)})" if overrides else "")
-    data, save = compose_cached(path, list(overrides), cache_dir)
-    recipe = validate(data, where, str(path.resolve().parent))
+    recipe, save = load_pending(path, overrides, cache_dir)
     if remember:
         save()
     return recipe
