@@ -11,17 +11,15 @@ import os
 import threading
 from pathlib import Path
 
-_UMASK: int | None = None
 _LOCK = threading.Lock()
 
 
 def umask() -> int:
-    global _UMASK
+    """The process umask (read by setting and restoring it; there is no getter)."""
     with _LOCK:
-        if _UMASK is None:
-            _UMASK = os.umask(0o022)
-            os.umask(_UMASK)
-    return _UMASK
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 def share(root: Path) -> None:

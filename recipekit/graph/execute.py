@@ -30,7 +30,6 @@ def execute(step: dict[str, Any], env: dict[str, Any], up: dict[str, dict[str, A
 
     t0 = time.perf_counter()
     share_cores(env.get("threads"))
-    os.environ.setdefault("RECIPEKIT_STATE_DIR", os.path.join(env["cache"], "state"))
     try:
         s = Step(**step)
         ctx = StepContext(s, env, {role: Output.from_json(role, res) for role, res in up.items()})

@@ -15,10 +15,11 @@ def external_data_model(path: Path, hw: tuple[int, int] = (64, 96), seed: int = 
     rng = np.random.default_rng(seed)
     w1 = numpy_helper.from_array(rng.normal(0, 0.2, size=(8, 3, 3, 3)).astype(np.float32), "w1")
     w2 = numpy_helper.from_array(rng.normal(0, 0.2, size=(4, 8, 3, 3)).astype(np.float32), "w2")
+    conv = {"pads": [1, 1, 1, 1], "strides": [1, 1], "dilations": [1, 1], "kernel_shape": [3, 3]}  # JSEP wants them
     nodes = [
-        helper.make_node("Conv", ["images", "w1"], ["a"], pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["images", "w1"], ["a"], **conv),
         helper.make_node("Relu", ["a"], ["b"]),
-        helper.make_node("Conv", ["b", "w2"], ["out"], pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["b", "w2"], ["out"], **conv),
     ]
     graph = helper.make_graph(
         nodes,
