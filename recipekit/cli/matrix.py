@@ -8,7 +8,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from recipekit.cli.common import cache_args, ci_reports, console_for, jobs_arg, output_args, parse, targets_arg
+from recipekit.cli.common import (
+    cache_args,
+    ci_reports,
+    console_for,
+    jobs_arg,
+    output_args,
+    parse,
+    remote_settings,
+    targets_arg,
+)
 from recipekit.core.errors import UsageError
 
 
@@ -23,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     cache_args(p)
     p.add_argument("--targets", help="comma-separated targets (default: each recipe's own)")
     p.add_argument("-j", "--jobs", type=jobs_arg, default=1, help="independent steps in parallel (processes)")
+    p.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run the steps on a Dask cluster (needs --remote-cache: the files travel through it)",
+    )
     p.add_argument("--report", help="folder for matrix.json, matrix.md and matrix.html")
     p.add_argument("--strict", action="store_true", help="unavailable, unverified and n/a cells count as failures")
     p.add_argument("--force", action="store_true", help="rebuild every step")
@@ -120,11 +134,20 @@ def run(command: str, argv: list[str]) -> int:
     from recipekit.report.matrix import Cell, cell, cell_record, terminal
 
     args = parse(_parser(), argv)
+    if args.scheduler:
+        from recipekit.graph.executors.cluster import check_scheduler
+
+        check_scheduler(args.scheduler, *remote_settings(args))
     recipes, overrides = split_items(args.items)
     steps, envs, planned = plan_all(args, recipes, overrides)
     out_dir = Path(args.out).resolve()
     with console_for(args) as console:
-        outcome = run_steps(steps, envs, jobs=args.jobs, events=console) if steps else None
+        if args.scheduler and steps:
+            from recipekit.graph.executors.cluster import on_scheduler
+
+            outcome = on_scheduler(args.scheduler, steps, envs, events=console)
+        else:
+            outcome = run_steps(steps, envs, jobs=args.jobs, events=console) if steps else None
         cells = [
             cell(r, t, x, outcome.results, out_dir) if isinstance(x, list) else Cell(r, t, "n/a", x)
             for r, t, x in planned

@@ -19,6 +19,10 @@ class Plugin:
     name: ClassVar[str]
     version: ClassVar[str] = "1"
     Config: ClassVar[type[Strict]] = Strict
+    resources: ClassVar[dict[str, float]] = {}
+    """What its steps need of a machine, as Dask worker resources (e.g. {"trt": 1}: a CUDA GPU with
+    TensorRT; {"jetson": 1}: the device itself). On a cluster they run only on workers started with
+    `dask worker --resources "trt=1"`; a target's resources also apply to the gates that run its artifact."""
 
     def __init__(self, config: Strict | None = None) -> None:
         self.config = config if config is not None else self.Config()

@@ -49,6 +49,7 @@ class TrtTarget(Target):
     default_gates: ClassVar[tuple[str, ...]] = ("trt-lint", "parity", "batch-consistency", "shape-sweep")
     reads_samples: ClassVar[bool] = True  # INT8 calibration images
     reads_gates: ClassVar[tuple[str, ...]] = ("trt-lint", "parity")
+    resources: ClassVar[dict[str, float]] = {"trt": 1}  # the engine is built and run on a TensorRT GPU
 
     @classmethod
     def environment_key(cls) -> dict[str, Any]:

@@ -1,0 +1,70 @@
+"""What a Dask worker runs for one step. Plain JSON in and out; the files travel through the caches.
+
+On a cluster (`env["on_cluster"]`) each worker has its own local cache (RECIPEKIT_CACHE on the
+worker, default <tmp>/recipekit-worker-cache) and reads upstream entries built elsewhere from the
+remote cache, verified. A worker killed mid-step leaves only a temporary folder in its own cache
+and, at most, blobs without a meta in the remote cache: never an entry anyone reads.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+HEAVY = ("torch", "torchvision", "ultralytics", "onnx", "onnxruntime", "onnxslim", "cv2")
+
+
+def preload() -> list[str]:
+    """Import the heavy libraries once, when the worker starts, instead of in its first step."""
+    import importlib
+
+    done = []
+    for name in HEAVY:
+        try:
+            importlib.import_module(name)
+            done.append(name)
+        except ImportError:
+            pass
+    return done
+
+
+def worker_env(env: dict[str, Any]) -> dict[str, Any]:
+    """The build settings as this worker applies them (its own cache and cores on a cluster)."""
+    if not env.get("on_cluster"):
+        return env
+    cache = os.environ.get("RECIPEKIT_CACHE") or os.path.join(tempfile.gettempdir(), "recipekit-worker-cache")
+    threads = os.environ.get("RECIPEKIT_THREADS")
+    return {**env, "cache": os.path.abspath(cache), "threads": int(threads) if threads else None}
+
+
+def blocked(step: dict[str, Any], up: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The result of a step whose upstream failed (it does not run), as doit reports it."""
+    bad = [step["deps"][r] for r, res in up.items() if res["status"].startswith(("failed", "blocked"))]
+    if bad:
+        return {"status": "blocked", "task": step["task"], "reason": f"after failed {', '.join(bad)}"}
+    return None
+
+
+def where() -> str | None:
+    try:
+        from distributed import get_worker
+
+        return get_worker().name
+    except (ImportError, ValueError):
+        return None
+
+
+def run_task(step: dict[str, Any], env: dict[str, Any], up: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Run one step on this worker; returns its result (status, key, digest, notes) as JSON."""
+    from recipekit.graph.stages import execute
+
+    result = blocked(step, up)
+    if result is None:
+        upstream = {role: {**res, "task": step["deps"][role]} for role, res in up.items()}
+        result = execute(step, worker_env(env), upstream)
+        result["task"] = step["task"]
+    name = where()
+    if name is not None and env.get("on_cluster"):
+        result["where"] = f"on {name}"
+    return result
