@@ -104,7 +104,8 @@ def key_steps(steps: list[Step], envs: dict[str, dict[str, Any]], readonly: bool
 def run_steps(
     steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int = 1, events: EventSink = discard
 ) -> Outcome:
-    """Execute the steps' doit tasks; independent ones in parallel processes when jobs > 1.
+    """Execute the steps' doit tasks in this process; with jobs > 1 and something to build, on a
+    pool of pre-loaded worker processes (graph/executors/local.py).
 
     `envs` maps a recipe name to its build settings (several recipes may share one run); `events`
     receives a StepEvent as each step starts and finishes. Steps are keyed first (graph.keys),
@@ -121,6 +122,12 @@ def run_steps(
             store.clean_tmp()
             mine = [s.key for s in steps if str(Path(envs[s.task.split(":", 1)[0]]["cache"]).resolve()) == root]
             stack.enter_context(store.hold(mine))
+        if jobs > 1:
+            from recipekit.graph.executors.local import must_run, run_local
+
+            if must_run(steps, envs):
+                return run_local(steps, envs, jobs, events)
+            jobs = 1
         return _run_doit(steps, envs, jobs, events)
 
 
