@@ -4,7 +4,8 @@ Resources: a step runs only on workers that offer what its plugin declares (`Plu
 e.g. {"trt": 1}). A step whose resource no worker offers (or no longer offers, after a worker
 left) is `unavailable` naming the resource, never left waiting. Publish steps run here, on the
 machine that asked for the build, from entries fetched (verified) out of the caches. Step lines
-are printed here as each task finishes, through the same `report_step` as a local run.
+are events here as each task starts and finishes, through the same `step_started` / `report_step`
+as a local run, so the console shows them alike.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from recipekit.core.events import EventSink, discard
 from recipekit.graph.plan import Step
-from recipekit.graph.runner import Outcome, _Console, report_step
+from recipekit.graph.runner import Outcome, report_step, step_started
 
 POLL_S = 0.5
 
@@ -50,15 +52,17 @@ def _missing(need: dict[str, float], have: set[str]) -> list[str]:
 
 
 def unavailable(step: Step, missing: list[str], left: bool = False, reason: str | None = None) -> dict[str, Any]:
-    """The result of a step no worker can take (as a compile or gate reports `unavailable`)."""
+    """The result of a step no worker can take, as its stage reports `unavailable`."""
+    from recipekit.graph.context import Output
+    from recipekit.graph.results import GateOutcome
+
     if reason is None:
         hint = " ".join(f'--resources "{r}=1"' for r in missing)
         why = "the worker that offered it left" if left else "no worker offers it"
         reason = f"needs resource {', '.join(missing)}: {why} (start one with: dask worker SCHEDULER {hint})"
-    out = {"status": "unavailable", "task": step.task, "seconds_wall": 0.0, "reason": reason}
-    if step.kind == "gate":
-        out["gate"] = {"status": "unavailable", "passed": False, "message": reason}
-    return out
+    result = GateOutcome(status="unavailable", message=reason) if step.kind == "gate" else None
+    out = Output(step.task, step.kind, "unavailable", step.key, result=result, reason=reason).to_json()
+    return {**out, "seconds_wall": 0.0}
 
 
 class Graph:
@@ -69,11 +73,12 @@ class Graph:
         client: Any,
         steps: list[Step],
         envs: dict[str, dict[str, Any]],
-        console: _Console,
+        events: EventSink,
         outcome: Outcome,
         on_cluster: bool,
     ) -> None:
-        self.client, self.steps, self.envs, self.console, self.outcome = client, steps, envs, console, outcome
+        self.client, self.steps, self.envs, self.events, self.outcome = client, steps, envs, events, outcome
+        self.started: set[str] = set()
         self.on_cluster = on_cluster
         self.by_task = {s.task: s for s in steps}
         self.futures: dict[str, Any] = {}  # task -> Future
@@ -112,13 +117,13 @@ class Graph:
             )
 
     def finish(self, result: dict[str, Any]) -> None:
-        report_step(self.console, self.outcome, result)
+        report_step(self.events, self.outcome, result)
         self.publish_ready()
 
     def publish_ready(self) -> None:
         """Publish every target whose steps have all finished, here (the output folder is ours)."""
+        from recipekit.graph.execute import execute
         from recipekit.graph.executors.worker import blocked
-        from recipekit.graph.stages import execute
 
         for step in self.steps:
             if step.kind != "publish" or step.task in self.outcome.results:
@@ -131,7 +136,7 @@ class Graph:
                 upstream = {role: {**res, "task": step.deps[role]} for role, res in up.items()}  # type: ignore[dict-item]
                 result = execute(step.to_dict(), self.envs[step.task.split(":", 1)[0]], upstream)
                 result["task"] = step.task
-            report_step(self.console, self.outcome, result)
+            report_step(self.events, self.outcome, result)
 
     def collect(self) -> None:
         """Wait for every task, printing each as it ends; give up on tasks no worker can take."""
@@ -173,10 +178,14 @@ class Graph:
                 self.finish(unavailable(self.by_task[task], missing, left=True))
 
     def tick(self, pending: dict[Any, str]) -> None:
+        """A started event for each task a worker has begun (the scheduler's processing list)."""
         running = self.client.processing()
-        names = {k.split("#", 1)[0] for keys in running.values() for k in keys if isinstance(k, str)}
-        if names:
-            self.console.status("  running " + ", ".join(sorted(names)))
+        for keys in running.values():
+            for k in keys:
+                task = str(k).split("#", 1)[0]
+                if task in self.by_task and task not in self.started:
+                    self.started.add(task)
+                    step_started(self.events, task)
 
 
 def check_scheduler(address: str, remote_url: str | None, remote_mode: str) -> None:
@@ -196,12 +205,16 @@ def check_scheduler(address: str, remote_url: str | None, remote_mode: str) -> N
         raise UsageError("--scheduler: workers upload what they build, so the remote cache cannot be read-only")
 
 
-def on_scheduler(address: str, steps: list[Step], envs: dict[str, dict[str, Any]], quiet: bool = False) -> Outcome:
+def on_scheduler(
+    address: str, steps: list[Step], envs: dict[str, dict[str, Any]], events: EventSink = discard
+) -> Outcome:
     """Connect to the `dask scheduler` at `address` and run the steps on its workers."""
     from distributed import Client
 
     from recipekit.core.errors import UsageError
+    from recipekit.graph.runner import key_steps
 
+    steps = key_steps(steps, envs)
     try:
         client = Client(address, timeout=15)
     except (OSError, TimeoutError) as exc:
@@ -211,18 +224,21 @@ def on_scheduler(address: str, steps: list[Step], envs: dict[str, dict[str, Any]
             client.wait_for_workers(1, timeout=60)
         except TimeoutError:
             raise UsageError(f"--scheduler: no worker connected to {address} within 60 s") from None
-        return run_on_dask(client, steps, envs, quiet=quiet, on_cluster=True)
+        return run_on_dask(client, steps, envs, events, on_cluster=True)
 
 
 def run_on_dask(
-    client: Any, steps: list[Step], envs: dict[str, dict[str, Any]], quiet: bool = False, on_cluster: bool = True
+    client: Any,
+    steps: list[Step],
+    envs: dict[str, dict[str, Any]],
+    events: EventSink = discard,
+    on_cluster: bool = True,
 ) -> Outcome:
-    """Run `steps` as Dask tasks on `client`'s workers; returns the same Outcome as a local run."""
-    outcome, console = Outcome(), _Console(quiet)
-    graph = Graph(client, steps, envs, console, outcome, on_cluster)
+    """Run `steps` (keyed) as Dask tasks on `client`'s workers; returns the same Outcome as a local run."""
+    outcome = Outcome()
+    graph = Graph(client, steps, envs, events, outcome, on_cluster)
     graph.submit_all()
     graph.publish_ready()
     graph.collect()
     outcome.exit_code = 1 if outcome.failed() else 0
-    console.stream.flush()
     return outcome

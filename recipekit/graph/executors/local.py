@@ -19,12 +19,17 @@ QUIET_WORKER = {
 
 
 def must_run(steps: list[Step], envs: dict[str, dict[str, Any]]) -> bool:
-    """True when some step is not in the cache (the dry status every `recipekit plan` shows)."""
-    from recipekit.graph.status import statuses
+    """True when some (keyed) step's entry is neither in the local cache nor in the remote one."""
+    from recipekit.cache.store import Store
+    from recipekit.graph.status import _in_remote
 
-    for name, env in envs.items():
-        mine = [s for s in steps if s.task.split(":", 1)[0] == name]
-        if any(row["status"] in ("run", "pending") for row in statuses(mine, env)):
+    for step in steps:
+        env = envs[step.task.split(":", 1)[0]]
+        if env.get("force"):
+            return True
+        if step.kind == "publish":
+            continue
+        if Store(env["cache"], readonly=True).get(step.key) is None and not _in_remote(env, step.key):
             return True
     return False
 
@@ -47,10 +52,11 @@ def local_cluster(jobs: int) -> Any:
     )
 
 
-def run_local(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int, quiet: bool = False) -> Any:
+def run_local(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int, events: Any = None) -> Any:
     """The steps on `jobs` pre-loaded local worker processes; the Outcome of a local run."""
     from distributed import Client
 
+    from recipekit.core.events import discard
     from recipekit.graph.executors.cluster import run_on_dask
     from recipekit.graph.executors.worker import preload
 
@@ -59,4 +65,4 @@ def run_local(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int, qui
     with local_cluster(jobs) as cluster, Client(cluster) as client:
         for address in client.scheduler_info(n_workers=-1)["workers"]:
             client.submit(preload, workers=[address], pure=False, key=f"preload-{address}")
-        return run_on_dask(client, steps, envs, quiet=quiet, on_cluster=False)
+        return run_on_dask(client, steps, envs, events or discard, on_cluster=False)

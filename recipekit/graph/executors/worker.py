@@ -57,7 +57,7 @@ def where() -> str | None:
 
 def run_task(step: dict[str, Any], env: dict[str, Any], up: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Run one step on this worker; returns its result (status, key, digest, notes) as JSON."""
-    from recipekit.graph.stages import execute
+    from recipekit.graph.execute import execute
 
     result = blocked(step, up)
     if result is None:
