@@ -20,7 +20,10 @@ COMMANDS = {
         "recipekit.cli.release",
         "check a release folder's hashes and tool versions; --rebuild compares byte for byte",
     ),
-    "cache": ("recipekit.cli.cache", "inspect the step cache: ls, du, verify [--repair], gc [--older-than 30d] [--max-size 20G]"),
+    "cache": (
+        "recipekit.cli.cache",
+        "inspect the step cache: ls, du, verify [--repair], gc [--older-than 30d] [--max-size 20G]",
+    ),
     "show": ("recipekit.cli.info", "print the resolved recipe (defaults and overrides applied) as YAML"),
     "schema": ("recipekit.cli.info", "print the recipe JSON Schema (for editors)"),
     "list": ("recipekit.cli.info", "list the registered sources, fixes, targets and gates"),

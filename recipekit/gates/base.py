@@ -76,14 +76,11 @@ class Gate(Plugin):
     uses_golden: ClassVar[bool] = True
     before_compile: ClassVar[bool] = False
     recipe_reads: ClassVar[tuple[str, ...]] = ()
+    reads_gates: ClassVar[tuple[str, ...]] = ()
+    """Other gates' settings it reads (e.g. the parity tolerances it inherits): part of its step key."""
     """Recipe sections `check` reads besides input, export and its own target and settings: they join the key."""
     """True for lints of the fixed ONNX (e.g. trt-lint): they run before the target is built, on
     ctx.onnx_path, and a failure stops the build of that target."""
-
-    @classmethod
-    def recipe_key(cls, recipe: Recipe, target: str) -> dict[str, Any]:
-        """Recipe settings outside the gate's own section that change its verdict (part of its step key)."""
-        return {}
 
     def check(self, ctx: GateContext) -> GateResult:
         raise NotImplementedError

@@ -120,7 +120,7 @@ def _gate_step(recipe: Recipe, target: str, gate: str, cfg: Any, stage: str, dep
 
     kind = "lint" if stage == "pre" else "gate"
     extra = tuple(getattr(GATES.get(gate), "recipe_reads", ()))
-    spec = reads(("input", "export", "targets", "gates", *extra), target, (gate,))
+    spec = reads(("input", "export", "targets", "gates", *extra), target, (gate, *GATES.get(gate).reads_gates))
     return _step(
         f"{recipe.name}:{kind}:{target}.{gate}",
         "gate",

@@ -36,16 +36,9 @@ PROBES: tuple[tuple[str, int, int, int], ...] = (
 )
 """Blank-ish inputs for empty-input, (name, grey level, noise amplitude, seed): constant colours (black,
 the letterbox grey, white, dark and light grey) and low uniform noise around grey and above black. The
-gate looks among these for one whose reference output has zero detections."""
+gate looks among these for one whose reference output has zero detections. The golden step computes them
+at the export size."""
 PROBES_VERSION = "1"
-
-
-def probe_shapes(recipe: Any) -> list[tuple[int, int]]:
-    """Where probes are computed: the export size, or every declared shape when an empty-input gate of
-    the recipe (recipe-wide or a target's) checks all shapes."""
-    configs = [recipe.gates.get("empty-input"), *(t.gates.get("empty-input") for t in recipe.targets.values())]
-    every = any(getattr(c, "shapes", None) == "all" for c in configs)
-    return list(recipe.shapes()) if every else list(recipe.shapes())[:1]
 
 
 def probe_inputs(hw: tuple[int, int], pre: Any, dtype: str = "float32") -> list[tuple[str, np.ndarray]]:

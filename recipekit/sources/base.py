@@ -69,6 +69,7 @@ class Source(Plugin):
     def size_multiple(self) -> int:
         """Input sizes (H and W) must be multiples of this: the model's stride (1: any size)."""
         return 1
+
     reference_name: ClassVar[str] = "PyTorch"  # what `reference` runs, as reports name it
     reads_samples: ClassVar[bool] = True
     """Whether export may read the sample images (e.g. to recalibrate synthetic weights): their bytes join its key."""

@@ -454,7 +454,9 @@ def load(path: Path, family: str = "state", trust_code: bool = False) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointRefused(
-            str(path), "source.weights", f"{path.name} refused by torch's safe loader: {_torch_refusal(exc)}. {TRUST_HINT}"
+            str(path),
+            "source.weights",
+            f"{path.name} refused by torch's safe loader: {_torch_refusal(exc)}. {TRUST_HINT}",
         ) from None
     except (RuntimeError, EOFError) as exc:
         raise CheckpointRefused(

@@ -31,6 +31,8 @@ SAMPLES = ["ultralytics:bus.jpg", "ultralytics:zidane.jpg"]
 TARGET_READS = {"trt": {"trt-lint", "parity"}, "trt-jetson": {"trt-lint", "parity", "name"}}
 """What a target's build reads beyond input and export (the TensorRT lint it runs, the parity
 tolerances a Jetson bundle ships, the recipe name its README shows)."""
+GATE_READS = {"webgpu-browser": {"parity"}, "empty-input": {"parity"}}
+"""Gates that read another gate's settings (the parity tolerances they inherit)."""
 SAMPLE_TARGETS = {"webgpu", "trt", "trt-jetson"}
 """Targets whose build reads the sample images (the page's picture, INT8 calibration)."""
 
@@ -108,7 +110,11 @@ def _by(steps: dict, kind: str, target: str | None = None, plugin: str | None = 
 
 def _gate_setting(steps: dict, data: dict, target: str, gate: str) -> set[str]:
     """The steps a change to `gate`'s settings for `target` reaches."""
-    roots = {t for t, s in steps.items() if s.kind == "gate" and s.target == target and s.plugin == gate}
+    roots = {
+        t
+        for t, s in steps.items()
+        if s.kind == "gate" and s.target == target and (s.plugin == gate or gate in GATE_READS.get(s.plugin, set()))
+    }
     if gate in TARGET_READS.get(target, set()):
         roots |= _by(steps, "compile", target)
     return roots

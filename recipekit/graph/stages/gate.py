@@ -26,11 +26,7 @@ def gate_class(name: str) -> Any:
 
 def key_parts(step: Step, recipe: Recipe) -> KeyParts:
     cls = gate_class(step.plugin)
-    env = dict(getattr(cls, "environment_key", dict)())  # e.g. the browser's version
-    extra = cls.recipe_key(recipe, step.target or "")  # e.g. the parity tolerances the browser gate inherits
-    if extra:
-        env["recipe"] = extra
-    return KeyParts(cls.version, tools.versions(ONNX_TOOLS), environment=env)
+    return KeyParts(cls.version, tools.versions(ONNX_TOOLS), environment=getattr(cls, "environment_key", dict)())
 
 
 def _context(ctx: StepContext) -> GateContext:

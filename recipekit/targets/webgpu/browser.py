@@ -48,6 +48,7 @@ class WebGpuBrowser(Gate):
     version: ClassVar[str] = "3"
     Config = WebGpuBrowserConfig
     default_tolerances: ClassVar[dict[str, Any]] = {}
+    reads_gates: ClassVar[tuple[str, ...]] = ("parity",)  # the recipe's parity tolerances are this gate's too
     targets: ClassVar[tuple[str, ...] | None] = ("webgpu",)
 
     @classmethod
@@ -162,11 +163,6 @@ class WebGpuBrowser(Gate):
     @classmethod
     def inherited(cls, recipe: Any, target: str) -> dict[str, Any]:
         return recipe_tolerances(recipe, target, "parity")
-
-    @classmethod
-    def recipe_key(cls, recipe: Any, target: str) -> dict[str, Any]:
-        """Part of the gate's key: the recipe's parity tolerances are this gate's too."""
-        return {"parity_tolerances": cls.inherited(recipe, target)}
 
 
 def _hw(case: str) -> tuple[int, int] | None:
