@@ -127,8 +127,35 @@ def run_steps(
 
             if must_run(steps, envs):
                 return run_local(steps, envs, jobs, events)
-            jobs = 1
-        return _run_doit(steps, envs, jobs, events)
+        return _run_inline(steps, envs, events)  # -j 1, or nothing to build: no worker processes
+
+
+def _run_inline(steps: list[Step], envs: dict[str, dict[str, Any]], events: EventSink) -> Outcome:
+    """-j 1: the steps one after the other in this process, in plan order (upstreams first).
+
+    The same steps, results and events as doit's serial run, without loading doit (a no-op build
+    is mostly start-up time): a step after a failed one is `blocked`."""
+    from recipekit.core import lifetime
+    from recipekit.graph.execute import execute
+
+    lifetime.sweep_stale()
+    outcome = Outcome()
+    with lifetime.supervised_run():
+        for step in steps:
+            bad = [d for d in step.deps.values() if outcome.results[d]["status"].startswith(("failed", "blocked"))]
+            if bad:
+                report_step(
+                    events,
+                    outcome,
+                    {"status": "blocked", "task": step.task, "reason": f"after failed {', '.join(bad)}"},
+                )
+                continue
+            step_started(events, step.task)
+            up = {role: {**outcome.results[dep], "task": dep} for role, dep in step.deps.items()}
+            result = execute(step.to_dict(), envs[step.task.split(":", 1)[0]], up)
+            report_step(events, outcome, {**result, "task": step.task})
+    outcome.exit_code = 1 if any(r["status"].startswith(("failed", "blocked")) for r in outcome.results.values()) else 0
+    return outcome
 
 
 def _run_doit(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int, events: EventSink) -> Outcome:

@@ -86,15 +86,25 @@ def _find(entry: str, group: str, roots: list[Path]) -> Path | None:
     return None
 
 
-def _walk(file: Path, group: str, roots: list[Path], seen: list[Path], depth: int = 0) -> bool:
-    """Append `file`'s fragments to `seen` (depth first, Hydra's order); False if not followable."""
+def _defaults_of(file: Path, known: dict[str, Any]) -> list[tuple[int, str | None]]:
+    """The defaults entries of `file`, remembered by the sha256 of its bytes (a no-op build parses no YAML)."""
+    import hashlib
+
     from recipekit.recipe.yamlcheck import check_file
 
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()
+    if digest not in known:
+        data = check_file(file)  # hostile YAML refused (size, depth, aliases...), a syntax error names its line
+        known[digest] = [list(e) for e in _entries(data)]
+    return [(int(i), e) for i, e in known[digest]]
+
+
+def _walk(file: Path, group: str, roots: list[Path], seen: list[Path], known: dict[str, Any], depth: int = 0) -> bool:
+    """Append `file`'s fragments to `seen` (depth first, Hydra's order); False if not followable."""
     if depth > 32:
         raise RecipeError(str(file), "defaults", "defaults lists nest more than 32 levels (a cycle?)")
-    data = check_file(file)  # hostile YAML refused (size, depth, aliases...), a syntax error names its line
     exact = True
-    for index, entry in _entries(data):
+    for index, entry in _defaults_of(file, known):
         if entry is None:
             exact = False
             continue
@@ -107,16 +117,18 @@ def _walk(file: Path, group: str, roots: list[Path], seen: list[Path], depth: in
             seen.append(found)
             root = next(r for r in roots if r in found.parents)
             sub = posixpath.dirname(found.relative_to(root).as_posix())
-            exact = _walk(found, sub, roots, seen, depth + 1) and exact
+            exact = _walk(found, sub, roots, seen, known, depth + 1) and exact
     return exact
 
 
-def composition(recipe: Path, overrides: list[str] = ()) -> Composition:  # type: ignore[assignment]
-    """Every file composing `recipe` and the env vars they (and the overrides) interpolate."""
+def composition(recipe: Path, overrides: list[str] = (), known: dict[str, Any] | None = None) -> Composition:  # type: ignore[assignment]
+    """Every file composing `recipe` and the env vars they (and the overrides) interpolate.
+
+    `known`: defaults entries already read, by file digest (updated in place)."""
     recipe = recipe.resolve()
     roots = search_path(recipe)
     seen: list[Path] = []
-    exact = _walk(recipe, "", roots, seen)
+    exact = _walk(recipe, "", roots, seen, {} if known is None else known)
     texts = [recipe.read_text(), *(f.read_text() for f in seen), *overrides]
     env_vars = sorted({m for t in texts for m in ENV_RE.findall(t)})
     return Composition(recipe, tuple(seen), tuple(env_vars), tuple(roots), exact)

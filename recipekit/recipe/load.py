@@ -224,19 +224,26 @@ def validate(data: dict[str, Any], file: str, base_dir: str = "") -> Recipe:
     )
 
 
-def _compose_key(path: Path, overrides: list[str]) -> str | None:
+def _compose_key(path: Path, overrides: list[str], known: dict[str, Any] | None = None) -> str | None:
     """A digest of the recipe, every fragment its defaults list loads (wherever it lives), the
     overrides and the env vars they interpolate; None when composing cannot be remembered safely
     (an override choosing a config group, a defaults entry the resolver does not follow)."""
     from recipekit.recipe.fragments import composition, memo_key
 
-    comp = composition(path, overrides)
+    comp = composition(path, overrides, known)
     groups = [o for o in overrides if (path.resolve().parent / o.split("=", 1)[0].lstrip("+~")).is_dir()]
     if not comp.exact or groups:
         return None
     try:
         return memo_key(comp, overrides)
     except OSError:
+        return None
+
+
+def _read_json(path: Path | None) -> Any:
+    try:
+        return json.loads(path.read_text()) if path else None
+    except (OSError, ValueError):
         return None
 
 
@@ -252,15 +259,22 @@ def compose_cached(
     path = path.resolve()
     if not path.is_file():
         raise RecipeError(str(path), "", "recipe file not found")
-    key = _compose_key(path, overrides)
+    defaults_memo = cache_dir / "resolved" / "defaults.json" if cache_dir else None
+    known = _read_json(defaults_memo) or {}
+    before = len(known)
+    key = _compose_key(path, overrides, known)
     memo = cache_dir / "resolved" / f"{key}.json" if cache_dir and key else None
-    if memo and memo.is_file():
-        try:
-            return json.loads(memo.read_text()), lambda: None
-        except ValueError:
-            pass
-    data = compose(path, overrides)
-    return data, (lambda: atomic_write_text(memo, json.dumps(data))) if memo else (lambda: None)
+    data = _read_json(memo)
+    if not isinstance(data, dict):
+        data = compose(path, overrides)
+
+    def remember() -> None:
+        if memo and not memo.is_file():
+            atomic_write_text(memo, json.dumps(data))
+        if defaults_memo and len(known) != before:
+            atomic_write_text(defaults_memo, json.dumps(known))
+
+    return data, remember
 
 
 def load_pending(
