@@ -66,6 +66,7 @@ class GateContext:
     golden: Callable[[], Golden]
     target_manifest: dict[str, Any] = field(default_factory=dict)
     output_kinds: dict[str, Any] = field(default_factory=dict)
+    state: Path | None = None  # a folder in the cache for the gate's own state (e.g. the browser's GPU caches)
 
 
 class Gate(Plugin):

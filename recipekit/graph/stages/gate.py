@@ -41,7 +41,16 @@ def _context(ctx: StepContext) -> GateContext:
         from recipekit.onnx.runtime import OrtRunner
 
         return GateContext(
-            ctx.recipe, target, fixed.parent, fixed.name, fixed, lambda: OrtRunner(fixed), golden, {}, kinds
+            ctx.recipe,
+            target,
+            fixed.parent,
+            fixed.name,
+            fixed,
+            lambda: OrtRunner(fixed),
+            golden,
+            {},
+            kinds,
+            ctx.state_dir(ctx.step.plugin),
         )
     comp = ctx.up("compile")
     res = BuildResult(comp.result.artifact, comp.result.manifest)  # type: ignore[union-attr]
@@ -56,6 +65,7 @@ def _context(ctx: StepContext) -> GateContext:
         golden,
         res.manifest,
         kinds,
+        ctx.state_dir(ctx.step.plugin),
     )
 
 

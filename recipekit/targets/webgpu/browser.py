@@ -70,7 +70,7 @@ class WebGpuBrowser(Gate):
         path = model_path(ctx)
         bundle = self.config.bundle or declared_bundle(ctx)
         cases = self.cases(ctx, path)
-        report = run_in_browser(path, cases, bundle, tuple(self.config.eps), self.config.timeout_s)
+        report = run_in_browser(path, cases, bundle, tuple(self.config.eps), self.config.timeout_s, ctx.state)
         return self.decide(ctx, report, reference(ctx.onnx_path, cases))
 
     def cases(self, ctx: GateContext, path: Any) -> list[tuple[str, dict[str, np.ndarray]]]:

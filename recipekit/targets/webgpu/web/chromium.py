@@ -2,7 +2,7 @@
 
 Chromium runs in its own process group (it forks a zygote, GPU and renderer processes), so closing
 it signals that group, the ids this module started, and nothing else. A fresh profile folder per
-run keeps runs independent; it is deleted on close.
+run keeps runs independent; it is deleted on close (after its GPU caches are kept, see gpucache.py).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from recipekit.core.lifetime import make_tempdir, preexec_die_with_parent
+from recipekit.targets.webgpu.web.gpucache import GpuCache
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 # Flags measured on this machine: WebGPU on SwiftShader headless; no background connections (the
@@ -57,8 +58,13 @@ def find_chromium() -> tuple[str | None, str]:
 class Chromium:
     """One headless Chromium showing one URL. Use as a context manager; `close` is idempotent."""
 
-    def __init__(self, executable: str, url: str, extra_flags: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, executable: str, url: str, extra_flags: tuple[str, ...] = (), cache: GpuCache | None = None
+    ) -> None:
         self.profile = make_tempdir("chromium")  # swept by the next build if this process is SIGKILLed
+        self.cache = cache
+        if cache is not None:
+            cache.seed(self.profile)
         self._log = open(self.profile.parent / f"{self.profile.name}.log", "w+b")  # noqa: SIM115
         args = [executable, *FLAGS, *extra_flags, f"--user-data-dir={self.profile}", url]
         self.proc = subprocess.Popen(
@@ -96,6 +102,8 @@ class Chromium:
             if not self._log.closed:
                 self._log.close()
                 Path(self._log.name).unlink(missing_ok=True)
+            if self.cache is not None and self.profile.is_dir():
+                self.cache.keep(self.profile)
             shutil.rmtree(self.profile, ignore_errors=True)
         atexit.unregister(self.close)
 

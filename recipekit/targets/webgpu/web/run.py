@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recipekit.core.errors import Unavailable
-from recipekit.targets.webgpu.web.chromium import Chromium, find_chromium, sigterm_as_interrupt
+from recipekit.targets.webgpu.web.chromium import Chromium, chromium_version, find_chromium, sigterm_as_interrupt
+from recipekit.targets.webgpu.web.gpucache import GpuCache
 from recipekit.targets.webgpu.web.ortweb import BUNDLES, OrtWeb, find_ortweb
 from recipekit.targets.webgpu.web.server import LoopbackServer
 
@@ -79,16 +80,20 @@ def run_in_browser(
     bundle: str,
     eps: tuple[str, ...] = ("webgpu", "wasm"),
     timeout: float = 180.0,
+    cache_root: Path | None = None,
 ) -> BrowserReport:
-    """Run `model` on every case with every EP in one headless Chromium page; never leaves processes behind."""
+    """Run `model` on every case with every EP in one headless Chromium page; never leaves processes behind.
+
+    `cache_root`: where Chromium's GPU caches are kept between runs (gpucache.py); None keeps none."""
     chromium, ortweb = require_tools()
+    cache = GpuCache(cache_root, chromium_version()) if cache_root is not None else None
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"recipekit-web-{os.getpid()}-") as tmp:  # swept if SIGKILLed
         files = _stage(Path(tmp), model, cases, bundle, eps, ortweb, timeout)
         with (
             sigterm_as_interrupt(),
-            LoopbackServer(files, {"/ort/": ortweb.dist}) as server,
-            Chromium(chromium, f"{server.url}/runner.html", extra_flags()) as browser,
+            LoopbackServer(files, {"/ort/": ortweb.dist}, cache.preferred_port() if cache else 0) as server,
+            Chromium(chromium, f"{server.url}/runner.html", extra_flags(), cache) as browser,
         ):
             raw = _wait(server, browser, timeout)
     report = _decode(raw, ortweb.version, bundle)

@@ -53,11 +53,17 @@ class Inbox:
 class LoopbackServer:
     """Serves `files` (url path -> file) and `mounts` (url prefix -> folder, flat), with isolation headers."""
 
-    def __init__(self, files: dict[str, Path] | None = None, mounts: dict[str, Path] | None = None) -> None:
+    def __init__(
+        self, files: dict[str, Path] | None = None, mounts: dict[str, Path] | None = None, port: int = 0
+    ) -> None:
+        """`port`: the one to prefer (any free one if it is taken); 0: any free one."""
         self.files = dict(files or {})
         self.mounts = dict(mounts or {})
         self.inbox = Inbox()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        try:
+            self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        except OSError:  # taken (another build's gate): same page, another origin
+            self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="recipekit-web", daemon=True)
 
