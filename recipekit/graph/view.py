@@ -35,7 +35,7 @@ class Denied:
             "hash (declare it in the plugin's recipe_reads / reads_gates)"
         )
 
-    __getitem__ = __iter__ = __len__ = __bool__ = __contains__ = __eq__ = __call__ = _deny  # type: ignore[assignment]
+    __getitem__ = __iter__ = __len__ = __bool__ = __contains__ = __eq__ = __call__ = __str__ = __format__ = _deny  # type: ignore[assignment]
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
