@@ -13,7 +13,8 @@ kinds, field roles and units) and compares each part of an output in its own uni
 - masks (instance masks, prototype masks after decoding, cropped to the box): IoU at probability 0.5
   (mask_iou, a minimum), pixels on the decision boundary of the reference left out (MASK_BOUNDARY).
 - raw heads: per channel group; candidates whose score is below min_score in both results are not
-  compared outside the score groups (they can never become detections): the row states how many.
+  compared outside the score groups (they can never become detections), except each image's
+  MIN_CANDIDATES best, so coordinates are always exercised: the row states how many were compared.
 - detections: matched (same class, IoU >= iou_match, greedily by IoU over all pairs); every reference
   and result detection scoring >= min_score must find a match; fields compared on matched pairs.
 
@@ -61,6 +62,9 @@ UNIT_OF = {
     "min_score": "score",
     "iou_match": "IoU",
 }
+MIN_CANDIDATES = 10
+"""Raw heads: each image's 10 highest-scoring candidates are compared whatever their score, so box
+coordinates are always exercised (a model that scores nothing >= min_score still has them checked)."""
 MAX_MASKS = 100
 """Prototype masks are decoded for at most this many candidates per image (the highest scoring)."""
 DETECTION_TOLERANCES = DEFAULTS  # the name of recipekit <= 0.3
@@ -373,7 +377,7 @@ def compare_raw_head(
     groups = kind["groups"]
     min_score = resolve(tolerances, "min_score", name, None, kind)
     rs, os_ = candidate_scores(r, groups), candidate_scores(o, groups)
-    keep = (rs >= min_score) | (os_ >= min_score)
+    keep = (rs >= min_score) | (os_ >= min_score) | _top(rs, MIN_CANDIDATES)
     row.update(
         min_score=min_score,
         candidates=int(keep.size),
@@ -395,6 +399,15 @@ def compare_raw_head(
     if reasons:
         row["reason"] = "; ".join(reasons)
     return row, {"keep": keep, "scores": (rs, os_), "ref": r, "got": o}
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """(batch, anchors) mask of each image's k highest-scoring candidates."""
+    out = np.zeros(scores.shape, bool)
+    if scores.size:
+        idx = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        np.put_along_axis(out, idx, True, axis=1)
+    return out
 
 
 def _headline(row: dict[str, Any]) -> None:
@@ -770,7 +783,7 @@ def _raw_mask_sets(ctx: dict[str, Any], kind: dict[str, Any], min_score: float) 
     out = []
     for b in range(ctx["ref"].shape[0]):
         best = np.maximum(rs[b], os_[b])
-        idx = np.nonzero(best >= min_score)[0]
+        idx = np.nonzero(ctx["keep"][b])[0]  # the candidates the raw head's coordinates were compared on
         idx = idx[np.argsort(-best[idx], kind="stable")][:MAX_MASKS]
         boxes = _to_xyxy(ctx["ref"][b, idx, bg["start"] : bg["stop"]].astype(np.float64), bg["format"])
         out.append((idx, ctx["ref"][b, idx, g["start"] : g["stop"]], ctx["got"][b, idx, g["start"] : g["stop"]], boxes))
