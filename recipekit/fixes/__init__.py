@@ -9,7 +9,6 @@ FIXES = Registry(
         "constant-folding": "recipekit.fixes.constant_folding:ConstantFolding",
         "onnxslim": "recipekit.fixes.onnxslim:OnnxSlim",
         "static-dims": "recipekit.fixes.static_dims:StaticDims",
-        "fp16": "recipekit.fixes.fp16:Fp16",
         "opset": "recipekit.fixes.opset:Opset",
         "fixed-shape-nms": "recipekit.sources.ultralytics.fixed_shape_nms:FixedShapeNms",
         "static-reshape-channels": "recipekit.fixes.static_reshape_channels:StaticReshapeChannels",
@@ -17,3 +16,6 @@ FIXES = Registry(
         "rtmo-rect-priors": "recipekit.sources.mmpose.rtmo_rect_priors:RtmoRectPriors",
     },
 )
+
+RETIRED = {"fp16": "fp16 is no longer a fix: set export.precision: fp16 (one precision step shared by every target)"}
+"""Fix names that were removed, with what to write instead (recipe loading names them)."""

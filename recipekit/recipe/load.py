@@ -155,7 +155,7 @@ def _plugin_config(file: str, registry: Any, name: str, data: Any, loc: tuple[An
 
 
 def _fix_entry(file: str, item: str | dict[str, Any], index: int) -> FixEntry:
-    from recipekit.fixes import FIXES
+    from recipekit.fixes import FIXES, RETIRED
 
     if isinstance(item, str):
         name, options = item, {}
@@ -165,7 +165,7 @@ def _fix_entry(file: str, item: str | dict[str, Any], index: int) -> FixEntry:
         shown = repr(item) if len(repr(item)) < 80 else type(item).__name__
         raise RecipeError(file, f"fixes[{index}]", f"expected a fix name or {{name: {{options}}}}, got {shown}")
     if name not in FIXES:
-        raise RecipeError(file, f"fixes[{index}]", FIXES.unknown_message(name))
+        raise RecipeError(file, f"fixes[{index}]", RETIRED.get(name) or FIXES.unknown_message(name))
     return FixEntry(name=name, config=_plugin_config(file, FIXES, name, options, ("fixes", index, name)))
 
 

@@ -71,6 +71,11 @@ class Input(Strict):
         default_factory=list, description="extra (H, W) shapes the artifact must accept and be checked at"
     )
     preprocess: Preprocess = Field(default_factory=Preprocess)
+    calibration: str | list[str] | None = Field(
+        None,
+        description="INT8 calibration images: a folder or a glob (relative to the recipe), or a list of them; "
+        "default: the samples",
+    )
     samples: list[str] = Field(
         default_factory=list,
         description="images for gates: a path (relative to the recipe) or 'package:file' (e.g. ultralytics:bus.jpg); none: seeded random inputs",
@@ -119,18 +124,47 @@ class NMS(Strict):
         return v
 
 
+RETIRED_FP16 = "set export.precision: fp16 instead (one precision step shared by every target)"
+
+
+class Quantization(Strict):
+    """INT8 explicit quantization (export.precision: int8) with ONNX Runtime's static QDQ quantizer."""
+
+    method: Literal["minmax", "entropy", "percentile"] = Field("minmax", description="activation range calibration")
+    activations: Literal["int8", "uint8"] = Field(
+        "int8",
+        description="int8: symmetric (zero point 0), the QDQ TensorRT accepts, one file for every target; uint8: "
+        "asymmetric, faster on ONNX Runtime's CPU kernels, refused for trt targets",
+    )
+    per_channel: bool = Field(True, description="per-output-channel weight scales")
+    ops: list[str] = Field(
+        default_factory=lambda: ["Conv", "ConvTranspose", "MatMul", "Gemm"],
+        description="op types whose inputs are quantized; other ops (decode tails) stay float",
+    )
+    exclude_nodes: list[str] = Field(default_factory=list, description="node names kept float")
+
+
 class Export(Strict):
     """How the source is exported to ONNX."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "half" in data:
+            raise ValueError(f"export.half was removed: {RETIRED_FP16}")
+        return data
 
     opset: int = Field(17, ge=11, le=23, description="ONNX opset")
     imgsz: tuple[int, int] = Field((640, 640), description="export input size (H, W); one int means square")
     batch: Batch = Field(default_factory=Batch)
     dynamic: Dynamic = Field(default_factory=Dynamic)
     nms: NMS | None = Field(None, description="embed NMS in the graph (true for defaults)")
-    half: bool = Field(
-        False,
-        description="float16 weights and compute: the `fp16` fix (float32 inputs and outputs kept) ends the fix chain unless the chain lists it",
+    precision: Literal["fp32", "fp16", "int8"] = Field(
+        "fp32",
+        description="one precision step shared by every target: fp16 (float16 weights and compute, float32 inputs "
+        "and outputs) or int8 (QDQ explicit quantization calibrated on input.calibration)",
     )
+    quantization: Quantization = Field(default_factory=Quantization, description="int8 options")
     simplify: bool = Field(False, description="run the exporter's own simplifier (onnxslim)")
 
     @field_validator("imgsz", mode="before")

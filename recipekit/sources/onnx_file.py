@@ -1,7 +1,7 @@
 """onnx: bring your own ONNX file. It is copied as the export; the fixes and targets apply as usual.
 
 Nothing can be re-exported, so export options that would need a re-export are refused with what to
-do instead (the opset and fp16 fixes, or matching the file). The reference for the gates is the
+do instead (the opset fix, or matching the file; precision is export.precision). The reference for the gates is the
 original file run in ONNX Runtime on the CPU: parity then shows that the fixes and the target kept
 the file's outputs.
 """
@@ -58,8 +58,6 @@ def refusals(model: onnx.ModelProto, recipe: Recipe) -> list[tuple[str, str]]:
         out.append(("export.batch", f"the file has a static batch of {dims[0]}; a dynamic batch needs a re-export"))
     if ex.nms is not None:
         out.append(("export.nms", "NMS cannot be embedded into an existing ONNX file; remove export.nms"))
-    if ex.half:
-        out.append(("export.half", "use the `fp16` fix on an existing ONNX file instead of export.half"))
     if ex.simplify:
         out.append(("export.simplify", "use the `onnxslim` fix on an existing ONNX file instead of export.simplify"))
     return out

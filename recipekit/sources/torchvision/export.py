@@ -63,8 +63,6 @@ def check_recipe(recipe: Recipe) -> None:
             "export.nms",
             "torchvision detectors run their own NMS: leave export.nms unset (tune source.box_nms_thresh)",
         )
-    if exp.half:
-        raise RecipeError("recipe", "export.half", "not supported for torchvision detectors: use the fp16 fix")
     if not recipe.input.samples:
         raise RecipeError(
             "recipe",

@@ -1,0 +1,69 @@
+"""INT8 by explicit quantization: a QDQ ONNX made with ONNX Runtime's static quantization.
+
+Why ONNX Runtime's quantizer: NVIDIA Model Optimizer's ONNX PTQ needs onnxruntime-gpu, cupy and an
+older onnx than this project pins, so it does not install here; ORT's `quantize_static` runs on the
+CPU and writes standard QuantizeLinear/DequantizeLinear pairs. The QDQ is symmetric INT8 (zero
+points 0, per-channel weights), the form TensorRT's explicit quantization accepts, so the same
+file feeds ONNX Runtime, WebGPU and TensorRT. Only the compute ops (`ops`, default Conv, MatMul,
+Gemm) are quantized: decode tails that mix pixels and probabilities stay float.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from recipekit.recipe.schema import Quantization
+
+METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
+
+
+def _input_name(model_path: Path) -> str:
+    import onnx
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    inits = {i.name for i in model.graph.initializer}
+    return next(i.name for i in model.graph.input if i.name not in inits)
+
+
+def quantize(model_path: Path, out_path: Path, tensors: list[np.ndarray], q: Quantization) -> dict[str, Any]:
+    """Write the QDQ model calibrated on `tensors`; returns what was quantized (for the manifest)."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    from recipekit.precision.calibration import reader
+
+    quantize_static(
+        str(model_path),
+        str(out_path),
+        reader(_input_name(model_path), tensors),
+        quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=list(q.ops),
+        per_channel=q.per_channel,
+        activation_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=list(q.exclude_nodes),
+        calibrate_method=getattr(CalibrationMethod, METHODS[q.method]),
+        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "CalibMovingAverage": False},
+    )
+    return summary(out_path)
+
+
+def summary(path: Path) -> dict[str, Any]:
+    """Counts of Q/DQ nodes and of the ops whose inputs they feed."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    dq_out = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    fed: dict[str, int] = {}
+    for n in model.graph.node:
+        if n.op_type not in ("QuantizeLinear", "DequantizeLinear") and any(i in dq_out for i in n.input):
+            fed[n.op_type] = fed.get(n.op_type, 0) + 1
+    ops = [n.op_type for n in model.graph.node]
+    return {
+        "quantize_linear": ops.count("QuantizeLinear"),
+        "dequantize_linear": ops.count("DequantizeLinear"),
+        "quantized_ops": dict(sorted(fed.items())),
+    }
