@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from recipekit.targets.trt.profiles import ShapeProfile
 
 
+SUPPORTED_MAJORS = (10, 11)
+"""The TensorRT generations the trt target builds with (the `tensorrt` extra's pinned range)."""
+
+
 class EngineBuildError(RecipeKitError):
     """TensorRT's parser or builder refused the network; carries TensorRT's own messages."""
 
@@ -104,6 +108,9 @@ def probe() -> dict[str, Any]:
     reasons = [r for r in (trt_reason, gpu_reason) if r]
     if reasons:
         return {"unavailable": "TensorRT engine cannot be built on this machine: " + "; ".join(reasons)}
+    major = int(trt.__version__.split(".")[0])
+    if major not in SUPPORTED_MAJORS:
+        return {"unavailable": f"TensorRT {trt.__version__} is not supported here (10.x or 11.x; 8.x: trt-jetson)"}
     return {"tensorrt": trt.__version__, **gpu}
 
 
@@ -115,44 +122,40 @@ def require() -> dict[str, Any]:
     return env
 
 
+def strongly_typed(version: str, precision: str) -> bool:
+    """10.x builds strongly typed (precision from the ONNX: its fp16 weights or QDQ nodes) unless the
+    ONNX is plain fp32; 11.x is always strongly typed ("Strongly typed mode is always enabled")."""
+    return int(version.split(".")[0]) >= 11 or precision != "fp32"
+
+
+def network_flags(trt: Any, precision: str) -> int:
+    """Network creation flags: STRONGLY_TYPED on 10.x when the ONNX carries its precision; none on 11."""
+    if int(trt.__version__.split(".")[0]) >= 11 or not strongly_typed(trt.__version__, precision):
+        return 0
+    return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+
+
 def build_engine(
-    onnx_path: Path,
-    profiles: list[ShapeProfile],
-    *,
-    fp16: bool,
-    int8: bool,
-    workspace_mib: int,
-    timing_cache: Path,
-    calibration: list[np.ndarray],
+    onnx_path: Path, profiles: list[ShapeProfile], *, precision: str, workspace_mib: int, timing_cache: Path
 ) -> bytes:
-    """The plain serialized engine: parse, one IOptimizationProfile per profile, flags, timing cache."""
+    """The plain serialized engine: parse, one IOptimizationProfile per profile, timing cache.
+
+    No precision builder flags and no calibrator: the ONNX carries its precision (export.precision)."""
     import tensorrt as trt
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    explicit = (
-        0 if int(trt.__version__.split(".")[0]) >= 10 else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-    )
-    network = builder.create_network(explicit)
+    network = builder.create_network(network_flags(trt, precision))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
         raise EngineBuildError("TensorRT's ONNX parser refused the model: " + "; ".join(errors))
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mib << 20)
-    made = []
     for p in profiles:
-        made.append(builder.create_optimization_profile())
-        made[-1].set_shape(p.input, p.min, p.opt, p.max)
-        config.add_optimization_profile(made[-1])
-    if fp16:
-        config.set_flag(trt.BuilderFlag.FP16)
-    if int8:
-        from recipekit.targets.trt.device import calibrator
-
-        config.set_flag(trt.BuilderFlag.INT8)
-        config.int8_calibrator = calibrator(trt, calibration, timing_cache.with_suffix(".calib"))
-        config.set_calibration_profile(made[0])  # calibration batches have profile 0's opt shape
+        profile = builder.create_optimization_profile()
+        profile.set_shape(p.input, p.min, p.opt, p.max)
+        config.add_optimization_profile(profile)
     cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.is_file() else b"")
     config.set_timing_cache(cache, ignore_mismatch=False)
     serialized = builder.build_serialized_network(network, config)

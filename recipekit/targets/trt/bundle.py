@@ -21,27 +21,30 @@ if TYPE_CHECKING:
 README = """# {name}: TensorRT bundle for {target}
 
 Built by recipekit without a GPU. The engine is built on the device itself: TensorRT engines are
-tied to the GPU and the TensorRT version they were built with.
+tied to the GPU and the TensorRT version they were built with. One bundle serves JetPack 5
+(TensorRT 8.5/8.6: one optimization profile per engine, --fp16/--int8 flags) and JetPack 6
+(TensorRT 10.x: one engine, strongly typed when the ONNX is fp16 or INT8 QDQ): check.py picks the
+engine plan from the TensorRT it finds on the device.
 
 ## On the device (JetPack with TensorRT, numpy; cuda-python for the Python check)
 
     sha256sum -c SHA256SUMS          # the bundle arrived intact
-    sh trtexec.sh                    # builds {engine} with trtexec (timing cache: {cache})
-    python3 check.py --backend trt --engine {engine}   # runs every golden case on that engine
-    python3 check.py --backend trt   # or: build the engine with TensorRT's Python API, then check
+    sh trtexec.sh                    # builds the plan's engines with trtexec (timing cache: {cache})
+    python3 check.py --backend trt   # runs every golden case on those engines (built with the Python API if absent)
 
-`check.py` prints one row per (shape, batch, output) and exits 0 only if every case is within
-the recipe's tolerances (1: a mismatch, 2: a damaged bundle, 3: backend not installed).
-Without TensorRT, `python3 check.py --backend ort` runs the same cases with ONNX Runtime
-(what `recipekit device-check BUNDLE --backend ort` does on the build machine).
+`check.py` prints the TensorRT version and engine plan, then one row per (shape, batch, output),
+and exits 0 only if every case is within the recipe's tolerances (1: a mismatch, 2: a damaged
+bundle, 3: backend not installed or TensorRT version not supported). Without TensorRT,
+`python3 check.py --backend ort` runs the same cases with ONNX Runtime (what
+`recipekit device-check BUNDLE --backend ort` does on the build machine).
 
 ## Contents
 
-- model.onnx: the fixed ONNX graph; profiles.json: optimization profiles (min/opt/max per input)
-- trtexec.sh / commands.txt: the exact trtexec command line{plural} ({n_profiles} profile{plural})
-- golden/: one .npz per (shape, batch): `input` and `out0..` (the source model's outputs)
-- bundle.json: output names and kinds, tolerances, cases; check.py + compare.py: the check
-{extra}"""
+- model.onnx: the {precision} ONNX graph; profiles.json: optimization profiles (min/opt/max per input)
+- commands-jp5.txt / commands-jp6.txt: the exact trtexec lines per JetPack ({n_profiles} profile{plural})
+- golden/: one .npz per (shape, batch): `input` and `out0..` ({golden})
+- bundle.json: output names and kinds, tolerances, cases, engine plans; check.py + compare.py: the check
+"""
 
 
 def stack(golden: Golden, shape: tuple[int, int], batch: int) -> tuple[np.ndarray, list[np.ndarray]] | None:
@@ -86,23 +89,19 @@ def write_golden(
     return index, sorted(set(missing))
 
 
-def write_calibration(out: Path, batches: list[np.ndarray]) -> str:
-    import numpy as np
-
-    (out / "calibration").mkdir()
-    with open(out / "calibration" / "calib.npz", "wb") as fh:
-        np.savez(fh, **{f"b{i}": b for i, b in enumerate(batches)})
-    return "calibration/calib.npz"
-
-
 def write_json(path: Path, doc: dict[str, Any]) -> None:
     path.write_text(json.dumps(doc, indent=1, sort_keys=True, default=str) + "\n")
 
 
-def write_commands(out: Path, line: str) -> None:
-    """commands.txt: the exact line; trtexec.sh: the same line, run from the bundle folder."""
-    (out / "commands.txt").write_text(line + "\n")
-    script = f'#!/bin/sh\n# Build the engine on the device. Same line as commands.txt.\nset -e\ncd "$(dirname "$0")"\n{line}\n'
+def write_commands(out: Path, plans: dict[str, list[dict[str, Any]]]) -> None:
+    """commands-jp5.txt / commands-jp6.txt: the exact lines; trtexec.sh runs the device's plan (check.py --trtexec)."""
+    for gen, name in (("8", "commands-jp5.txt"), ("10", "commands-jp6.txt")):
+        (out / name).write_text("".join(item["trtexec"] + "\n" for item in plans[gen]))
+    script = (
+        "#!/bin/sh\n# Build the engines on the device with trtexec: check.py picks the lines for the installed\n"
+        '# TensorRT (commands-jp5.txt for 8.5/8.6, commands-jp6.txt for 10.x).\nset -e\ncd "$(dirname "$0")"\n'
+        "exec python3 check.py --trtexec\n"
+    )
     (out / "trtexec.sh").write_text(script)
     (out / "trtexec.sh").chmod(0o755)
 

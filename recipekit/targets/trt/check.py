@@ -17,6 +17,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -61,7 +64,7 @@ class OrtBackend:
         self.input, self.outputs = spec["input"], spec["outputs"]
         self.name = f"onnxruntime {ort.__version__} CPU"
 
-    def run(self, x: Any, profile: int) -> list[Any]:
+    def run(self, x: Any, where: dict[str, Any]) -> list[Any]:
         return self.session.run(self.outputs, {self.input: x})
 
 
@@ -84,48 +87,57 @@ def _ok(result: Any) -> Any:
 
 
 class TrtBackend:
-    """TensorRT on this device: the engine from --engine, else built here from model.onnx and profiles."""
+    """TensorRT on this device: the engines of the plan for its TensorRT generation, loaded from
+    --engine (one-engine plans) or the bundle folder, else built here from model.onnx."""
 
-    def __init__(self, root: Path, spec: dict[str, Any], engine: str | None) -> None:
+    def __init__(self, root: Path, spec: dict[str, Any], plan: list[dict[str, Any]], engine: str | None) -> None:
         try:
             import tensorrt as trt
         except ImportError as exc:
             raise BackendMissing(f"tensorrt is not installed ({exc})") from None
-        self.trt, self.rt, self.spec = trt, _cudart(), spec
+        self.trt, self.rt, self.spec, self.root = trt, _cudart(), spec, root
         self.logger = trt.Logger(trt.Logger.WARNING)
-        data = (root / engine).read_bytes() if engine else build_engine(trt, self.logger, root, spec)
-        self.engine = trt.Runtime(self.logger).deserialize_cuda_engine(data)
-        if self.engine is None:
-            raise RuntimeError("TensorRT could not deserialize the engine (built by another TensorRT version?)")
-        self.context = self.engine.create_execution_context()
+        self.engines: dict[str, Any] = {}
+        self.given = engine if engine and len(plan) == 1 else None
+        self.plan = {item["engine"]: item for item in plan}
         self.stream = _ok(self.rt.cudaStreamCreate())
         self.name = f"TensorRT {trt.__version__}"
 
-    def run(self, x: Any, profile: int) -> list[Any]:
+    def _context(self, engine: str) -> tuple[Any, Any]:
+        if engine not in self.engines:
+            trt, path = self.trt, self.root / (self.given or engine)
+            data = (
+                path.read_bytes()
+                if path.is_file()
+                else build_engine(trt, self.logger, self.root, self.spec, self.plan[engine])
+            )
+            loaded = trt.Runtime(self.logger).deserialize_cuda_engine(data)
+            if loaded is None:
+                raise RuntimeError(f"TensorRT could not deserialize {engine} (built by another TensorRT version?)")
+            self.engines[engine] = (loaded, loaded.create_execution_context())
+        return self.engines[engine]
+
+    def run(self, x: Any, where: dict[str, Any]) -> list[Any]:
         import numpy as np
 
-        trt, rt, ctx = self.trt, self.rt, self.context
-        ctx.set_optimization_profile_async(profile, self.stream)
+        trt, rt = self.trt, self.rt
+        engine, ctx = self._context(where["engine"])
+        ctx.set_optimization_profile_async(where["profile"], self.stream)
         ctx.set_input_shape(self.spec["input"], tuple(x.shape))
-        x = np.ascontiguousarray(x, dtype=trt.nptype(self.engine.get_tensor_dtype(self.spec["input"])))
+        x = np.ascontiguousarray(x, dtype=trt.nptype(engine.get_tensor_dtype(self.spec["input"])))
         ptrs = [upload(rt, x)]
         try:
             ctx.set_tensor_address(self.spec["input"], ptrs[0])
             hosts = []
             for name in self.spec["outputs"]:
-                hosts.append(
-                    np.empty(tuple(ctx.get_tensor_shape(name)), trt.nptype(self.engine.get_tensor_dtype(name)))
-                )
+                hosts.append(np.empty(tuple(ctx.get_tensor_shape(name)), trt.nptype(engine.get_tensor_dtype(name))))
                 ptrs.append(int(_ok(rt.cudaMalloc(max(hosts[-1].nbytes, 1)))))
                 ctx.set_tensor_address(name, ptrs[-1])
             if not ctx.execute_async_v3(self.stream):
                 raise RuntimeError("execute_async_v3 failed")
             for host, ptr in zip(hosts, ptrs[1:]):  # noqa: B905 - runs on Python 3.8 (JetPack 5)
-                _ok(
-                    rt.cudaMemcpyAsync(
-                        host.ctypes.data, ptr, host.nbytes, rt.cudaMemcpyKind.cudaMemcpyDeviceToHost, self.stream
-                    )
-                )
+                kind = rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
+                _ok(rt.cudaMemcpyAsync(host.ctypes.data, ptr, host.nbytes, kind, self.stream))
             _ok(rt.cudaStreamSynchronize(self.stream))
             return hosts
         finally:
@@ -139,29 +151,66 @@ def upload(rt: Any, arr: Any) -> int:
     return ptr
 
 
-def build_engine(trt: Any, logger: Any, root: Path, spec: dict[str, Any]) -> bytes:
-    """The same build as trtexec.sh, through the Python API; saves the engine and the timing cache."""
+def tensorrt_version() -> str | None:
+    """The version probe: the TensorRT installed on this device, or None.
+
+    RECIPEKIT_TENSORRT_VERSION overrides it (a device with trtexec but without TensorRT's Python
+    bindings); else the Python bindings; else JetPack's NvInferVersion.h."""
+    forced = os.environ.get("RECIPEKIT_TENSORRT_VERSION")
+    if forced:
+        return forced
+    try:
+        import tensorrt
+
+        return str(tensorrt.__version__)
+    except ImportError:
+        pass
+    for arch in ("aarch64", "x86_64"):
+        header = Path(f"/usr/include/{arch}-linux-gnu/NvInferVersion.h")
+        if header.is_file():
+            found = dict(re.findall(r"#define NV_TENSORRT_(MAJOR|MINOR|PATCH) (\d+)", header.read_text()))
+            if len(found) == 3:
+                return "{MAJOR}.{MINOR}.{PATCH}".format(**found)
+    return None
+
+
+def generation(version: str) -> str:
+    """8 (JetPack 5: TensorRT 8.5/8.6), 10 (JetPack 6) or 11; anything else is not supported."""
+    major = int(str(version).split(".")[0])
+    if major not in (8, 10, 11):
+        raise ValueError(f"TensorRT {version} is not supported by this bundle (8.5/8.6, 10.x, 11.x)")
+    return str(major)
+
+
+def network_flags(trt: Any, gen: str, precision: str) -> int:
+    """8.x: explicit batch (precision from builder flags); 10.x: strongly typed when the ONNX carries
+    fp16/QDQ; 11.x: always strongly typed, no flag."""
+    if gen == "8":
+        return 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    if gen == "10" and precision != "fp32":
+        return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    return 0
+
+
+def build_engine(trt: Any, logger: Any, root: Path, spec: dict[str, Any], item: dict[str, Any]) -> bytes:
+    """The same build as the trtexec line of `item`, through the Python API; saves engine and timing cache."""
+    gen, precision = generation(trt.__version__), spec["precision"]
     builder = trt.Builder(logger)
-    flags = (
-        0 if int(trt.__version__.split(".")[0]) >= 10 else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-    )
-    network = builder.create_network(flags)
+    network = builder.create_network(network_flags(trt, gen, precision))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(root / spec["model"])):
         raise RuntimeError("ONNX parser: " + "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors)))
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(spec["workspace_mib"]) << 20)
-    made = []
-    for p in spec["profiles"]:
-        made.append(builder.create_optimization_profile())
-        made[-1].set_shape(p["input"], p["min"], p["opt"], p["max"])
-        config.add_optimization_profile(made[-1])
-    if spec["precision"]["fp16"]:
+    for k in item["profiles"]:
+        p = spec["profiles"][k]
+        profile = builder.create_optimization_profile()
+        profile.set_shape(p["input"], p["min"], p["opt"], p["max"])
+        config.add_optimization_profile(profile)
+    if gen == "8" and precision == "fp16":
         config.set_flag(trt.BuilderFlag.FP16)
-    if spec["precision"]["int8"]:
+    if gen == "8" and precision == "int8":  # explicit quantization: the QDQ scales, no calibrator
         config.set_flag(trt.BuilderFlag.INT8)
-        config.int8_calibrator = calibrator(trt, root, spec)
-        config.set_calibration_profile(made[0])
     cache_path = root / spec["timing_cache"]
     cache = config.create_timing_cache(cache_path.read_bytes() if cache_path.is_file() else b"")
     config.set_timing_cache(cache, ignore_mismatch=False)
@@ -169,42 +218,33 @@ def build_engine(trt: Any, logger: Any, root: Path, spec: dict[str, Any]) -> byt
     if data is None:
         raise RuntimeError("TensorRT's builder returned no engine (see its log above)")
     cache_path.write_bytes(bytes(config.get_timing_cache().serialize()))
-    (root / spec["engine"]).write_bytes(bytes(data))
+    (root / item["engine"]).write_bytes(bytes(data))
     return bytes(data)
 
 
-def calibrator(trt: Any, root: Path, spec: dict[str, Any]) -> Any:
-    """Entropy calibrator 2 over the bundle's calibration batches; writes calibration.cache for trtexec."""
-    import numpy as np
+def choose_plan(spec: dict[str, Any], version: str | None) -> tuple[str | None, list[dict[str, Any]]]:
+    """The engines for this device's TensorRT: one per profile on 8.x, one with all profiles on 10/11.
+    Without TensorRT (an ort run anywhere) the JetPack 6 plan is shown."""
+    gen = generation(version) if version else None
+    return gen, spec["engines"][gen or "10"]
 
-    with np.load(root / spec["calibration"]) as z:
-        batches = [np.ascontiguousarray(z[k]) for k in sorted(z.files, key=lambda k: int(k[1:]))]
-    rt, cache = _cudart(), root / spec["calibration_cache"]
 
-    class Calibrator(trt.IInt8EntropyCalibrator2):
-        def __init__(self) -> None:
-            trt.IInt8EntropyCalibrator2.__init__(self)
-            self.pending, self.ptr = list(batches), None
+def locate(plan: list[dict[str, Any]], profile: int) -> dict[str, Any]:
+    """Which engine serves a bundle profile, and that profile's index inside the engine."""
+    for item in plan:
+        if profile in item["profiles"]:
+            return {"engine": item["engine"], "profile": item["profiles"].index(profile)}
+    raise KeyError(f"no engine of the plan holds profile {profile}")
 
-        def get_batch_size(self) -> int:
-            return int(batches[0].shape[0])
 
-        def get_batch(self, names: list[str]) -> list[int] | None:
-            if self.ptr is not None:
-                _ok(rt.cudaFree(self.ptr))
-                self.ptr = None
-            if not self.pending:
-                return None
-            self.ptr = upload(rt, self.pending.pop(0))
-            return [self.ptr]
-
-        def read_calibration_cache(self) -> bytes | None:
-            return cache.read_bytes() if cache.is_file() else None
-
-        def write_calibration_cache(self, data: Any) -> None:
-            cache.write_bytes(bytes(data))
-
-    return Calibrator()
+def run_trtexec(plan: list[dict[str, Any]]) -> int:
+    """Run the plan's trtexec lines from the bundle folder (trtexec.sh)."""
+    for item in plan:
+        print(item["trtexec"], flush=True)
+        code = subprocess.run(item["trtexec"], shell=True, cwd=HERE, check=False).returncode
+        if code:
+            return code
+    return 0
 
 
 def compare_case(spec: dict[str, Any], refs: list[Any], gots: list[Any], image_hw: Any = None) -> list[dict[str, Any]]:
@@ -216,19 +256,21 @@ def compare_case(spec: dict[str, Any], refs: list[Any], gots: list[Any], image_h
     )
 
 
-def run_cases(root: Path, spec: dict[str, Any], backend: Any) -> list[dict[str, Any]]:
+def run_cases(root: Path, spec: dict[str, Any], backend: Any, plan: list[dict[str, Any]]) -> list[dict[str, Any]]:
     import numpy as np
 
     rows = []
     for case in spec["cases"]:
         with np.load(root / case["file"]) as z:
             x, refs = z["input"], [z[f"out{j}"] for j in range(len(spec["outputs"]))]
+        where = locate(plan, case["profile"])
         try:
-            gots = backend.run(x, case["profile"])
+            gots = backend.run(x, where)
             results = compare_case(spec, refs, gots, tuple(case["shape"]))
         except Exception as exc:  # noqa: BLE001 - a crash at one batch size is a result, not the end
             results = [{"output": "*", "kind": "-", "passed": False, "reason": f"{type(exc).__name__}: {exc}"}]
-        rows += [{"shape": "x".join(map(str, case["shape"])), "batch": case["batch"], **r} for r in results]
+        shape = "x".join(map(str, case["shape"]))
+        rows += [{"shape": shape, "batch": case["batch"], "engine": where["engine"], **r} for r in results]
     return rows
 
 
@@ -255,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", choices=("trt", "ort"), default="trt")
     ap.add_argument("--engine", help="a serialized engine (e.g. from trtexec.sh), relative to the bundle")
+    ap.add_argument("--trtexec", action="store_true", help="build the engines with trtexec (what trtexec.sh does)")
     ap.add_argument("--json", help="also write the rows as JSON to this file")
     args = ap.parse_args(argv)
     bad = verify_checksums(HERE)
@@ -262,16 +305,35 @@ def main(argv: list[str] | None = None) -> int:
         print("bundle damaged: " + "; ".join(bad), file=sys.stderr)
         return DAMAGED
     spec = json.loads((HERE / "bundle.json").read_text())
+    version = tensorrt_version()
     try:
-        backend = OrtBackend(HERE, spec) if args.backend == "ort" else TrtBackend(HERE, spec, args.engine)
+        gen, plan = choose_plan(spec, version)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return NO_BACKEND
+    if args.trtexec:
+        return run_trtexec(plan)
+    print(f"TensorRT: {version or 'not found'}; engine plan: {PLANS[gen]}: " + ", ".join(i["engine"] for i in plan))
+    try:
+        backend = OrtBackend(HERE, spec) if args.backend == "ort" else TrtBackend(HERE, spec, plan, args.engine)
     except BackendMissing as exc:
         print(f"backend {args.backend} unavailable: {exc}", file=sys.stderr)
         return NO_BACKEND
-    rows = run_cases(HERE, spec, backend)
+    rows = run_cases(HERE, spec, backend, plan)
     print_table(rows, backend.name)
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
+        Path(args.json).write_text(
+            json.dumps({"tensorrt": version, "generation": gen, "rows": rows}, indent=1, default=str)
+        )
     return OK if rows and all(r["passed"] for r in rows) else MISMATCH
+
+
+PLANS = {
+    "8": "JetPack 5 (TensorRT 8.x, one profile per engine)",
+    "10": "JetPack 6 (TensorRT 10.x)",
+    "11": "TensorRT 11.x",
+    None: "JetPack 6 (TensorRT 10.x), shown without TensorRT",
+}
 
 
 if __name__ == "__main__":

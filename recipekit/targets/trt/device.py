@@ -1,13 +1,12 @@
-"""GPU memory and the INT8 calibrator for the TensorRT target, through cuda-python's runtime API.
+"""GPU memory for the TensorRT target, through cuda-python's runtime API.
 
-Imported only when an engine is built or run (tensorrt, cuda-python and numpy are imported here
-inside functions). The calibration cache sits next to the timing cache in recipekit's state
-folder, keyed by the same environment, so a rebuild does not re-calibrate.
+Imported only when an engine is run (cuda-python and numpy are imported here inside functions).
+There is no INT8 calibrator: INT8 comes from the QDQ ONNX of the precision step (TensorRT 11 has
+no implicit calibration at all).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recipekit.core.errors import RecipeKitError
@@ -75,34 +74,3 @@ class Device:
         finally:
             for ptr in ptrs:
                 self.free(ptr)
-
-
-def calibrator(trt: Any, batches: list[np.ndarray], cache: Path) -> Any:
-    """An IInt8EntropyCalibrator2 over the recipe's preprocessed sample images (whole batches)."""
-
-    class _Calibrator(trt.IInt8EntropyCalibrator2):
-        def __init__(self) -> None:
-            trt.IInt8EntropyCalibrator2.__init__(self)
-            self.pending, self.device, self.ptr = list(batches), Device(), None
-
-        def get_batch_size(self) -> int:
-            return int(batches[0].shape[0]) if batches else 1
-
-        def get_batch(self, names: list[str]) -> list[int] | None:
-            if self.ptr is not None:
-                self.device.free(self.ptr)
-                self.ptr = None
-            if not self.pending:
-                return None
-            self.ptr = self.device.upload(self.pending.pop(0))
-            return [self.ptr]
-
-        def read_calibration_cache(self) -> bytes | None:
-            return cache.read_bytes() if cache.is_file() else None
-
-        def write_calibration_cache(self, data: Any) -> None:
-            tmp = cache.with_name(cache.name + ".tmp")
-            tmp.write_bytes(bytes(data))
-            tmp.replace(cache)
-
-    return _Calibrator()

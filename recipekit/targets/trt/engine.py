@@ -12,34 +12,39 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from recipekit.core.plugin import Strict
 from recipekit.recipe.schema import Batch
 from recipekit.targets.base import BuildResult, Target, TargetContext
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from recipekit.onnx.runtime import Runner
 
 ENGINE = "model.engine"
 
 
+RETIRED = {
+    "fp16": "set export.precision: fp16 (TensorRT takes precision from the ONNX)",
+    "int8": "set export.precision: int8 (a QDQ ONNX; TensorRT 11 has no implicit INT8 calibration)",
+    "calibration": "set input.calibration (the precision step calibrates the QDQ ONNX)",
+}
+
+
 class TrtConfig(Strict):
-    fp16: bool = Field(False, description="allow FP16 kernels (BuilderFlag.FP16 / trtexec --fp16)")
-    int8: bool = Field(
-        False, description="allow INT8 kernels, calibrated on `calibration` images (entropy calibrator 2)"
-    )
     workspace_mib: int = Field(1024, ge=16, description="builder workspace memory pool limit, MiB")
     profiles: list[Batch] = Field(
         default_factory=list,
         description="batch optimization profiles {min, opt, max} (opt independent of max); default: one from export.batch",
     )
-    calibration: list[str] = Field(
-        default_factory=list,
-        description="INT8 calibration images (paths relative to the recipe or 'package:file'); default: input.samples",
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        for key in RETIRED if isinstance(data, dict) else ():
+            if key in data:
+                raise ValueError(f"{key} was removed: {RETIRED[key]}")
+        return data
 
 
 class TrtTarget(Target):
@@ -47,7 +52,6 @@ class TrtTarget(Target):
     version: ClassVar[str] = "1"
     Config = TrtConfig
     default_gates: ClassVar[tuple[str, ...]] = ("trt-lint", "parity", "batch-consistency", "shape-sweep")
-    reads_samples: ClassVar[bool] = True  # INT8 calibration images
     reads_gates: ClassVar[tuple[str, ...]] = ("trt-lint", "parity")
     resources: ClassVar[dict[str, float]] = {"trt": 1}  # the engine is built and run on a TensorRT GPU
 
@@ -61,35 +65,29 @@ class TrtTarget(Target):
     def build(self, onnx_path: Path, out: Path, ctx: TargetContext) -> BuildResult:
         import onnx
 
+        from recipekit.precision import graph_precision
         from recipekit.targets.trt import build as _trt_build
         from recipekit.targets.trt.lint import require_lint
-        from recipekit.targets.trt.profiles import shape_profiles, shell_line, trtexec_command
+        from recipekit.targets.trt.profiles import generation, shape_profiles, shell_line, trtexec_command
 
         lint = require_lint(onnx_path, ctx.recipe, self.name)
         env = _trt_build.require()
         cfg = self.config
-        profiles = shape_profiles(onnx.load(str(onnx_path), load_external_data=False), ctx.recipe, cfg.profiles)
+        model = onnx.load(str(onnx_path), load_external_data=False)
+        profiles, precision = shape_profiles(model, ctx.recipe, cfg.profiles), graph_precision(model)
         cache = ctx.state_dir / f"timing-{_env_digest(env)}.cache"
-        calib = calibration_batches(ctx, profiles[0].opt, cfg.calibration) if cfg.int8 else []
         engine = _trt_build.build_engine(
-            onnx_path,
-            profiles,
-            fp16=cfg.fp16,
-            int8=cfg.int8,
-            workspace_mib=cfg.workspace_mib,
-            timing_cache=cache,
-            calibration=calib,
+            onnx_path, profiles, precision=precision, workspace_mib=cfg.workspace_mib, timing_cache=cache
         )
         (out / ENGINE).write_bytes(engine)
+        common = {
+            "trtexec": "trtexec",
+            "onnx": "model.onnx",
+            "precision": precision,
+            "workspace_mib": cfg.workspace_mib,
+        }
         argv = trtexec_command(
-            profiles,
-            trtexec="trtexec",
-            onnx="model.onnx",
-            engine=ENGINE,
-            fp16=cfg.fp16,
-            int8=cfg.int8,
-            workspace_mib=cfg.workspace_mib,
-            timing_cache="timing.cache",
+            profiles, engine=ENGINE, timing_cache="timing.cache", gen=generation(env["tensorrt"]), **common
         )
         manifest = {
             "engine": {
@@ -99,12 +97,12 @@ class TrtTarget(Target):
                 "bytes": len(engine),
             },
             "profiles": [p.to_json() for p in profiles],
-            "precision": {"fp16": cfg.fp16, "int8": cfg.int8},
+            "precision": precision,
+            "strongly_typed": _trt_build.strongly_typed(env["tensorrt"], precision),
             "workspace_mib": cfg.workspace_mib,
             "environment": env,
             "trtexec_equivalent": shell_line(argv),
             "trt_lint": lint.status,
-            "calibration_images": sum(b.shape[0] for b in calib),
         }
         return BuildResult(ENGINE, manifest)
 
@@ -119,24 +117,3 @@ def _env_digest(env: dict[str, Any]) -> str:
     """The timing cache is only valid for one TensorRT version and GPU: one file per environment."""
     keys = ("tensorrt", "gpu", "compute_capability", "cuda_driver")
     return hashlib.sha256(repr([env.get(k) for k in keys]).encode()).hexdigest()
-
-
-def calibration_batches(ctx: TargetContext, opt: tuple[int, ...], images: list[str]) -> list[np.ndarray]:
-    """The calibration images preprocessed as the recipe declares, grouped into opt-shaped batches."""
-    import numpy as np
-
-    from recipekit.core.errors import RecipeError
-    from recipekit.onnx.preprocess import image_tensor, resolve_sample
-
-    recipe = ctx.recipe
-    specs = images or recipe.input.samples
-    if not specs:
-        raise RecipeError(
-            recipe.base_dir, "targets.trt.calibration", "int8 needs calibration images (or input.samples)"
-        )
-    pre, layout = recipe.input.preprocess, recipe.input.preprocess.layout
-    hw = (opt[2], opt[3]) if layout == "nchw" else (opt[1], opt[2])
-    tensors = [image_tensor(resolve_sample(s, Path(recipe.base_dir)), hw, pre) for s in specs]
-    n, k = opt[0], len(tensors)
-    tensors = [tensors[i % k] for i in range(-(-k // n) * n)]  # fill the last batch cyclically
-    return [np.ascontiguousarray(np.concatenate(tensors[i : i + n])) for i in range(0, len(tensors), n)]

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
 from recipekit.targets.base import BuildResult, Target, TargetContext
 from recipekit.targets.trt.engine import TrtConfig
 
-ENGINE, CACHE, CALIB_CACHE = "model.engine", "timing.cache", "calibration.cache"
+if TYPE_CHECKING:
+    from recipekit.onnx.golden import Golden
+
+ENGINE, CACHE = "model.engine", "timing.cache"
+GENERATIONS = ("8", "10", "11")
 
 
 class TrtJetsonConfig(TrtConfig):
@@ -30,7 +34,6 @@ class TrtJetsonTarget(Target):
     version: ClassVar[str] = "2"
     Config = TrtJetsonConfig
     default_gates: ClassVar[tuple[str, ...]] = ("trt-lint", "parity", "batch-consistency", "shape-sweep")
-    reads_samples: ClassVar[bool] = True  # INT8 calibration images
     reads_gates: ClassVar[tuple[str, ...]] = ("trt-lint", "parity")  # the lint it runs, the tolerances it ships
     recipe_reads: ClassVar[tuple[str, ...]] = ("name",)  # the README names the recipe
     uses_golden: ClassVar[bool] = True  # the bundle ships the source's reference outputs
@@ -38,21 +41,22 @@ class TrtJetsonTarget(Target):
     def build(self, onnx_path: Path, out: Path, ctx: TargetContext) -> BuildResult:
         import onnx
 
+        from recipekit.precision import graph_precision
         from recipekit.targets.trt import bundle as jb
         from recipekit.targets.trt.lint import require_lint
         from recipekit.targets.trt.profiles import cases, shape_profiles
 
         lint = require_lint(onnx_path, ctx.recipe, self.name)
         model = onnx.load(str(onnx_path), load_external_data=False)
-        profiles = shape_profiles(model, ctx.recipe, self.config.profiles)
+        profiles, precision = shape_profiles(model, ctx.recipe, self.config.profiles), graph_precision(model)
         from recipekit.onnx.external import copy_model
 
         copy_model(onnx_path, out / "model.onnx")  # with its external data files: check.py loads both
-        golden = ctx.golden()
+        golden, source = precision_golden(ctx.golden(), out / "model.onnx", precision)
         index, missing = jb.write_golden(out, golden, cases(profiles, ctx.recipe))
-        calib = self._calibration(out, ctx, profiles)
-        line = self._commands(out, profiles, calib)
-        spec = self._spec(ctx, model, golden.output_names, index, calib)
+        plans = self._plans(profiles, precision)
+        jb.write_commands(out, plans)
+        spec = self._spec(ctx, model, golden.output_names, index, profiles, precision)
         jb.write_json(
             out / "profiles.json",
             {
@@ -61,19 +65,18 @@ class TrtJetsonTarget(Target):
                 "profiles": [p.to_json() for p in profiles],
             },
         )
-        jb.write_json(out / "bundle.json", spec)
+        jb.write_json(out / "bundle.json", {**spec, "engines": plans, "golden": source})
         self._copy_checker(out)
+        plural = "s" if len(profiles) > 1 else ""
         jb.write_readme(
             out,
             name=ctx.recipe.name,
             target=self.name,
-            engine=ENGINE,
             cache=CACHE,
             n_profiles=len(profiles),
-            plural="s" if len(profiles) > 1 else "",
-            extra="- calibration/: INT8 calibration batches (check.py --backend trt writes calibration.cache)\n"
-            if calib
-            else "",
+            plural=plural,
+            precision=precision,
+            golden=source,
         )
         sums = jb.write_sums(out)
         manifest = {
@@ -82,49 +85,42 @@ class TrtJetsonTarget(Target):
             "profiles": [p.to_json() for p in profiles],
             "cases": [{k: c[k] for k in ("shape", "batch", "profile")} for c in index],
             "missing_golden_shapes": missing,
-            "trtexec": line,
+            "trtexec": {g: [i["trtexec"] for i in plans[g]] for g in plans},
             "trt_lint": lint.status,
-            "precision": {"fp16": self.config.fp16, "int8": self.config.int8},
+            "precision": precision,
+            "golden": source,
         }
         return BuildResult("model.onnx", manifest)
 
-    def _calibration(self, out: Path, ctx: TargetContext, profiles: list[Any]) -> str | None:
-        from recipekit.targets.trt import bundle as jb
-        from recipekit.targets.trt.engine import calibration_batches
+    def _plans(self, profiles: list[Any], precision: str) -> dict[str, list[dict[str, Any]]]:
+        """Per TensorRT generation: the engines (file, profiles) and the trtexec line that builds each."""
+        from recipekit.targets.trt.profiles import engine_plan, shell_line, trtexec_command
 
-        if not self.config.int8:
-            return None
-        return jb.write_calibration(out, calibration_batches(ctx, profiles[0].opt, self.config.calibration))
-
-    def _commands(self, out: Path, profiles: list[Any], calib: str | None) -> str:
-        from recipekit.targets.trt import bundle as jb
-        from recipekit.targets.trt.profiles import shell_line, trtexec_command
-
-        cfg = self.config
-        argv = trtexec_command(
-            profiles,
-            trtexec=cfg.trtexec,
-            onnx="model.onnx",
-            engine=ENGINE,
-            fp16=cfg.fp16,
-            int8=cfg.int8,
-            workspace_mib=cfg.workspace_mib,
-            timing_cache=CACHE,
-            calib=CALIB_CACHE if calib else None,
-        )
-        line = shell_line(argv)
-        jb.write_commands(out, line)
-        return line
+        cfg, out = self.config, {}
+        common = {
+            "trtexec": cfg.trtexec,
+            "onnx": "model.onnx",
+            "precision": precision,
+            "workspace_mib": cfg.workspace_mib,
+            "timing_cache": CACHE,
+        }
+        for gen in GENERATIONS:
+            items = engine_plan(profiles, gen, ENGINE)
+            for item in items:
+                chosen = [profiles[k] for k in item["profiles"]]
+                item["trtexec"] = shell_line(trtexec_command(chosen, engine=item["engine"], gen=gen, **common))
+            out[gen] = items
+        return out
 
     def _spec(
-        self, ctx: TargetContext, model: Any, outputs: list[str], index: list[dict], calib: str | None
+        self, ctx: TargetContext, model: Any, outputs: list[str], index: list[dict], profiles: list[Any], precision: str
     ) -> dict[str, Any]:
         """bundle.json: everything check.py reads (it imports nothing from recipekit)."""
-        from recipekit.targets.trt.profiles import input_of, parity_tolerances, shape_profiles
+        from recipekit.targets.trt.profiles import input_of, parity_tolerances
 
-        cfg, recipe = self.config, ctx.recipe
+        recipe = ctx.recipe
         return {
-            "format": 1,
+            "format": 2,
             "recipe": recipe.name,
             "model": "model.onnx",
             "input": input_of(model)[0],
@@ -133,13 +129,10 @@ class TrtJetsonTarget(Target):
             "output_kinds": dict(ctx.output_kinds),
             "tolerances": parity_tolerances(recipe, self.name, cfg.fp16),
             "cases": index,
-            "profiles": [p.to_json() for p in shape_profiles(model, recipe, cfg.profiles)],
-            "precision": {"fp16": cfg.fp16, "int8": cfg.int8},
-            "workspace_mib": cfg.workspace_mib,
-            "engine": ENGINE,
+            "profiles": [p.to_json() for p in profiles],
+            "precision": precision,
+            "workspace_mib": self.config.workspace_mib,
             "timing_cache": CACHE,
-            "calibration": calib,
-            "calibration_cache": CALIB_CACHE,
         }
 
     @staticmethod
@@ -149,3 +142,19 @@ class TrtJetsonTarget(Target):
         here = Path(__file__).with_name("check.py")
         shutil.copyfile(here, out / "check.py")
         shutil.copyfile(Path(recipekit.onnx.compare.__file__), out / "compare.py")
+
+
+def precision_golden(golden: Golden, model: Path, precision: str) -> tuple[Golden, str]:
+    """Golden outputs for the bundle's precision: PyTorch's for fp32; for fp16 and INT8 the bundle's
+    own ONNX run by ONNX Runtime on the same inputs (an engine is then judged against its precision,
+    and the accuracy gate has judged that precision against PyTorch)."""
+    if precision == "fp32":
+        return golden, "PyTorch source outputs"
+    from recipekit.onnx.golden import Case, Golden
+    from recipekit.onnx.runtime import OrtRunner
+
+    runner = OrtRunner(model)
+    cases = [Case(c.shape, c.sample, c.input, runner.run_one(c.input)) for c in golden.cases]
+    return Golden(
+        golden.output_names, cases, golden.meta
+    ), f"{runner.description} outputs of the {precision} model.onnx"

@@ -127,28 +127,71 @@ def _spec(p: ShapeProfile, which: str) -> str:
     return f"{name}:" + "x".join(str(d) for d in getattr(p, which))
 
 
+def generation(version: str) -> str:
+    """The TensorRT API generation a version string belongs to: "8" (JetPack 5: 8.5/8.6), "10" or "11"."""
+    major = int(str(version).split(".")[0])
+    if major < 8 or major > 11 or major == 9:
+        raise ValueError(f"TensorRT {version} is not supported (8.5/8.6 on JetPack 5, 10.x, 11.x)")
+    return str(major)
+
+
+def precision_flags(precision: str, gen: str) -> list[str]:
+    """trtexec's precision flags: 8.x needs --fp16/--int8 to use the ONNX's fp16/QDQ; 10.x builds a
+    strongly typed network from it; 11.x is always strongly typed (no flags)."""
+    if precision == "fp32" or gen == "11":
+        return []
+    if gen == "10":
+        return ["--stronglyTyped"]
+    return ["--fp16"] if precision == "fp16" else ["--int8"]
+
+
 def trtexec_command(
     profiles: list[ShapeProfile],
     *,
     trtexec: str,
     onnx: str,
     engine: str,
-    fp16: bool,
-    int8: bool,
+    precision: str,
     workspace_mib: int,
     timing_cache: str,
-    calib: str | None = None,
+    gen: str = "10",
 ) -> list[str]:
-    """trtexec's argv for the same engine the Python API builds (several profiles: TensorRT >= 10.0)."""
+    """trtexec's argv for the same engine the Python API builds (several profiles need TensorRT >= 10)."""
+    if gen == "8" and len(profiles) > 1:
+        raise ValueError("TensorRT 8.x trtexec builds one optimization profile per engine")
     argv = [trtexec, f"--onnx={onnx}", f"--saveEngine={engine}"]
     for k, p in enumerate(profiles):
         if len(profiles) > 1:
             argv.append(f"--profile={k}")
         argv += [f"--minShapes={_spec(p, 'min')}", f"--optShapes={_spec(p, 'opt')}", f"--maxShapes={_spec(p, 'max')}"]
-    argv += ["--fp16"] if fp16 else []
-    argv += ["--int8"] + ([f"--calib={calib}"] if calib else []) if int8 else []
+    argv += precision_flags(precision, gen)
     argv += [f"--memPoolSize=workspace:{workspace_mib}", f"--timingCacheFile={timing_cache}"]
     return argv
+
+
+def engine_plan(profiles: list[ShapeProfile], gen: str, engine: str) -> list[dict[str, Any]]:
+    """Engines to build: one with every profile (10.x, 11.x), or one per profile (8.x's trtexec).
+
+    Each entry: the engine file, the profile indices it holds, and for each of them its index
+    inside that engine."""
+    if gen != "8" or len(profiles) == 1:
+        return [{"engine": engine, "profiles": list(range(len(profiles)))}]
+    stem, dot, ext = engine.rpartition(".")
+    return [
+        {"engine": f"{stem}.p{k}.{ext}" if dot else f"{engine}.p{k}", "profiles": [k]} for k in range(len(profiles))
+    ]
+
+
+def trtexec_lines(
+    profiles: list[ShapeProfile], *, gen: str, engine: str, timing_cache: str, **common: Any
+) -> list[str]:
+    """One shell line per engine of `engine_plan` (timing cache shared)."""
+    lines = []
+    for item in engine_plan(profiles, gen, engine):
+        chosen = [profiles[k] for k in item["profiles"]]
+        argv = trtexec_command(chosen, engine=item["engine"], timing_cache=timing_cache, gen=gen, **common)
+        lines.append(shell_line(argv))
+    return lines
 
 
 def shell_line(argv: list[str]) -> str:
