@@ -14,5 +14,6 @@ GATES = Registry(
         "webgpu-lint": "recipekit.targets.webgpu.lint:WebGpuLint",
         "webgpu-browser": "recipekit.targets.webgpu.browser:WebGpuBrowser",
         "latency": "recipekit.gates.latency:Latency",
+        "accuracy": "recipekit.gates.accuracy.gate:Accuracy",
     },
 )
