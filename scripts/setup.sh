@@ -5,6 +5,7 @@
 #   3. recipekit itself (editable) with its pinned dependencies and the test tools
 #   4. the OpenMMLab stack for the mmpose source (scripts/install-mmpose.sh)
 #   5. Debian's chromium and the locked onnxruntime-web (scripts/install-web.sh)
+#   6. the TensorRT bindings wheels the TensorRT code is checked against (scripts/fetch-trt-bindings.sh)
 # Safe to run again: every step is skipped when what it installs is already there.
 set -euo pipefail
 
@@ -41,4 +42,5 @@ fi
 
 bash scripts/install-mmpose.sh "$VENV"
 bash scripts/install-web.sh
+bash scripts/fetch-trt-bindings.sh "$VENV"
 step "done: $("$VENV/bin/recipekit" --version 2>/dev/null || echo recipekit installed)"
