@@ -20,6 +20,10 @@ import sys
 import zipfile
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from helpers.trt_uses import Use
 
 ROOT = Path(__file__).resolve().parents[2]
 WHEELS = ROOT / ".cache" / "trt-bindings"

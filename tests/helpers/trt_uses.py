@@ -49,8 +49,11 @@ def _is_major(node: ast.AST) -> bool:
     """int(trt.__version__.split(".")[0]) or a name `major`."""
     if isinstance(node, ast.Name):
         return node.id == "major"
-    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "int" and (
-        "__version__" in ast.unparse(node)
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "int"
+        and ("__version__" in ast.unparse(node))
     )
 
 
@@ -146,7 +149,7 @@ class _Walker:
                 return True
         return False
 
-    def stmt(self, stmt: ast.stmt) -> bool:
+    def stmt(self, stmt: ast.stmt) -> bool:  # noqa: C901 - one branch per statement kind
         if isinstance(stmt, ast.If):
             live = truth(stmt.test, self.major)
             self.expr(stmt.test)
@@ -163,9 +166,10 @@ class _Walker:
                 self.expr(base)
             self.body(stmt.body)
             return False
-        if isinstance(stmt, ast.Assign | ast.AnnAssign):
-            self.expr(stmt.value) if stmt.value is not None else None
-            self.assign(stmt)
+        if isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            for part in [stmt.value, *getattr(stmt, "targets", [getattr(stmt, "target", None)])]:
+                self.expr(part) if part is not None else None  # attributes written are checked too
+            self.assign(stmt) if not isinstance(stmt, ast.AugAssign) else None
             return False
         for field in ("body", "orelse", "finalbody", "handlers"):
             for block in [getattr(stmt, field, None)]:

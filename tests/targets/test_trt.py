@@ -12,9 +12,18 @@ from pydantic import ValidationError
 from recipekit.core.errors import GateFailed, Unavailable
 from recipekit.recipe.schema import Batch
 from recipekit.targets.base import TargetContext
-from recipekit.targets.trt.build import probe
-from recipekit.targets.trt.engine import TrtConfig, TrtTarget, calibration_batches
-from recipekit.targets.trt.profiles import ShapeProfile, cases, shape_profiles, shell_line, trtexec_command
+from recipekit.targets.trt.build import probe, strongly_typed
+from recipekit.targets.trt.engine import TrtConfig, TrtTarget
+from recipekit.targets.trt.profiles import (
+    ShapeProfile,
+    cases,
+    engine_plan,
+    generation,
+    precision_flags,
+    shape_profiles,
+    shell_line,
+    trtexec_command,
+)
 
 HAVE_TRT = "unavailable" not in probe()
 
@@ -50,20 +59,12 @@ def test_dynamic_hw_spans_the_declared_shapes(tmp_path: Path) -> None:
 
 def test_trtexec_command_lines() -> None:
     one = [ShapeProfile("images", (1, 3, 160, 160), (2, 3, 160, 160), (4, 3, 160, 160))]
-    argv = trtexec_command(
-        one,
-        trtexec="/usr/src/tensorrt/bin/trtexec",
-        onnx="model.onnx",
-        engine="model.engine",
-        fp16=True,
-        int8=False,
-        workspace_mib=512,
-        timing_cache="timing.cache",
-    )
+    common = {"trtexec": "/usr/src/tensorrt/bin/trtexec", "onnx": "model.onnx", "engine": "model.engine"}
+    argv = trtexec_command(one, precision="fp16", workspace_mib=512, timing_cache="timing.cache", gen="10", **common)
     assert shell_line(argv) == (
         "/usr/src/tensorrt/bin/trtexec --onnx=model.onnx --saveEngine=model.engine "
         "--minShapes=images:1x3x160x160 --optShapes=images:2x3x160x160 --maxShapes=images:4x3x160x160 "
-        "--fp16 --memPoolSize=workspace:512 --timingCacheFile=timing.cache"
+        "--stronglyTyped --memPoolSize=workspace:512 --timingCacheFile=timing.cache"
     )
     two = [*one, ShapeProfile("in:0", (8, 3, 160, 160), (8, 3, 160, 160), (16, 3, 160, 160))]
     argv = trtexec_command(
@@ -71,20 +72,53 @@ def test_trtexec_command_lines() -> None:
         trtexec="trtexec",
         onnx="m.onnx",
         engine="m.engine",
-        fp16=False,
-        int8=True,
+        precision="int8",
         workspace_mib=64,
         timing_cache="t.cache",
-        calib="calibration.cache",
+        gen="11",
     )
     assert argv[3:6] == ["--profile=0", "--minShapes=images:1x3x160x160", "--optShapes=images:2x3x160x160"]
     assert argv[7:9] == ["--profile=1", "--minShapes='in:0':8x3x160x160"]
-    assert argv[-4:] == [
-        "--int8",
-        "--calib=calibration.cache",
-        "--memPoolSize=workspace:64",
-        "--timingCacheFile=t.cache",
+    assert argv[-2:] == ["--memPoolSize=workspace:64", "--timingCacheFile=t.cache"]  # 11: always strongly typed
+    with pytest.raises(ValueError, match="one optimization profile per engine"):
+        trtexec_command(
+            two, trtexec="t", onnx="m", engine="e", precision="fp32", workspace_mib=64, timing_cache="c", gen="8"
+        )
+
+
+@pytest.mark.parametrize(
+    ("precision", "gen", "flags"),
+    [
+        ("fp32", "8", []),
+        ("fp16", "8", ["--fp16"]),
+        ("int8", "8", ["--int8"]),
+        ("fp32", "10", []),
+        ("int8", "10", ["--stronglyTyped"]),
+        ("fp16", "11", []),
+    ],
+)
+def test_precision_flags_per_generation(precision: str, gen: str, flags: list[str]) -> None:
+    assert precision_flags(precision, gen) == flags
+
+
+def test_engine_plan_one_profile_per_engine_on_8() -> None:
+    two = [
+        ShapeProfile("x", (1, 3, 8, 8), (1, 3, 8, 8), (1, 3, 8, 8)),
+        ShapeProfile("x", (2, 3, 8, 8), (3, 3, 8, 8), (4, 3, 8, 8)),
     ]
+    assert engine_plan(two, "8", "model.engine") == [
+        {"engine": "model.p0.engine", "profiles": [0]},
+        {"engine": "model.p1.engine", "profiles": [1]},
+    ]
+    assert engine_plan(two, "10", "model.engine") == [{"engine": "model.engine", "profiles": [0, 1]}]
+    assert generation("8.6.2") == "8" and generation("10.3.0") == "10" and generation("11.4.0.106") == "11"
+    with pytest.raises(ValueError, match="not supported"):
+        generation("7.1.3")
+
+
+def test_strongly_typed_from_the_onnx_precision() -> None:
+    assert not strongly_typed("10.3.0", "fp32") and strongly_typed("10.3.0", "int8")
+    assert strongly_typed("11.4.0", "fp32")
 
 
 @pytest.mark.parametrize(
@@ -93,17 +127,14 @@ def test_trtexec_command_lines() -> None:
         ({"profiles": [{"min": 4, "opt": 2, "max": 8}]}, "expected min <= opt <= max, got min=4, opt=2, max=8"),
         ({"workspace_mib": 1}, "greater than or equal to 16"),
         ({"fp32": True}, "Extra inputs are not permitted"),
+        ({"fp16": True}, "fp16 was removed: set export.precision: fp16"),
+        ({"int8": True}, "int8 was removed: set export.precision: int8"),
+        ({"calibration": ["a.jpg"]}, "calibration was removed: set input.calibration"),
     ],
 )
 def test_config_errors(data: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         TrtConfig.model_validate(data)
-
-
-def test_calibration_batches_fill_cyclically(tmp_path: Path) -> None:
-    batches = calibration_batches(ctx(M.recipe("trt", 64), tmp_path), (4, 3, 64, 64), [])
-    assert [b.shape for b in batches] == [(4, 3, 64, 64)]
-    assert (batches[0][0] == batches[0][2]).all() and not (batches[0][0] == batches[0][1]).all()
 
 
 @pytest.mark.skipif(HAVE_TRT, reason="tensorrt and a CUDA GPU are present")

@@ -29,7 +29,7 @@ def test_code_names_only_exported_api(file, version, tmp_path_factory):
     assert missing(found, version, str(tmp_path_factory.getbasetemp() / "trt")) == []
 
 
-OLD_INT8 = '''
+OLD_INT8 = """
 import tensorrt as trt
 
 def build(calibrator, onnx):
@@ -43,7 +43,7 @@ def build(calibrator, onnx):
 
 class Calibrator(trt.IInt8EntropyCalibrator2):
     pass
-'''
+"""
 
 
 def test_names_tensorrt_11_removed_fail(tmp_path, tmp_path_factory):
@@ -52,15 +52,30 @@ def test_names_tensorrt_11_removed_fail(tmp_path, tmp_path_factory):
     work = str(tmp_path_factory.getbasetemp() / "trt")
     assert missing(uses(src, 10), "10.16.1.11", work) == []
     gone = {m.split(": ", 1)[1] for m in missing(uses(src, 11), "11.4.0.106", work)}
-    assert gone == {"BuilderFlag.FP16", "IBuilderConfig.int8_calibrator", "IBuilderConfig.set_calibration_profile",
-                    "tensorrt.IInt8EntropyCalibrator2"}
+    assert gone == {
+        "BuilderFlag.FP16",
+        "IBuilderConfig.int8_calibrator",
+        "IBuilderConfig.set_calibration_profile",
+        "tensorrt.IInt8EntropyCalibrator2",
+    }
+
+
+BRANCHES = """
+import tensorrt as trt
+
+def flags(gen):
+    if gen == "8":
+        return 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+"""
 
 
 def test_version_branches_are_checked_per_release(tmp_path, tmp_path_factory):
-    src = tmp_path / "branches.py"
-    src.write_text("import tensorrt as trt\n\ndef flags(gen):\n    if gen == '8':\n"
-                   "        return 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)\n"
-                   "    return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)\n")
     work = str(tmp_path_factory.getbasetemp() / "trt")
-    assert missing(uses(src, 8), "8.6.1", work) == ["branches.py:6: NetworkDefinitionCreationFlag.STRONGLY_TYPED"]
-    assert missing(uses(src, 11), "11.4.0.106", work) == []
+    branched, flat = tmp_path / "branched.py", tmp_path / "flat.py"
+    branched.write_text(BRANCHES)
+    flat.write_text(BRANCHES.replace('if gen == "8":', "if gen:"))  # not a version test: both lines checked
+    assert missing(uses(branched, 8), "8.6.1", work) == []  # STRONGLY_TYPED is 10+, never reached on 8
+    assert missing(uses(branched, 11), "11.4.0.106", work) == []  # EXPLICIT_BATCH is gone in 11, not reached
+    assert missing(uses(flat, 11), "11.4.0.106", work) == ["flat.py:6: NetworkDefinitionCreationFlag.EXPLICIT_BATCH"]
+    assert missing(uses(flat, 8), "8.6.1", work) == ["flat.py:7: NetworkDefinitionCreationFlag.STRONGLY_TYPED"]

@@ -56,7 +56,8 @@ def test_bundle_contents_and_checksums(bundle: tuple[Path, object]) -> None:
         "SHA256SUMS",
         "bundle.json",
         "check.py",
-        "commands.txt",
+        "commands-jp5.txt",
+        "commands-jp6.txt",
         "compare.py",
         *[f"golden/160x160_b{b}.npz" for b in (1, 2, 3, 4)],
         "model.onnx",
@@ -77,8 +78,11 @@ def test_bundle_contents_and_checksums(bundle: tuple[Path, object]) -> None:
         "/usr/src/tensorrt/bin/trtexec --onnx=model.onnx --saveEngine=model.engine --minShapes=images:1x3x160x160 "
         "--optShapes=images:2x3x160x160 --maxShapes=images:4x3x160x160 --memPoolSize=workspace:1024 --timingCacheFile=timing.cache"
     )
-    assert (root / "commands.txt").read_text() == line + "\n" and line in (root / "trtexec.sh").read_text()
-    assert result.artifact == "model.onnx" and result.manifest["trtexec"] == line
+    assert (root / "commands-jp6.txt").read_text() == line + "\n"
+    assert (root / "commands-jp5.txt").read_text() == line + "\n"  # one profile: the same line on TensorRT 8.x
+    assert "check.py --trtexec" in (root / "trtexec.sh").read_text()
+    assert result.artifact == "model.onnx" and result.manifest["trtexec"]["10"] == [line]
+    assert result.manifest["precision"] == "fp32" and result.manifest["golden"] == "PyTorch source outputs"
 
 
 @pytest.mark.slow
@@ -158,19 +162,29 @@ def test_lint_failure_stops_the_bundle(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_two_profiles_fp16_int8(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
-    cfg = TrtJetsonConfig(fp16=True, int8=True, profiles=[Batch(min=1, opt=1, max=1), Batch(min=2, opt=3, max=4)])
+def test_two_profiles_one_engine_each_on_jetpack5(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """JetPack 5 (TensorRT 8.x) and JetPack 6 (10.x) check runs: only the version probe is faked."""
+    cfg = TrtJetsonConfig(profiles=[Batch(min=1, opt=1, max=1), Batch(min=2, opt=3, max=4)])
     root, result = build(tmp_path, cfg)
-    line = (root / "commands.txt").read_text()
+    jp6 = (root / "commands-jp6.txt").read_text()
     assert (
         "--profile=0 --minShapes=images:1x3x160x160 --optShapes=images:1x3x160x160 --maxShapes=images:1x3x160x160 "
         "--profile=1 --minShapes=images:2x3x160x160 --optShapes=images:3x3x160x160 --maxShapes=images:4x3x160x160 "
-        "--fp16 --int8 --calib=calibration.cache" in line
+        in jp6
+        and jp6.count("\n") == 1
     )
+    jp5 = (root / "commands-jp5.txt").read_text().splitlines()
+    assert len(jp5) == 2 and all("--profile=" not in line for line in jp5)
+    assert "--saveEngine=model.p0.engine" in jp5[0] and "--maxShapes=images:4x3x160x160" in jp5[1]
     assert [(c["batch"], c["profile"]) for c in result.manifest["cases"]] == [(1, 0), (2, 1), (3, 1), (4, 1)]
-    with np.load(root / "calibration/calib.npz") as z:
-        assert z["b0"].shape == (1, 3, 160, 160) and len(z.files) == 2  # profile 0's opt batch, two samples
-    assert device_check(root, "ort") == 0
+    for version, engines in (("8.5.2", ["model.p0.engine", "model.p1.engine"]), ("10.3.0", ["model.engine"])):
+        monkeypatch.setenv("RECIPEKIT_TENSORRT_VERSION", version)
+        assert device_check(root, "ort", ["--json", str(tmp_path / f"{version}.json")]) == 0
+        doc = json.loads((tmp_path / f"{version}.json").read_text())
+        assert doc["tensorrt"] == version and doc["generation"] == version.split(".")[0]
+        assert sorted({r["engine"] for r in doc["rows"]}) == engines
+    monkeypatch.setenv("RECIPEKIT_TENSORRT_VERSION", "7.1.3")
+    assert device_check(root, "ort") == 3  # JetPack 4's TensorRT: not supported, said so
 
 
 def test_device_check_usage_errors(tmp_path: Path) -> None:
