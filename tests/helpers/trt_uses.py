@@ -136,11 +136,13 @@ class _Walker:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         held = self.kind(value)
         for t in targets:
-            if isinstance(t, ast.Name | ast.Attribute):
-                if held is not None:
-                    self.types[ast.unparse(t)] = held
+            names = t.elts if isinstance(t, ast.Tuple | ast.List) else [t]
+            for n in names:  # a tuple target holds no single TensorRT object: forget what it held
+                key = ast.unparse(n)
+                if held is not None and n is t:
+                    self.types[key] = held
                 else:
-                    self.types.pop(ast.unparse(t), None)
+                    self.types.pop(key, None)
 
     def body(self, stmts: list[ast.stmt]) -> bool:
         """Walk statements; True when the block always returns (the code after it is dead)."""
