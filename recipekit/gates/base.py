@@ -67,6 +67,8 @@ class GateContext:
     target_manifest: dict[str, Any] = field(default_factory=dict)
     output_kinds: dict[str, Any] = field(default_factory=dict)
     state: Path | None = None  # a folder in the cache for the gate's own state (e.g. the browser's GPU caches)
+    fp32_onnx: Path | None = None
+    """The fixed fp32 ONNX before the precision step (onnx_path is what the target compiled)."""
 
 
 class Gate(Plugin):
@@ -85,3 +87,7 @@ class Gate(Plugin):
 
     def check(self, ctx: GateContext) -> GateResult:
         raise NotImplementedError
+
+    def input_files(self, recipe: Recipe) -> list[Path]:
+        """Files the gate reads besides the artifact and the golden cases: their digests join its key."""
+        return []

@@ -24,7 +24,7 @@ MODEL = ("source", "input", "export")
 @dataclass(frozen=True)
 class Step:
     task: str
-    kind: str  # export | golden | fix | compile | gate | publish
+    kind: str  # export | golden | fix | precision | compile | gate | publish
     plugin: str
     target: str | None = None
     deps: dict[str, str] = field(default_factory=dict)  # role -> task name
@@ -45,9 +45,10 @@ def _dump(model: Any) -> Any:
 def gate_configs(recipe: Recipe, target: str) -> dict[str, Any]:
     """Gates for `target`: the target's defaults, then recipe-wide settings, then the target's own."""
     from recipekit.gates import GATES
+    from recipekit.graph.precision import default_gate
     from recipekit.targets import TARGETS
 
-    names = list(TARGETS.get(target).default_gates)
+    names = [*TARGETS.get(target).default_gates, "accuracy"]  # accuracy: recorded for all, judged for int8
     names += [g for g in [*recipe.gates, *recipe.targets[target].gates] if g not in names]
     out = {}
     for name in names:
@@ -55,7 +56,7 @@ def gate_configs(recipe: Recipe, target: str) -> dict[str, Any]:
         if cls.targets is not None and target not in cls.targets:
             continue
         cfg = recipe.targets[target].gates.get(name) or recipe.gates.get(name) or cls.Config()
-        out[name] = cfg
+        out[name] = default_gate(recipe, target, name, cfg)
     return out
 
 
@@ -66,17 +67,22 @@ def source_fixes(recipe: Recipe) -> list[dict[str, Any]]:
 
 
 def onnx_fixes(recipe: Recipe) -> list[dict[str, Any]]:
-    """The recipe's ONNX fixes in order; export.half appends `fp16` (float32 I/O kept) unless listed."""
+    """The recipe's ONNX fixes in order (precision is its own step after them)."""
     from recipekit.fixes import FIXES
 
-    chain = [{"name": f.name, "config": _dump(f.config)} for f in recipe.fixes if FIXES.get(f.name).stage == "onnx"]
-    if recipe.export.half and not any(f["name"] == "fp16" for f in chain):
-        chain.append({"name": "fp16", "config": _dump(FIXES.get("fp16").Config())})
-    return chain
+    return [{"name": f.name, "config": _dump(f.config)} for f in recipe.fixes if FIXES.get(f.name).stage == "onnx"]
 
 
-def reads(sections: tuple[str, ...], target: str | None = None, gates: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {"sections": list(sections), "target": target, "gates": list(gates)}
+def reads(
+    sections: tuple[str, ...], target: str | None = None, gates: tuple[str, ...] = (), reset: Any = None
+) -> dict[str, Any]:
+    """A step's projection; `reset`: section -> fields it sees at their defaults (not hashed)."""
+    out = {"sections": list(sections), "target": target, "gates": list(gates)}
+    return {**out, "reset": reset} if reset else out
+
+
+BEFORE_PRECISION = {"export": ["precision", "quantization"], "input": ["calibration"]}
+"""What export, golden and the fix chain do not read: precision settings are the precision step's."""
 
 
 def _step(task: str, kind: str, plugin: str, recipe: Recipe, spec: dict[str, Any], **kw: Any) -> Step:
@@ -88,7 +94,7 @@ def _step(task: str, kind: str, plugin: str, recipe: Recipe, spec: dict[str, Any
 
 def _shared_steps(recipe: Recipe) -> list[Step]:
     n, kind, sfx = recipe.name, recipe.source.kind, source_fixes(recipe)  # type: ignore[attr-defined]
-    model = reads(MODEL)
+    model = reads(MODEL, reset=BEFORE_PRECISION)
     export = _step(f"{n}:export:{kind}", "export", kind, recipe, model, config={"source_fixes": sfx})
     golden = _step(
         f"{n}:golden:{kind}", "golden", kind, recipe, model, deps={"export": export.task}, config={"source_fixes": sfx}
@@ -191,8 +197,13 @@ def plan(recipe: Recipe, targets: list[str] | None = None, check: bool = True) -
             SOURCES.get(recipe.source.kind)(recipe.source).check_recipe(recipe)  # type: ignore[attr-defined]
     except RecipeError as exc:
         raise RecipeError(recipe.origin or recipe.name, exc.key_path, exc.msg) from None
+    from recipekit.graph.precision import precision_step, refuse
+
+    refuse(recipe, chosen)
     export, golden, fix = _shared_steps(recipe)
     deps = {"export": export.task, "golden": golden.task, "fix": fix.task}
+    prec = precision_step(recipe, fix.task)
+    deps.update({"precision": prec.task} if prec else {})
     per_target = [s for t in chosen for s in _target_steps(recipe, t, deps)]
     needs_golden = any(golden.task in s.deps.values() for s in per_target)
-    return [export, *([golden] if needs_golden else []), fix, *per_target]
+    return [export, *([golden] if needs_golden else []), fix, *([prec] if prec else []), *per_target]

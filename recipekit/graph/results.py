@@ -63,6 +63,14 @@ class FixResult(Result):
     nodes: int
 
 
+class PrecisionResult(Result):
+    """The precision step: what the conversion did (Q/DQ counts, fp16 weights) and its calibration images."""
+
+    precision: Literal["fp16", "int8"]
+    summary: dict[str, Any] = Field(default_factory=dict)
+    calibration_images: list[str] = Field(default_factory=list)
+
+
 class CompileResult(Result):
     """`artifact`: the main file's name in the entry; `manifest`: the target's facts for manifest.json."""
 
@@ -82,6 +90,7 @@ RESULTS: dict[str, type[Result]] = {
     "export": ExportResult,
     "golden": GoldenResult,
     "fix": FixResult,
+    "precision": PrecisionResult,
     "compile": CompileResult,
     "gate": GateOutcome,
 }

@@ -57,6 +57,11 @@ def _sections(recipe: Recipe, reads: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in allowed:
         out[name] = getattr(recipe, name)
+    for name, fields in (reads.get("reset") or {}).items():  # fields the step does not read: their defaults
+        if name in out:
+            section = out[name]
+            defaults = {f: type(section).model_fields[f].get_default(call_default_factory=True) for f in fields}
+            out[name] = section.model_copy(update=defaults)
     if target is not None:
         gates = _configured_gates(recipe, target, reads.get("gates", []))
         if "targets" in allowed:

@@ -23,11 +23,23 @@ def _blocked() -> set[str]:
     return set(DEFAULT_OP_BLOCK_LIST)
 
 
+FLOAT_ONLY_INPUTS = {"Resize": {1, 2}, "Upsample": {1}}
+"""Inputs the ONNX spec types float32 whatever the data (Resize's roi and scales)."""
+
+
 def fp32_weights(model: onnx.ModelProto) -> list[str]:
-    """float32 initializers read by at least one node that is not kept in float32."""
+    """float32 initializers read as data by at least one node that is not kept in float32."""
     blocked = _blocked()
     fp32 = {i.name for i in model.graph.initializer if i.data_type == FLOAT}
-    return sorted({i for n in model.graph.node if n.op_type not in blocked for i in n.input if i in fp32})
+    return sorted(
+        {
+            name
+            for n in model.graph.node
+            if n.op_type not in blocked
+            for k, name in enumerate(n.input)
+            if name in fp32 and k not in FLOAT_ONLY_INPUTS.get(n.op_type, set())
+        }
+    )
 
 
 def not_float32_io(model: onnx.ModelProto) -> list[str]:
@@ -43,13 +55,23 @@ def convert(src: Path, dst: Path) -> dict[str, Any]:
 
     from recipekit.onnx.util import without_value_info
 
-    model = convert_float_to_float16(without_value_info(onnx.load(str(src))), keep_io_types=True)
+    model = _sorted(convert_float_to_float16(without_value_info(onnx.load(str(src))), keep_io_types=True))
     left, io = fp32_weights(model), not_float32_io(model)
     if left or io:
         raise ValueError(f"fp16 conversion left float32 weights {left[:5]} / float16 graph I/O {io[:5]}")
     onnx.save(model, str(dst))
     n16 = sum(i.data_type == FLOAT16 for i in model.graph.initializer)
     return {"float16_weights": n16, "io": "float32", "kept_float32_ops": sorted(_blocked() & _ops(model))}
+
+
+def _sorted(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The converter appends its input Casts after their consumers: sort the graph (onnx-ir) so the
+    checker and every runtime accept it."""
+    import onnx_ir as ir
+
+    m = ir.from_proto(model)
+    m.graph.sort()
+    return ir.to_proto(m)
 
 
 def _ops(model: onnx.ModelProto) -> set[str]:

@@ -2,10 +2,12 @@
 
 Why ONNX Runtime's quantizer: NVIDIA Model Optimizer's ONNX PTQ needs onnxruntime-gpu, cupy and an
 older onnx than this project pins, so it does not install here; ORT's `quantize_static` runs on the
-CPU and writes standard QuantizeLinear/DequantizeLinear pairs. The QDQ is symmetric INT8 (zero
-points 0, per-channel weights), the form TensorRT's explicit quantization accepts, so the same
-file feeds ONNX Runtime, WebGPU and TensorRT. Only the compute ops (`ops`, default Conv, MatMul,
-Gemm) are quantized: decode tails that mix pixels and probabilities stay float.
+CPU and writes standard QuantizeLinear/DequantizeLinear pairs. By default the QDQ is symmetric
+INT8 (zero points 0, per-channel weights), the form TensorRT's explicit quantization accepts, so
+the same file feeds ONNX Runtime and TensorRT; `activations: uint8` (asymmetric) runs faster on
+ONNX Runtime's x86 kernels (measured in benchmarks/precision.py) and is refused for trt targets.
+Only the compute ops (`ops`, default Conv, MatMul, Gemm) are quantized: decode tails that mix
+pixels and probabilities stay float.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def quantize(model_path: Path, out_path: Path, tensors: list[np.ndarray], q: Qua
 
     from recipekit.precision.calibration import reader
 
+    symmetric = q.activations == "int8"
     quantize_static(
         str(model_path),
         str(out_path),
@@ -42,13 +45,13 @@ def quantize(model_path: Path, out_path: Path, tensors: list[np.ndarray], q: Qua
         quant_format=QuantFormat.QDQ,
         op_types_to_quantize=list(q.ops),
         per_channel=q.per_channel,
-        activation_type=QuantType.QInt8,
+        activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
         weight_type=QuantType.QInt8,
         nodes_to_exclude=list(q.exclude_nodes),
         calibrate_method=getattr(CalibrationMethod, METHODS[q.method]),
-        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "CalibMovingAverage": False},
+        extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True, "CalibMovingAverage": False},
     )
-    return summary(out_path)
+    return {**summary(out_path), "activations": q.activations, "method": q.method, "calibration_tensors": len(tensors)}
 
 
 def summary(path: Path) -> dict[str, Any]:

@@ -56,6 +56,11 @@ class Target(Plugin):
     @classmethod
     def refuses(cls, recipe: Recipe) -> str | None:
         """Why this target cannot take `recipe` at all (None: it can). Used by `recipekit matrix`."""
+        return cls.refuses_precision(recipe)
+
+    @classmethod
+    def refuses_precision(cls, recipe: Recipe) -> str | None:
+        """Why this target cannot run the recipe's export.precision (refused at plan; None: it can)."""
         return None
 
     def build(self, onnx_path: Path, out: Path, ctx: TargetContext) -> BuildResult:

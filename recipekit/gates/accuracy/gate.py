@@ -58,6 +58,15 @@ class Accuracy(Gate):
             return GateResult("failed" if judged else "skipped", {"precision": precision}, [msg] if judged else [], msg)
         return decide(figures, cfg, judged)
 
+    def input_files(self, recipe: Any) -> list[Any]:
+        from recipekit.gates.accuracy.labels import files
+
+        if self.config.labelled is None:
+            return []
+        images, labels = files(recipe, self.config.labelled.images, self.config.labelled.labels)
+        found = [labels] if labels.is_file() else sorted(p for p in labels.iterdir() if p.is_file())
+        return sorted(p for p in images.iterdir() if p.is_file()) + found
+
     def _nms(self) -> dict[str, float]:
         return {"iou": self.config.iou, "max_det": self.config.max_det, "min_score": self.config.min_score}
 
@@ -84,7 +93,8 @@ class Accuracy(Gate):
 
         cfg, recipe = self.config.labelled, ctx.recipe
         data = lab.load(recipe, cfg.images, cfg.labels)  # type: ignore[union-attr]
-        reference, artifact, hw = OrtRunner(ctx.onnx_path), ctx.runner(), tuple(recipe.export.imgsz)
+        reference, artifact = OrtRunner(ctx.fp32_onnx or ctx.onnx_path), ctx.runner()
+        hw = tuple(recipe.export.imgsz)
         names, truth, ref, got = reference.output_names, [], [], []
         for path, boxes, classes in zip(data.images, data.boxes, data.classes, strict=True):
             img, info = preprocess.resize(preprocess.read_image(path), hw, recipe.input.preprocess)

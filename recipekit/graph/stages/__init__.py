@@ -14,6 +14,7 @@ STAGES = {
     "export": "recipekit.graph.stages.export",
     "golden": "recipekit.graph.stages.golden",
     "fix": "recipekit.graph.stages.fix",
+    "precision": "recipekit.graph.stages.precision",
     "compile": "recipekit.graph.stages.compile",
     "gate": "recipekit.graph.stages.gate",
     "publish": "recipekit.graph.stages.publish",

@@ -26,15 +26,19 @@ def gate_class(name: str) -> Any:
 
 def key_parts(step: Step, recipe: Recipe) -> KeyParts:
     cls = gate_class(step.plugin)
-    return KeyParts(cls.version, tools.versions(ONNX_TOOLS), environment=getattr(cls, "environment_key", dict)())
+    gate = cls(cls.Config.model_validate(step.config["gate"]))
+    files = {f"gate/{p}": p for p in ([] if gate.config.skip else gate.input_files(recipe))}  # e.g. a labelled set
+    return KeyParts(cls.version, tools.versions(ONNX_TOOLS), files, getattr(cls, "environment_key", dict)())
 
 
 def _context(ctx: StepContext) -> GateContext:
     from recipekit.gates.base import GateContext
+    from recipekit.graph.precision import onnx_role
     from recipekit.graph.stages.compile import target_context, target_of
     from recipekit.targets.base import BuildResult
 
-    fixed = ctx.up("fix").file("model.onnx")
+    fixed = ctx.up(onnx_role(ctx.upstream)).file("model.onnx")  # what the target compiles
+    fp32 = ctx.up("fix").file("model.onnx")
     kinds = ctx.up("export").result.output_kinds  # type: ignore[union-attr]
     target, golden = ctx.step.target or "", golden_loader(ctx)
     if ctx.config["stage"] == "pre":
@@ -51,6 +55,7 @@ def _context(ctx: StepContext) -> GateContext:
             {},
             kinds,
             ctx.state_dir(ctx.step.plugin),
+            fp32_onnx=fp32,
         )
     comp = ctx.up("compile")
     res = BuildResult(comp.result.artifact, comp.result.manifest)  # type: ignore[union-attr]
@@ -66,6 +71,7 @@ def _context(ctx: StepContext) -> GateContext:
         res.manifest,
         kinds,
         ctx.state_dir(ctx.step.plugin),
+        fp32_onnx=fp32,
     )
 
 

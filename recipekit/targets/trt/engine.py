@@ -56,6 +56,13 @@ class TrtTarget(Target):
     resources: ClassVar[dict[str, float]] = {"trt": 1}  # the engine is built and run on a TensorRT GPU
 
     @classmethod
+    def refuses_precision(cls, recipe: Any) -> str | None:
+        ex = recipe.export
+        if ex.precision == "int8" and ex.quantization.activations != "int8":
+            return "TensorRT takes symmetric INT8 QDQ only: set export.quantization.activations: int8"
+        return None
+
+    @classmethod
     def environment_key(cls) -> dict[str, Any]:
         """TensorRT and CUDA versions, GPU name and compute capability; or {"unavailable": reason}."""
         from recipekit.targets.trt.build import probe

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field
 
 from recipekit.targets.base import BuildResult, Target, TargetContext
-from recipekit.targets.trt.engine import TrtConfig
+from recipekit.targets.trt.engine import TrtConfig, TrtTarget
 
 if TYPE_CHECKING:
     from recipekit.onnx.golden import Golden
@@ -37,6 +37,7 @@ class TrtJetsonTarget(Target):
     reads_gates: ClassVar[tuple[str, ...]] = ("trt-lint", "parity")  # the lint it runs, the tolerances it ships
     recipe_reads: ClassVar[tuple[str, ...]] = ("name",)  # the README names the recipe
     uses_golden: ClassVar[bool] = True  # the bundle ships the source's reference outputs
+    refuses_precision = TrtTarget.refuses_precision
 
     def build(self, onnx_path: Path, out: Path, ctx: TargetContext) -> BuildResult:
         import onnx

@@ -1,4 +1,4 @@
-"""Pieces of the webgpu artifact: fp16 conversion, tensor descriptions, the page's manifest."""
+"""Pieces of the webgpu artifact: tensor descriptions, the page's manifest."""
 
 from __future__ import annotations
 
@@ -12,17 +12,6 @@ if TYPE_CHECKING:
 
 ELEM = {1: "float32", 10: "float16", 7: "int64", 6: "int32", 2: "uint8", 9: "bool", 11: "float64"}
 IMPORTS = {"jsep": "onnxruntime-web", "webgpu": "onnxruntime-web/webgpu"}
-
-
-def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
-    """float32 weights and compute -> float16, inputs/outputs kept float32 so callers do not change.
-
-    onnxruntime's own converter (onnxruntime.transformers.float16, onnxconverter-common's logic); its
-    default block list keeps ops that need float32 (NonMaxSuppression, TopK, Range, ...) in float32.
-    """
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-    return convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
 
 
 def tensors(values: Any, kinds: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -64,13 +53,16 @@ def page_manifest(
     sample: str | None,
 ) -> dict[str, Any]:
     """What the page (and a person deploying it) needs: runtime, bundle, tensors, preprocessing."""
+    from recipekit.precision import graph_precision
+
     nms = recipe.export.nms
     return {
         "format": "recipekit-webgpu/1",
         "model": path.name,
         "model_sha256": file_sha256(path),
         "external_data": [{"path": rel, "data": rel} for rel in external_data(path)],
-        "fp16": config.fp16,
+        "precision": graph_precision(model),
+        "fp16": graph_precision(model) == "fp16",
         "onnxruntime_web": {"version": version, "bundle": config.bundle, "import": IMPORTS[config.bundle], **runtime},
         "execution_providers": ["webgpu", "wasm"],
         "input_size": list(recipe.export.imgsz),

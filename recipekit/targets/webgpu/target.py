@@ -1,5 +1,5 @@
-"""webgpu: a folder a web server can serve: the fixed ONNX (optionally fp16), a manifest naming the
-onnxruntime-web version and bundle, tensors and preprocessing, and a page that draws detections."""
+"""webgpu: a folder a web server can serve: the ONNX in the recipe's export.precision, a manifest naming
+the onnxruntime-web version and bundle, tensors and preprocessing, and a page that draws detections."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 import shutil
 from importlib import resources
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from recipekit.core.plugin import Strict
 from recipekit.targets.base import BuildResult, Target, TargetContext
@@ -19,13 +19,16 @@ MANIFEST = "webgpu.json"
 
 
 class WebGpuConfig(Strict):
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "fp16" in data:
+            raise ValueError("fp16 was removed: set export.precision: fp16 (one precision step shared by every target)")
+        return data
+
     bundle: Literal["jsep", "webgpu"] = Field(
         "jsep",
         description="onnxruntime-web bundle: 'jsep' is the default `onnxruntime-web` import (JS WebGPU kernels, rejects zero-sized tensors); 'webgpu' is `onnxruntime-web/webgpu` (the C++ WebGPU execution provider)",
-    )
-    fp16: bool = Field(
-        False,
-        description="convert weights and compute to float16 (inputs and outputs stay float32), with onnxruntime's float16 converter",
     )
     vendor_runtime: bool = Field(
         True,
@@ -43,6 +46,22 @@ class WebGpuTarget(Target):
     reads_samples: ClassVar[bool] = True  # the page shows the first sample image
 
     @classmethod
+    def refuses_precision(cls, recipe: Any) -> str | None:
+        """INT8 QDQ needs QuantizeLinear on the GPU: the pinned JSEP kernel table (ops.json) has none,
+        and the C++ WebGPU bundle's table is not known here, so no bundle is claimed to support it."""
+        if recipe.export.precision != "int8":
+            return None
+        from recipekit.targets.webgpu.graph import kernel_table
+
+        ops = kernel_table().domains.get("", {})
+        if "QuantizeLinear" in ops and "DequantizeLinear" in ops:
+            return None
+        return (
+            "int8 QDQ is not supported by onnxruntime-web's WebGPU kernels here (no QuantizeLinear kernel in "
+            "the pinned JSEP table); use fp16 for webgpu, or build int8 for ort/trt only"
+        )
+
+    @classmethod
     def environment_key(cls) -> dict[str, str | None]:
         """Part of the compile step's key: a new onnxruntime-web pin or lockfile rebuilds the artifact."""
         import hashlib
@@ -56,14 +75,12 @@ class WebGpuTarget(Target):
     def build(self, onnx_path: Path, out: Path, ctx: TargetContext) -> BuildResult:
         import onnx
 
-        from recipekit.targets.webgpu.package import page_manifest, to_fp16
+        from recipekit.targets.webgpu.package import page_manifest
 
         version, runtime = self._runtime(out)
         from recipekit.onnx import external
 
         model = onnx.load(str(onnx_path))
-        if self.config.fp16:
-            model = to_fp16(model)
         path = out / "model.onnx"
         external.save(model, path, external=external.has_external(onnx_path))  # weights beside it stay beside it
         assets = resources.files("recipekit.targets.webgpu.web") / "assets"

@@ -1,0 +1,61 @@
+"""Planning the precision step: the step itself, targets that refuse a precision, and the INT8 gate defaults.
+
+The step's work is recipekit.graph.stages.precision. One precision step follows the fix chain and
+every target compiles its ONNX; with fp32 there is no step and targets compile the fixed ONNX.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def onnx_role(upstream: Any) -> str:
+    """The upstream role whose model.onnx targets compile: precision when there is one."""
+    return "precision" if "precision" in upstream else "fix"
+
+
+# --- planning ---------------------------------------------------------------------------------
+
+ELEMENTWISE_VS_REFERENCE = ("parity", "shape-sweep")
+"""Gates comparing elements with the fp32 reference: an INT8 artifact is judged by accuracy instead."""
+
+
+def precision_step(recipe: Any, fix_task: str, dump: Any) -> Any:
+    """The precision step after the fix chain (none for fp32: targets compile the fixed ONNX)."""
+    from recipekit.graph.plan import Step
+
+    ex = recipe.export
+    if ex.precision == "fp32":
+        return None
+    config = {
+        "precision": ex.precision,
+        "quantization": dump(ex.quantization),
+        "imgsz": list(ex.imgsz),
+        "preprocess": dump(recipe.input.preprocess),
+        "dtype": recipe.input.dtype,
+        "calibration": recipe.input.calibration if ex.precision == "int8" else None,
+    }
+    return Step(
+        f"{recipe.name}:precision:{ex.precision}", "precision", ex.precision, deps={"fix": fix_task}, config=config
+    )
+
+
+def refuse(recipe: Any, targets: list[str]) -> None:
+    """Targets that cannot take the recipe's precision: one clear line before any step runs."""
+    from recipekit.core.errors import RecipeError
+    from recipekit.targets import TARGETS
+
+    for name in targets:
+        why = getattr(TARGETS.get(name), "refuses_precision", lambda r: None)(recipe)
+        if why:
+            raise RecipeError(recipe.origin or recipe.name, "export.precision", f"targets.{name}: {why}")
+
+
+def default_gate(recipe: Any, target: str, name: str, cfg: Any) -> Any:
+    """INT8: parity and shape-sweep (element-wise against fp32) are skipped, with the reason,
+    unless the target's own gates section configures them; the accuracy gate judges."""
+    own = name in recipe.targets[target].gates
+    if recipe.export.precision != "int8" or name not in ELEMENTWISE_VS_REFERENCE or own or cfg.skip:
+        return cfg
+    why = "int8: element-wise agreement with the fp32 reference does not apply; the accuracy gate judges it"
+    return cfg.model_copy(update={"skip": why})
