@@ -15,7 +15,6 @@ OURS = [
     "constant-folding",
     "onnxslim",
     "static-dims",
-    "fp16",
     "opset",
     "fixed-shape-nms",
     "static-reshape-channels",

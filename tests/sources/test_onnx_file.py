@@ -54,7 +54,6 @@ def test_onnx_file_builds_and_passes_parity_after_fixes(tmp_path, cli):
     [
         (13, "", "export.opset", "the file has opset 17; set export.opset: 17"),
         (17, ", nms: true", "export.nms", "NMS cannot be embedded"),
-        (17, ", half: true", "export.half", "use the `fp16` fix"),
     ],
 )
 def test_export_options_that_cannot_apply_are_refused(tmp_path, cli, opset, extra, key, hint):

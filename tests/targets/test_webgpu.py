@@ -1,4 +1,4 @@
-"""The webgpu target: model + manifest + page, fp16 with float32 IO, the vendored runtime, and the
+"""The webgpu target: model + manifest + page, an fp16 model with float32 IO, the vendored runtime, and the
 viewer page in real headless Chromium drawing detections."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def build(tmp_path: Path, model: Path, **config) -> tuple[Path, object]:
 def test_registered_with_its_gates():
     cls = TARGETS.get("webgpu")
     assert cls is WebGpuTarget and cls.default_gates == ("parity", "webgpu-lint", "webgpu-browser")
-    assert WebGpuConfig().bundle == "jsep" and WebGpuConfig().fp16 is False
+    assert WebGpuConfig().bundle == "jsep"
     assert all(f.description for f in WebGpuConfig.model_fields.values())
 
 
@@ -75,8 +75,12 @@ def test_missing_npm_package_is_unavailable(tmp_path, monkeypatch):
 def test_fp16_keeps_float32_io_and_runs(tmp_path):
     from recipekit.onnx.runtime import OrtRunner
 
+    from recipekit.precision.fp16 import convert
+
     src = models.nonzero_pad(tmp_path / "src.onnx", (64, 64))
-    out, result = build(tmp_path, src, fp16=True)
+    half = tmp_path / "half.onnx"
+    convert(src, half)  # the precision step's output is what the target packages
+    out, result = build(tmp_path, half)
     model = onnx.load(str(out / "model.onnx"))
     assert result.manifest["fp16"] and result.manifest["inputs"][0]["dtype"] == "float32"
     assert result.manifest["outputs"][0]["dtype"] == "float32"

@@ -1,0 +1,163 @@
+"""export.precision end to end on ONNX Runtime: INT8 (QDQ, calibrated) and fp16 builds pass their gates,
+a badly calibrated INT8 model fails the accuracy gate, a labelled set gives mAP figures for both sides,
+the calibration images are in the key, and the old fp16 knobs are refused with a pointer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from helpers.common import manifest
+from helpers.precision_models import write_recipe
+
+from recipekit.onnx.preprocess import resolve_sample
+
+
+def build(cli, tmp_path, recipe, *over):
+    return cli("build", recipe, *over, "--cache", tmp_path / "c", "--out", tmp_path / "o")
+
+
+@pytest.mark.slow
+def test_int8_build_passes_its_gates(tmp_path, cli):
+    code, out, err = build(cli, tmp_path, write_recipe(tmp_path, "int8"))
+    assert code == 0, out + err
+    m = manifest(tmp_path / "o", "tinydet", "ort")
+    acc = m["gates"]["accuracy"]
+    assert acc["status"] == "passed" and acc["figures"]["judged"] and acc["figures"]["agreement_map50_95"] >= 0.8
+    assert acc["figures"]["reference_boxes"] > 0 and acc["figures"]["artifact_boxes"] > 0
+    assert m["gates"]["parity"]["status"] == "skipped" and "accuracy gate judges" in m["gates"]["parity"]["message"]
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "o/tinydet/ort/model.onnx")).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+
+
+@pytest.mark.slow
+def test_int8_calibrated_on_one_black_image_fails_the_accuracy_gate(tmp_path, cli):
+    (tmp_path / "calib").mkdir()
+    cv2.imwrite(str(tmp_path / "calib" / "black.png"), np.zeros((320, 320, 3), np.uint8))
+    code, out, err = build(cli, tmp_path, write_recipe(tmp_path, "int8", input=", calibration: calib"))
+    assert code == 1, out + err
+    assert "gate accuracy failed: agreement mAP50-95" in out + err and "< min_agreement 0.8" in out + err
+    assert not (tmp_path / "o/tinydet/ort").exists()
+
+
+@pytest.mark.slow
+def test_calibration_images_are_in_the_key(tmp_path, cli):
+    (tmp_path / "calib").mkdir()
+    for s in ("bus.jpg", "zidane.jpg"):
+        shutil.copyfile(resolve_sample(f"ultralytics:{s}", tmp_path), tmp_path / "calib" / s)
+    recipe = write_recipe(tmp_path, "int8", input=", calibration: 'calib/*.jpg'")
+    assert build(cli, tmp_path, recipe)[0] == 0
+    code, out, _ = build(cli, tmp_path, recipe)
+    assert code == 0 and "cached" in next(line for line in out.splitlines() if "precision:int8" in line)
+    img = cv2.imread(str(tmp_path / "calib" / "zidane.jpg"))
+    cv2.imwrite(str(tmp_path / "calib" / "zidane.jpg"), cv2.flip(img, 1))
+    code, out, err = build(cli, tmp_path, recipe)
+    assert code == 0, out + err
+    assert "ran" in next(line for line in out.splitlines() if "precision:int8" in line)
+    assert "ran" not in next(line for line in out.splitlines() if "fix:chain" in line)  # only precision onwards
+
+
+@pytest.mark.slow
+def test_fp16_build_passes_its_gates(tmp_path, cli):
+    code, out, err = build(cli, tmp_path, write_recipe(tmp_path, "fp16"))
+    assert code == 0, out + err
+    m = manifest(tmp_path / "o", "tinydet", "ort")
+    assert m["gates"]["parity"]["status"] == "passed"
+    acc = m["gates"]["accuracy"]  # recorded, not judged, for fp16
+    assert acc["status"] == "passed" and not acc["figures"]["judged"] and acc["figures"]["agreement_map50_95"] > 0.9
+    half = onnx.load(str(tmp_path / "o/tinydet/ort/model.onnx"))
+    assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in half.graph.initializer)
+
+
+# Boxes on the shipped sample images (x1, y1, x2, y2 in image pixels; classes 0 and 1 of tinydet).
+LABELS = {
+    "bus.jpg": [(0, 48, 398, 245, 902), (0, 670, 380, 810, 876), (0, 221, 405, 344, 857), (1, 17, 230, 800, 750)],
+    "zidane.jpg": [(0, 747, 40, 1141, 712), (0, 123, 193, 714, 712), (1, 437, 437, 524, 714)],
+}
+
+
+def _labelled(tmp_path, fmt):
+    images = tmp_path / "val" / "images"
+    images.mkdir(parents=True)
+    for name in LABELS:
+        shutil.copyfile(resolve_sample(f"ultralytics:{name}", tmp_path), images / name)
+    if fmt == "yolo":
+        (tmp_path / "val" / "labels").mkdir()
+        for name, rows in LABELS.items():
+            h, w = cv2.imread(str(images / name)).shape[:2]
+            lines = [f"{c} {(a + b) / 2 / w} {(y + z) / 2 / h} {(b - a) / w} {(z - y) / h}" for c, a, y, b, z in rows]
+            (tmp_path / "val" / "labels" / name.replace(".jpg", ".txt")).write_text("\n".join(lines) + "\n")
+        return "val/labels"
+    doc = {
+        "images": [{"id": i + 1, "file_name": n} for i, n in enumerate(LABELS)],
+        "categories": [{"id": 1, "name": "person"}, {"id": 7, "name": "bus"}],
+        "annotations": [],
+    }
+    for i, rows in enumerate(LABELS.values()):
+        for c, a, y, b, z in rows:
+            doc["annotations"].append(
+                {
+                    "id": len(doc["annotations"]) + 1,
+                    "image_id": i + 1,
+                    "category_id": [1, 7][c],
+                    "bbox": [a, y, b - a, z - y],
+                    "area": (b - a) * (z - y),
+                    "iscrowd": 0,
+                }
+            )
+    (tmp_path / "val" / "coco.json").write_text(json.dumps(doc))
+    return "val/coco.json"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["yolo", "coco"])
+def test_labelled_set_gives_map_for_both_sides(tmp_path, cli, fmt):
+    labels = _labelled(tmp_path, fmt)
+    gates = f", accuracy: {{labelled: {{images: val/images, labels: {labels}}}, max_drop: 1.0}}"
+    code, out, err = build(cli, tmp_path, write_recipe(tmp_path, "int8", gates=gates))
+    assert code == 0, out + err
+    lab = manifest(tmp_path / "o", "tinydet", "ort")["gates"]["accuracy"]["figures"]["labelled"]
+    assert lab["images"] == 2 and lab["truth_boxes"] == 7
+    for side in ("reference", "artifact"):
+        assert isinstance(lab[side]["map50_95"], float) and 0 <= lab[side]["map50_95"] <= 1
+        assert isinstance(lab[side]["map50"], float) and lab[side]["pred_boxes"] > 0
+    assert lab["drop"] == pytest.approx(lab["reference"]["map50_95"] - lab["artifact"]["map50_95"], abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "hint"),
+    [
+        ("+export.half=true", "export", "export.half was removed: set export.precision: fp16"),
+        ("fixes=[fp16]", "fixes[0]", "fp16 is no longer a fix: set export.precision: fp16"),
+        ("+targets.webgpu.fp16=true", "targets.webgpu", "fp16 was removed: set export.precision: fp16"),
+        ("+targets.trt.int8=true", "targets.trt", "int8 was removed: set export.precision: int8"),
+        ("+targets.trt-jetson.fp16=true", "targets.trt-jetson", "fp16 was removed: set export.precision: fp16"),
+    ],
+)
+def test_old_fp16_knobs_are_refused_with_a_pointer(tmp_path, cli, override, key, hint):
+    from helpers.common import RECIPES
+
+    code, out, err = cli("plan", RECIPES / "yolo11n.yaml", override, "--cache", tmp_path / "c")
+    assert code == 2 and f"{key}" in err and hint in err and "Traceback" not in err, out + err
+
+
+@pytest.mark.parametrize(
+    ("overrides", "hint"),
+    [
+        (["export.precision=int8", "+targets.webgpu={}"], "targets.webgpu: int8 QDQ is not supported"),
+        (
+            ["export.precision=int8", "+export.quantization.activations=uint8", "+targets.trt={}"],
+            "targets.trt: TensorRT takes symmetric INT8 QDQ only",
+        ),
+    ],
+)
+def test_targets_refuse_a_precision_at_plan(tmp_path, cli, overrides, hint):
+    from helpers.common import RECIPES
+
+    code, out, err = cli("plan", RECIPES / "yolo11n.yaml", *overrides, "--cache", tmp_path / "c")
+    assert code == 2 and "export.precision: " + hint in err, out + err
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").rglob("meta.json"))
