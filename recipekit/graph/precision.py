@@ -20,24 +20,16 @@ ELEMENTWISE_VS_REFERENCE = ("parity", "shape-sweep")
 """Gates comparing elements with the fp32 reference: an INT8 artifact is judged by accuracy instead."""
 
 
-def precision_step(recipe: Any, fix_task: str, dump: Any) -> Any:
-    """The precision step after the fix chain (none for fp32: targets compile the fixed ONNX)."""
-    from recipekit.graph.plan import Step
+def precision_step(recipe: Any, fix_task: str) -> Any:
+    """The precision step after the fix chain (none for fp32: targets compile the fixed ONNX).
+    It reads input (preprocessing, calibration, samples) and export (size, precision, quantization)."""
+    from recipekit.graph.plan import _step, reads
 
-    ex = recipe.export
-    if ex.precision == "fp32":
+    precision = recipe.export.precision
+    if precision == "fp32":
         return None
-    config = {
-        "precision": ex.precision,
-        "quantization": dump(ex.quantization),
-        "imgsz": list(ex.imgsz),
-        "preprocess": dump(recipe.input.preprocess),
-        "dtype": recipe.input.dtype,
-        "calibration": recipe.input.calibration if ex.precision == "int8" else None,
-    }
-    return Step(
-        f"{recipe.name}:precision:{ex.precision}", "precision", ex.precision, deps={"fix": fix_task}, config=config
-    )
+    task = f"{recipe.name}:precision:{precision}"
+    return _step(task, "precision", precision, recipe, reads(("input", "export")), deps={"fix": fix_task})
 
 
 def refuse(recipe: Any, targets: list[str]) -> None:
