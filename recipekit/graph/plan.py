@@ -45,10 +45,10 @@ def _dump(model: Any) -> Any:
 def gate_configs(recipe: Recipe, target: str) -> dict[str, Any]:
     """Gates for `target`: the target's defaults, then recipe-wide settings, then the target's own."""
     from recipekit.gates import GATES
-    from recipekit.graph.precision import default_gate
+    from recipekit.graph.precision import default_gate, default_gates
     from recipekit.targets import TARGETS
 
-    names = [*TARGETS.get(target).default_gates, "accuracy"]  # accuracy: recorded for all, judged for int8
+    names = [*TARGETS.get(target).default_gates, *default_gates(recipe)]
     names += [g for g in [*recipe.gates, *recipe.targets[target].gates] if g not in names]
     out = {}
     for name in names:

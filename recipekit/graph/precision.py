@@ -43,6 +43,12 @@ def refuse(recipe: Any, targets: list[str]) -> None:
             raise RecipeError(recipe.origin or recipe.name, "export.precision", f"targets.{name}: {why}")
 
 
+def default_gates(recipe: Any) -> list[str]:
+    """The accuracy gate runs by default on fp16 (recorded) and int8 (judged) builds; fp32 builds
+    record it when the recipe configures `gates.accuracy` (their parity gate already bounds it)."""
+    return [] if recipe.export.precision == "fp32" else ["accuracy"]
+
+
 def default_gate(recipe: Any, target: str, name: str, cfg: Any) -> Any:
     """INT8: parity and shape-sweep (element-wise against fp32) are skipped, with the reason,
     unless the target's own gates section configures them; the accuracy gate judges."""

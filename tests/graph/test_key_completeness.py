@@ -33,6 +33,8 @@ TARGET_READS = {"trt": {"trt-lint", "parity"}, "trt-jetson": {"trt-lint", "parit
 tolerances a Jetson bundle ships, the recipe name its README shows)."""
 GATE_READS = {"webgpu-browser": {"parity"}, "empty-input": {"parity"}}
 """Gates that read another gate's settings (the parity tolerances they inherit)."""
+PRECISION_LEAVES = {("export", "precision"), ("export", "quantization"), ("input", "calibration")}
+"""The precision settings: the steps before the precision step do not read them."""
 SAMPLE_TARGETS = {"webgpu", "trt", "trt-jetson"}
 """Targets whose build reads the sample images (the page's picture, INT8 calibration)."""
 
@@ -124,6 +126,8 @@ def expected(steps: dict, data: dict, path: tuple) -> set[str]:
     """What reads the leaf at `path` (before closing over downstream steps): the spec of the step kinds."""
     section = path[0]
     publish = _by(steps, "publish")  # the manifest records the whole resolved recipe
+    if path[:2] in PRECISION_LEAVES:  # read from the precision step on, not by export, golden and the fix chain
+        return {t for t, s in steps.items() if s.kind not in ("export", "golden", "fix")}
     if section in ("source", "input", "export"):
         return set(steps)
     if section == "name":
