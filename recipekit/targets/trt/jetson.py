@@ -128,7 +128,7 @@ class TrtJetsonTarget(Target):
             "dtype": recipe.input.dtype,
             "outputs": outputs,
             "output_kinds": dict(ctx.output_kinds),
-            "tolerances": parity_tolerances(recipe, self.name, cfg.fp16),
+            "tolerances": parity_tolerances(recipe, self.name, precision == "fp16"),
             "cases": index,
             "profiles": [p.to_json() for p in profiles],
             "precision": precision,
