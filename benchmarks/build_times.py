@@ -2,7 +2,7 @@
 
 Goals (issue: core): no-op build <= 0.6 s; `recipekit --help` <= 0.25 s; cold build without gates
 <= 1.1x a raw Ultralytics export of the same model. Every figure is a whole process, imports
-included, as a user runs it.
+included, as a user runs it; CPU seconds beside wall seconds (a busy machine stretches wall time).
 
     .venv/bin/python benchmarks/build_times.py [--runs 3] [--imgsz 640]
 """
@@ -35,13 +35,23 @@ m.export(format="onnx", imgsz={imgsz}, opset=17, simplify=False, verbose=False)
 def timed(cmd: list[str], before=None) -> float:
     if before:
         before()
-    t0 = time.perf_counter()
+    c0, t0 = _children_cpu(), time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _children_cpu() - c0
 
 
-def median(runs: int, cmd: list[str], before=None) -> float:
-    return statistics.median(timed(cmd, before) for _ in range(runs))
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes: what a run cost on a shared machine."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def median(runs: int, cmd: list[str], before=None) -> tuple[float, float]:
+    """Median wall seconds and median CPU seconds of `runs` runs."""
+    samples = [timed(cmd, before) for _ in range(runs)]
+    return statistics.median(w for w, _ in samples), statistics.median(c for _, c in samples)
 
 
 def recipe_gates() -> list[str]:
@@ -90,12 +100,12 @@ def main() -> None:
     )
     rows.append(("no-op build", median(args.runs + 2, build)))
     rows.append(("recipekit --help", median(args.runs + 2, [*rk, "--help"])))
-    raw = rows[0][1]
+    raw, raw_cpu = rows[0][1]
     print(f"\nyolo11n at imgsz {args.imgsz}, median of {args.runs} runs (no-op and --help: {args.runs + 2})\n")
-    print(f"| {'what':<44} | {'seconds':>8} | {'x raw export':>12} |")
-    print(f"|{'-' * 46}|{'-' * 10}|{'-' * 14}|")
-    for name, secs in rows:
-        print(f"| {name:<44} | {secs:8.3f} | {secs / raw:12.2f} |")
+    print(f"| {'what':<44} | {'seconds':>8} | {'x raw export':>12} | {'CPU s':>7} | {'CPU x raw':>9} |")
+    print(f"|{'-' * 46}|{'-' * 10}|{'-' * 14}|{'-' * 9}|{'-' * 11}|")
+    for name, (secs, cpu) in rows:
+        print(f"| {name:<44} | {secs:8.3f} | {secs / raw:12.2f} | {cpu:7.2f} | {cpu / raw_cpu:9.2f} |")
     shutil.rmtree(work, ignore_errors=True)
 
 
