@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,11 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
     """Options may come before, between or after the overrides."""
     from recipekit.core.errors import UsageError
 
+    def error(message: str) -> None:  # argparse's own message on the one error line, usage above it
+        parser.print_usage(sys.stderr)
+        raise UsageError(f"{parser.prog}: {message}")
+
+    parser.error = error  # type: ignore[method-assign]
     try:
         return parser.parse_intermixed_args(argv)
     except SystemExit as exc:

@@ -65,7 +65,8 @@ def describe(err: dict[str, Any], model: type[BaseModel]) -> str:
         return "required key is missing"
     got = err.get("input")
     shown = repr(got) if not isinstance(got, (dict, list)) or len(repr(got)) < 80 else type(got).__name__
-    return f"{err['msg'].removeprefix('Value error, ')}; got {shown}"
+    msg = err["msg"].removeprefix("Value error, ")
+    return msg if "got " in msg else f"{msg}; got {shown}"
 
 
 _TAG = re.compile(r"^(str|int|float|bool|none|bytes|[a-z-]+\[.*\])$")
@@ -84,10 +85,10 @@ def _user_errors(exc: ValidationError) -> list[dict[str, Any]]:
 def from_validation(
     file: str, exc: ValidationError, model: type[BaseModel], prefix: tuple[Any, ...] = ()
 ) -> RecipeError:
-    """The first error of a ValidationError as a RecipeError (all of them listed in the message)."""
+    """The first error of a ValidationError as a RecipeError (up to four more on the same line)."""
     errors = _user_errors(exc)
     first, *rest = errors
     msg = describe(first, model)
     for other in rest[:4]:
-        msg += f"\n  also {key_path(prefix + tuple(other['loc']))}: {describe(other, model)}"
+        msg += f"; also {key_path(prefix + tuple(other['loc']))}: {describe(other, model)}"
     return RecipeError(file, key_path(prefix + tuple(first["loc"])), msg)

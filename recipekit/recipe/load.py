@@ -61,7 +61,11 @@ def check_yaml(path: Path, seen: set[Path] | None = None) -> None:
     if path in seen:
         return
     seen.add(path)
-    for fragment in _fragment_files(path, check_file(path)):
+    data = check_file(path)
+    if not isinstance(data, dict):
+        what = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise RecipeError(str(path), "", f"found {what}; expected a mapping (name:, source:, targets:, ...)")
+    for fragment in _fragment_files(path, data):
         check_yaml(fragment.resolve(), seen)
 
 
@@ -137,7 +141,9 @@ def compose(path: Path, overrides: list[str]) -> dict[str, Any]:
         data = OmegaConf.to_container(cfg, resolve=True)
     except (HydraException, OmegaConfBaseException, ValueError, TypeError, KeyError, RecursionError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RecipeError(str(path), "", f"cannot compose recipe (overrides {overrides}): {msg}") from None
+        key = str(getattr(exc, "full_key", "") or ("defaults" if "Could not load" in msg else ""))
+        with_overrides = f" (with overrides {' '.join(overrides)})" if overrides else ""
+        raise RecipeError(str(path), key, f"cannot compose recipe{with_overrides}: {msg}") from None
     if not isinstance(data, dict):
         raise RecipeError(str(path), "", "expected a mapping at the top level")
     data.pop("defaults", None)

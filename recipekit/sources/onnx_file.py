@@ -79,6 +79,13 @@ class OnnxFileSource(Source):
 
         return [path, *data_files(path)]  # weights kept beside the graph (model.onnx.data) are part of the model
 
+    def check_recipe(self, recipe: Recipe) -> None:
+        """Plan time: the file is an ONNX model (its protobuf fields walked, onnx not imported)."""
+        from recipekit.sources import checks
+
+        super().check_recipe(recipe)
+        checks.onnx_file(recipe, "source.path", self.weight_files(Path(recipe.base_dir))[0])
+
     def export(self, recipe: Recipe, out: Path, patches: list[Any]) -> ExportInfo:
         import onnx
 
