@@ -196,3 +196,30 @@ def test_every_source_refuses_a_malicious_checkpoint_at_plan(tmp_path, cli, evil
     assert "posix.system" in err and "Traceback" not in err + out, err
     assert not marker.exists()
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_tampered_cached_reference_is_refused_and_rebuilt_never_run(tmp_path, cli):
+    """Whoever can write the cache swaps the export's reference.pt for a pickle that runs code: the next
+    build must not run it (digest check before reading, and the safe loader), rebuild, and pass."""
+    import json
+    import shutil
+
+    import torch
+    from helpers.common import RECIPES
+
+    cache, out, marker = tmp_path / "c", tmp_path / "o", tmp_path / "MARKER"
+    args = ["build", RECIPES / "yolo11n.yaml", "export.imgsz=160", "--cache", cache, "--out", out]
+    code, o, e = cli(*args)
+    assert code == 0, o + e
+    refs = list(cache.glob("objects/*/*/reference.pt"))
+    assert len(refs) == 1
+    torch.save({"model": _Evil(marker), "args": {}}, refs[0])
+    for meta in cache.glob("objects/*/*/meta.json"):  # the golden step must read reference.pt again
+        if json.loads(meta.read_text()).get("kind") == "golden":
+            shutil.rmtree(meta.parent)
+    shutil.rmtree(out)
+    code, o, e = cli(*args)
+    assert not marker.exists(), "the tampered reference ran code"
+    assert code == 0, o + e
+    assert (out / "yolo11n" / "ort" / "model.onnx").is_file()

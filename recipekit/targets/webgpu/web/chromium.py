@@ -134,8 +134,11 @@ def _wait_group_gone(pgid: int, timeout: float) -> None:
 
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """While inside, SIGTERM raises KeyboardInterrupt (main thread only), so `with` blocks clean up."""
-    if threading.current_thread() is not threading.main_thread():
+    """While inside, SIGTERM raises KeyboardInterrupt (main thread only), so `with` blocks clean up.
+
+    A handler already in place (a build's, see core/lifetime.py: it also bounds the cleanup) is kept."""
+    installed = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread() or callable(installed):
         yield
         return
 
