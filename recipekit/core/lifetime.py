@@ -78,7 +78,30 @@ def _parent_signal(signum: int, frame: object) -> None:
     if os.getpid() != _state["parent"] or _state["interrupted"]:
         return
     _state["interrupted"] = True
+    _signal_workers(signal.SIGTERM)  # before unwinding: a pool's graceful close would wait for busy workers
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _signal_workers(sig: int) -> None:
+    import multiprocessing
+
+    for p in multiprocessing.active_children():
+        with contextlib.suppress(OSError, TypeError):
+            os.kill(p.pid, sig)
+
+
+DASK_PRELOAD = {"DASK_DISTRIBUTED__WORKER__PRELOAD": '["recipekit.core.lifetime"]'}
+"""Environment for a local Dask cluster: each worker process imports this module and runs `dask_setup`."""
+
+
+def dask_setup(worker: object = None) -> None:
+    """Dask worker preload: ignore SIGINT (the terminal sends Ctrl-C to the whole process group; the
+    build decides and stops its workers) and die with the build (parent-death signal)."""
+    import threading
+
+    die_with_parent(signal.SIGKILL)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @contextlib.contextmanager

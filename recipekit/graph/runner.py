@@ -126,7 +126,11 @@ def run_steps(
             from recipekit.graph.executors.local import must_run, run_local
 
             if must_run(steps, envs):
-                return run_local(steps, envs, jobs, events)
+                from recipekit.core import lifetime
+
+                os.environ.update(lifetime.DASK_PRELOAD)  # workers ignore Ctrl-C and die with the build
+                with lifetime.supervised_run():  # Ctrl-C/SIGTERM: workers stopped at once, one orderly stop
+                    return run_local(steps, envs, jobs, events)
         return _run_inline(steps, envs, events)  # -j 1, or nothing to build: no worker processes
 
 
