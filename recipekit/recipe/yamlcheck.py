@@ -90,46 +90,58 @@ def check_text(text: str, file: str) -> Any:
 def _check_events(text: str, file: str) -> None:
     """Depth, expanded size and value length from the event stream; one document only."""
     import yaml
-    from yaml import events as ev
 
-    depth, docs, total = 0, 0, 0
-    sizes: list[int] = []  # expanded size of each open collection
-    anchors: dict[str, int] = {}
-    open_anchors: list[str | None] = []
+    walk = _EventWalk(file)
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        walk.step(event)
+
+
+class _EventWalk:
+    """The running totals of `_check_events`: open collections' expanded sizes, anchors' sizes."""
+
+    def __init__(self, file: str) -> None:
+        self.file, self.docs, self.total = file, 0, 0
+        self.sizes: list[int] = []  # expanded size of each open collection
+        self.open_anchors: list[str | None] = []
+        self.anchors: dict[str, int] = {}
+
+    def step(self, event: Any) -> None:
+        from yaml import events as ev
+
         if isinstance(event, ev.DocumentStartEvent):
-            docs += 1
-            if docs > 1:
-                raise RecipeError(file, "", f"a second YAML document at {_where(event.start_mark)}; expected one")
+            self.docs += 1
+            if self.docs > 1:
+                raise RecipeError(self.file, "", f"a second YAML document at {_where(event.start_mark)}; expected one")
         elif isinstance(event, ev.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
+            if len(self.sizes) >= MAX_DEPTH:
+                where = _where(event.start_mark)
                 raise RecipeError(
-                    file,
-                    "",
-                    f"nesting deeper than {MAX_DEPTH} levels at {_where(event.start_mark)}; expected at most that",
+                    self.file, "", f"nesting deeper than {MAX_DEPTH} levels at {where}; expected at most that"
                 )
-            sizes.append(1)
-            open_anchors.append(event.anchor)
-        elif isinstance(event, (ev.ScalarEvent, ev.AliasEvent, ev.CollectionEndEvent)):
-            size = _node_size(event, anchors, file)
-            if isinstance(event, ev.CollectionEndEvent):
-                depth -= 1
-                size, anchor = sizes.pop(), open_anchors.pop()
-                if anchor:
-                    anchors[anchor] = size
-            elif isinstance(event, ev.ScalarEvent) and event.anchor:
-                anchors[event.anchor] = size
-            total += size if not isinstance(event, ev.CollectionEndEvent) else 0
-            if total > MAX_NODES:
+            self.sizes.append(1)
+            self.open_anchors.append(event.anchor)
+        elif isinstance(event, ev.CollectionEndEvent):
+            size, anchor = self.sizes.pop(), self.open_anchors.pop()
+            if anchor:
+                self.anchors[anchor] = size
+            self._add_to_parent(size)
+        elif isinstance(event, (ev.ScalarEvent, ev.AliasEvent)):
+            size = _node_size(event, self.anchors, self.file)
+            if isinstance(event, ev.ScalarEvent) and event.anchor:
+                self.anchors[event.anchor] = size
+            self.total += size
+            if self.total > MAX_NODES:
                 raise RecipeError(
-                    file,
+                    self.file,
                     "",
                     f"more than {MAX_NODES} values once aliases are expanded (at {_where(event.start_mark)}); "
                     "expected a recipe, not an alias bomb",
                 )
-            if sizes:
-                sizes[-1] += size
+            self._add_to_parent(size)
+
+    def _add_to_parent(self, size: int) -> None:
+        if self.sizes:
+            self.sizes[-1] += size
 
 
 def _node_size(event: Any, anchors: dict[str, int], file: str) -> int:
