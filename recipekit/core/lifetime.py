@@ -160,7 +160,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def sweep_stale(kinds: tuple[str, ...] = ("doit", "web", "chromium", "ultralytics")) -> int:
+def sweep_stale(kinds: tuple[str, ...] = ("doit", "web", "chromium", "ultralytics", "mpl")) -> int:
     """Delete temporary folders (and Chromium logs) of recipekit processes that no longer exist."""
     removed = 0
     root = Path(tempfile.gettempdir())

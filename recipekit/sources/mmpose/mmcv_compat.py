@@ -111,7 +111,14 @@ def _no_home_caches() -> None:
     import tempfile
 
     if "matplotlib" not in sys.modules and "MPLCONFIGDIR" not in os.environ:
-        os.environ["MPLCONFIGDIR"] = tempfile.mkdtemp(prefix="recipekit-mpl-")
+        import atexit
+        import shutil
+
+        from recipekit.core.lifetime import make_tempdir
+
+        mpl = make_tempdir("mpl")  # removed at exit, or by the next build's sweep if this one is killed
+        atexit.register(shutil.rmtree, mpl, True)
+        os.environ["MPLCONFIGDIR"] = str(mpl)
     if "yapf_third_party._ylib2to3.pygram" in sys.modules:
         return
     saved = os.environ.get("XDG_CACHE_HOME")
