@@ -232,3 +232,28 @@ def test_tampered_cached_reference_is_refused_and_rebuilt_never_run(tmp_path, cl
     assert not marker.exists(), "the tampered reference ran code"
     assert code == 0, o + e
     assert (out / "yolo11n" / "ort" / "model.onnx").is_file()
+
+
+def test_architecture_yaml_with_code_in_activation_never_runs(tmp_path, cli):
+    """Ultralytics `eval`s a model YAML's `activation:`; a user's YAML holding code is refused at plan,
+    and the build path (restricted mode) would not evaluate it either."""
+    import shutil
+
+    from recipekit.sources.ultralytics.known import shipped
+
+    marker = tmp_path / "MARKER"
+    recipes = copy_recipes(tmp_path / "recipes")
+    import importlib.util
+
+    root = Path(importlib.util.find_spec("ultralytics").submodule_search_locations[0]) / "cfg" / "models" / "11"
+    assert "yolo11.yaml" in shipped()
+    evil = recipes / "evil11.yaml"
+    shutil.copyfile(root / "yolo11.yaml", evil)
+    evil.write_text(evil.read_text() + f"\nactivation: __import__('os').system('touch {marker}') or nn.SiLU()\n")
+    code, out, err = cli("plan", recipes / "yolo11n.yaml", "source.model=evil11.yaml", "--cache", tmp_path / "c")
+    assert code == 2 and "is not a torch.nn layer call" in err, out + err
+    from ultralytics import YOLO
+
+    with checkpoint.ultralytics_loading(), pytest.raises(TypeError):
+        YOLO(str(evil))
+    assert not marker.exists()

@@ -42,9 +42,34 @@ def names() -> list[str]:
     return out
 
 
+_ACTIVATION = re.compile(r"^(torch\.)?nn\.[A-Za-z][A-Za-z0-9_]*\([\w\s.,=+-]*\)$")
+"""The only `activation:` form an architecture YAML may hold (`nn.SiLU()`, `nn.LeakyReLU(0.1)`): Ultralytics
+would `eval` anything else; recipekit builds in its restricted mode, and refuses other forms at plan."""
+
+
+def check_user_yaml(origin: str, path: Path) -> None:
+    """A user's architecture YAML: read safely (yamlcheck), its `activation` a plain torch.nn layer."""
+    from recipekit.recipe.yamlcheck import check_file
+
+    data = check_file(path)
+    if not isinstance(data, dict) or not isinstance(data.get("backbone"), list):
+        raise RecipeError(origin, "source.model", f"{path} is not an Ultralytics architecture YAML (no backbone: list)")
+    act = data.get("activation")
+    if act is not None and not (isinstance(act, str) and _ACTIVATION.match(act.strip())):
+        raise RecipeError(
+            origin,
+            "source.model",
+            f"{path}: activation {str(act)[:80]!r} is not a torch.nn layer call like nn.SiLU() (it would be "
+            "evaluated as Python code); refused",
+        )
+
+
 def check_model(origin: str, base: Path, model: str) -> None:
     """Refuse a model name that is neither a YAML file next to the recipe nor one Ultralytics ships."""
-    if (base / model).is_file() or not shipped():
+    if (base / model).is_file():
+        check_user_yaml(origin, base / model)
+        return
+    if not shipped():
         return
     if model in shipped():
         return
