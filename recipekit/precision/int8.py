@@ -6,8 +6,9 @@ CPU and writes standard QuantizeLinear/DequantizeLinear pairs. By default the QD
 INT8 (zero points 0, per-channel weights), the form TensorRT's explicit quantization accepts, so
 the same file feeds ONNX Runtime and TensorRT; `activations: uint8` (asymmetric) runs faster on
 ONNX Runtime's x86 kernels (measured in benchmarks/precision.py) and is refused for trt targets.
-Only the compute ops (`ops`, default Conv, MatMul, Gemm) are quantized: decode tails that mix
-pixels and probabilities stay float.
+The compute ops and the element-wise ops between them are quantized (`ops`); the decode tail, every
+node from which an output is reached without a compute op (pixels and probabilities mixed), stays
+float (`float_tail`).
 """
 
 from __future__ import annotations
@@ -47,11 +48,32 @@ def quantize(model_path: Path, out_path: Path, tensors: list[np.ndarray], q: Qua
         per_channel=q.per_channel,
         activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
         weight_type=QuantType.QInt8,
-        nodes_to_exclude=list(q.exclude_nodes),
+        nodes_to_exclude=sorted({*q.exclude_nodes, *(float_tail(model_path) if q.float_tail else [])}),
         calibrate_method=getattr(CalibrationMethod, METHODS[q.method]),
         extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True, "CalibMovingAverage": False},
     )
     return {**summary(out_path), "activations": q.activations, "method": q.method, "calibration_tensors": len(tensors)}
+
+
+COMPUTE = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+
+
+def float_tail(model_path: Path) -> list[str]:
+    """Nodes from which a graph output is reached without passing a compute op: the decode tail
+    (box decoding, score/box concatenation, NMS) that must stay float. Walks back from the outputs."""
+    import onnx
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    producer = {o: n for n in model.graph.node for o in n.output}
+    pending, seen, tail = [o.name for o in model.graph.output], set(), []
+    while pending:
+        node = producer.get(pending.pop())
+        if node is None or node.name in seen or node.op_type in COMPUTE:
+            continue
+        seen.add(node.name)
+        tail.append(node.name)
+        pending.extend(node.input)
+    return tail
 
 
 def summary(path: Path) -> dict[str, Any]:

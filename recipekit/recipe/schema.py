@@ -127,6 +127,23 @@ class NMS(Strict):
 RETIRED_FP16 = "set export.precision: fp16 instead (one precision step shared by every target)"
 
 
+INT8_OPS = (
+    "Conv",
+    "ConvTranspose",
+    "MatMul",
+    "Gemm",
+    "Add",
+    "Mul",
+    "Sigmoid",
+    "Concat",
+    "MaxPool",
+    "Resize",
+    "Split",
+    "Slice",
+)
+"""What is quantized by default: the compute ops and the element-wise ops between them."""
+
+
 class Quantization(Strict):
     """INT8 explicit quantization (export.precision: int8) with ONNX Runtime's static QDQ quantizer."""
 
@@ -138,8 +155,13 @@ class Quantization(Strict):
     )
     per_channel: bool = Field(True, description="per-output-channel weight scales")
     ops: list[str] = Field(
-        default_factory=lambda: ["Conv", "ConvTranspose", "MatMul", "Gemm"],
-        description="op types whose inputs are quantized; other ops (decode tails) stay float",
+        default_factory=lambda: list(INT8_OPS),
+        description="op types quantized (int8 chains between them avoid re-quantizing); the decode tail stays float",
+    )
+    float_tail: bool = Field(
+        True,
+        description="keep float every node from which an output is reached without a Conv/MatMul/Gemm (decode "
+        "tails mixing pixels and probabilities)",
     )
     exclude_nodes: list[str] = Field(default_factory=list, description="node names kept float")
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from recipekit.recipe.schema import Recipe
 
 TOOLS = ("onnx", "onnxruntime", "onnx-ir", "numpy", "opencv-python")
-VERSION = "3"
+VERSION = "4"
 
 
 def key_parts(step: Step, recipe: Recipe) -> KeyParts:
