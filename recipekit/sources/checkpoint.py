@@ -233,27 +233,39 @@ def pickle_globals(stream: io.BufferedIOBase) -> list[str]:
     memo: dict[int, Any] = {}
     mark = object()
     for op, arg, _ in pickletools.genops(stream):
-        n = op.name
-        if n in ("GLOBAL", "INST"):
-            names.append(_py3_name(*str(arg).split(" ", 1)))
-        elif n == "STACK_GLOBAL":
-            mod, attr = (stack[-2], stack[-1]) if len(stack) >= 2 else (None, None)
-            names.append(
-                _py3_name(mod, attr) if isinstance(mod, str) and isinstance(attr, str) else "<computed global>"
-            )
-        elif n in ("EXT1", "EXT2", "EXT4"):
-            names.append(f"<copyreg extension {arg}>")
-        if n in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
-            memo[len(memo) if n == "MEMOIZE" else arg] = stack[-1] if stack else None
+        code = op.code
+        if code in _NAMING:
+            names.append(_global_name(op.name, arg, stack))
+        if code in _MEMO_PUT:
+            memo[len(memo) if op.name == "MEMOIZE" else arg] = stack[-1] if stack else None
             continue
         _apply_stack_effect(op, stack, mark)
-        if n in ("GET", "BINGET", "LONG_BINGET"):
+        if code in _MEMO_GET:
             stack[-1] = memo.get(arg)
-        elif "UNICODE" in n or "STRING" in n:
+        elif code in _STRINGS:
             stack[-1] = str(arg)
-        elif n == "MARK":
+        elif code == "(":
             stack[-1] = mark
     return names
+
+
+def _codes(*names: str) -> frozenset[str]:
+    return frozenset(op.code for op in pickletools.opcodes if op.name in names)
+
+
+_NAMING = _codes("GLOBAL", "INST", "STACK_GLOBAL", "EXT1", "EXT2", "EXT4")
+_MEMO_PUT = _codes("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE")
+_MEMO_GET = _codes("GET", "BINGET", "LONG_BINGET")
+_STRINGS = frozenset(op.code for op in pickletools.opcodes if "UNICODE" in op.name or "STRING" in op.name)
+
+
+def _global_name(opname: str, arg: Any, stack: list[Any]) -> str:
+    if opname in ("GLOBAL", "INST"):
+        return _py3_name(*str(arg).split(" ", 1))
+    if opname == "STACK_GLOBAL":
+        mod, attr = (stack[-2], stack[-1]) if len(stack) >= 2 else (None, None)
+        return _py3_name(mod, attr) if isinstance(mod, str) and isinstance(attr, str) else "<computed global>"
+    return f"<copyreg extension {arg}>"
 
 
 def _py3_name(module: str, name: str) -> str:
@@ -262,16 +274,26 @@ def _py3_name(module: str, name: str) -> str:
     return f"{_compat_pickle.IMPORT_MAPPING.get(module, module)}.{name}"
 
 
-def _apply_stack_effect(op: Any, stack: list[Any], mark: object) -> None:
+def _effect(op: Any) -> tuple[bool, int, int]:
+    """(pops to a mark, items popped besides, items pushed) of one opcode, from pickletools' description."""
     before = op.stack_before
-    if pickletools.markobject in before:
+    to_mark = pickletools.markobject in before
+    pops = len([b for b in before if b not in (pickletools.markobject, pickletools.stackslice)])
+    return to_mark, pops, len(op.stack_after)
+
+
+_EFFECTS = {op.code: _effect(op) for op in pickletools.opcodes}
+
+
+def _apply_stack_effect(op: Any, stack: list[Any], mark: object) -> None:
+    to_mark, pops, pushes = _EFFECTS[op.code]
+    if to_mark:
         while stack and stack.pop() is not mark:
             pass
-        rest = [b for b in before if b not in (pickletools.markobject, pickletools.stackslice)]
-        del stack[len(stack) - min(len(rest), len(stack)) :]
-    else:
-        del stack[len(stack) - min(len(before), len(stack)) :]
-    stack.extend([None] * len(op.stack_after))
+    if pops:
+        del stack[max(0, len(stack) - pops) :]
+    if pushes:
+        stack.extend((None,) * pushes)
 
 
 def needed_globals(path: Path) -> list[str]:
