@@ -13,7 +13,7 @@ from recipekit.targets import TARGETS
 ENTRIES = [(reg, name) for reg in (SOURCES, FIXES, TARGETS, GATES) for name in reg.names()]
 
 
-@pytest.mark.parametrize(("registry", "name"), ENTRIES, ids=[f"{r.kind}:{n}" for r, n in ENTRIES])
+@pytest.mark.parametrize(("registry", "name"), ENTRIES, ids=[f"{r.role}:{n}" for r, n in ENTRIES])
 def test_entry_loads_with_its_name_and_a_documented_config(registry, name):
     cls = registry.get(name)
     assert cls.name == name

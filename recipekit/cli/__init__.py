@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(COMMANDS[argv[0]][0])
     try:
-        code = int(module.run(argv[0], argv[1:]) or 0)
+        code = int(module.invoke(argv[0], argv[1:]) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return code
     except RecipeKitError as exc:

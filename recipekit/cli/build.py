@@ -39,7 +39,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
-def build_env(recipe: Any, args: argparse.Namespace) -> dict[str, Any]:
+def build_settings(recipe: Any, args: argparse.Namespace) -> dict[str, Any]:
     from recipekit.recipe.dump import to_raw
 
     url, mode = remote_settings(args)
@@ -104,7 +104,7 @@ def build(args: argparse.Namespace) -> int:
     writable_folder("--out", Path(args.out).resolve())
     recipe, remember = load_pending(args.recipe, args.overrides, cache_root(args))
     targets = targets_arg(args.targets) or list(recipe.targets)
-    envs = {recipe.name: build_env(recipe, args)}
+    envs = {recipe.name: build_settings(recipe, args)}
     steps = key_steps(plan(recipe, targets), envs)  # every input file found and hashed: bad input stops here
     remember()  # only a recipe that planned and keyed leaves anything behind
     with console_for(args) as console:
@@ -126,7 +126,7 @@ def show_plan(args: argparse.Namespace) -> int:
 
     recipe = load(args.recipe, args.overrides, cache_root(args), remember=False)  # plan writes nothing
     steps = plan(recipe, targets_arg(args.targets))
-    rows = statuses(steps, build_env(recipe, args))
+    rows = statuses(steps, build_settings(recipe, args))
     if args.json:
         json.dump(rows, sys.stdout, indent=1)
         print()
@@ -139,6 +139,6 @@ def show_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def run(command: str, argv: list[str]) -> int:
+def invoke(command: str, argv: list[str]) -> int:
     args = parse(_parser(command), argv)
     return build(args) if command == "build" else show_plan(args)

@@ -76,7 +76,7 @@ def _gc(store, args) -> int:
     return 0
 
 
-def run(command: str, argv: list[str]) -> int:
+def invoke(command: str, argv: list[str]) -> int:
     from recipekit.cache.store import Store
     from recipekit.core.errors import UsageError
 

@@ -9,7 +9,7 @@ from recipekit.cli.common import parse
 from recipekit.core.errors import UsageError
 
 
-def run(command: str, argv: list[str]) -> int:
+def invoke(command: str, argv: list[str]) -> int:
     from recipekit.targets.trt.devicecheck import device_check
 
     parser = argparse.ArgumentParser(

@@ -45,5 +45,5 @@ def list_plugins(argv: list[str]) -> int:
     return 0
 
 
-def run(command: str, argv: list[str]) -> int:
+def invoke(command: str, argv: list[str]) -> int:
     return {"show": show, "schema": schema, "list": list_plugins}[command](argv)

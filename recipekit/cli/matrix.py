@@ -88,7 +88,7 @@ def _unplannable(recipe: Any, target: str) -> str | None:
 
 
 def plan_all(args: argparse.Namespace, recipes: list[str], overrides: list[str]) -> tuple[list, dict, list]:
-    from recipekit.cli.build import build_env
+    from recipekit.cli.build import build_settings
     from recipekit.graph.plan import plan
     from recipekit.recipe.load import load
 
@@ -107,7 +107,7 @@ def plan_all(args: argparse.Namespace, recipes: list[str], overrides: list[str])
             why = why or _unplannable(recipe, target)
             cells.append((recipe.name, target, why)) if why else takes.append(target)
         if takes:
-            envs[recipe.name] = build_env(
+            envs[recipe.name] = build_settings(
                 recipe, argparse.Namespace(**{**vars(args), "recipe": path, "require": False})
             )
             mine = plan(recipe, takes)
@@ -129,7 +129,7 @@ def write_reports(folder: Path, cells: list, meta: dict[str, Any]) -> None:
     (folder / "matrix.html").write_text(render(cells, meta))
 
 
-def run(command: str, argv: list[str]) -> int:
+def invoke(command: str, argv: list[str]) -> int:
     from recipekit.graph.runner import run_steps
     from recipekit.report.matrix import Cell, cell, cell_record, terminal
 

@@ -131,5 +131,5 @@ def verify(argv: list[str]) -> int:
     return 1 if problems else 0
 
 
-def run(command: str, argv: list[str]) -> int:
+def invoke(command: str, argv: list[str]) -> int:
     return release(argv) if command == "release" else verify(argv)

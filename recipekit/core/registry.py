@@ -1,4 +1,4 @@
-"""Plugin registries: one static name -> "module:Class" table per plugin kind.
+"""Plugin registries: one static name -> "module:Class" table per plugin role.
 
 The table is the single source of truth: `recipekit list` reads it without importing any plugin,
 and a plugin module is imported only when a recipe names it. A plugin module itself imports heavy
@@ -15,8 +15,8 @@ from typing import Any
 class Registry:
     """Maps a recipe's kebab-case names to plugin classes, importing them lazily."""
 
-    def __init__(self, kind: str, entries: dict[str, str]) -> None:
-        self.kind = kind
+    def __init__(self, role: str, entries: dict[str, str]) -> None:
+        self.role = role  # what its plugins are: source, fix, target, gate
         self.entries = dict(entries)
         self._loaded: dict[str, type] = {}
 
@@ -29,7 +29,7 @@ class Registry:
     def unknown_message(self, name: str) -> str:
         near = difflib.get_close_matches(str(name), self.names(), n=1)
         hint = f" (did you mean '{near[0]}'?)" if near else ""
-        return f"unknown {self.kind} '{name}'{hint}; known: {', '.join(self.names())}"
+        return f"unknown {self.role} '{name}'{hint}; known: {', '.join(self.names())}"
 
     def get(self, name: str) -> Any:
         """The plugin class registered as `name`; KeyError with a helpful message if unknown."""
