@@ -39,50 +39,44 @@ def report_step(events: EventSink, outcome: Outcome, result: dict[str, Any]) -> 
     events(StepEvent.finished(result))
 
 
+class _DoitReporter:
+    """doit reporter: a started event per executed step, a finished event per result.
+    doit makes the instance; `_reporter_class` binds the outcome and the sink."""
+
+    outcome: Outcome
+    events: EventSink
+
+    def __init__(self, outstream: Any, options: Any) -> None: ...
+    def initialize(self, tasks: Any, selected: Any) -> None: ...
+    def get_status(self, task: Any) -> None: ...
+    def skip_uptodate(self, task: Any) -> None: ...
+    def skip_ignore(self, task: Any) -> None: ...
+    def teardown_task(self, task: Any) -> None: ...
+    def cleanup_error(self, exception: Any) -> None: ...
+    def complete_run(self) -> None: ...
+
+    def execute_task(self, task: Any) -> None:
+        step_started(self.events, task.name)
+
+    def add_success(self, task: Any) -> None:
+        report_step(self.events, self.outcome, dict(task.values) or {"status": "ran", "task": task.name})
+
+    def add_failure(self, task: Any, exception: Any) -> None:
+        try:
+            result = json.loads(exception.message)
+        except (ValueError, AttributeError):  # doit: a step it depends on failed
+            bad = ("failed", "blocked")
+            needs = [d for d in task.task_dep if self.outcome.results.get(d, {}).get("status", "").startswith(bad)]
+            why = ", ".join(needs) or exception.get_msg().strip()
+            result = {"status": "blocked", "task": task.name, "reason": f"after failed {why}"}
+        report_step(self.events, self.outcome, result)
+
+    def runtime_error(self, msg: str) -> None:
+        self.events(StepEvent.run_error(msg))
+
+
 def _reporter_class(outcome: Outcome, events: EventSink) -> type:
-    class Reporter:
-        """doit reporter: a started event per executed step, a finished event per result."""
-
-        def __init__(self, outstream: Any, options: Any) -> None: ...
-
-        def initialize(self, tasks: Any, selected: Any) -> None: ...
-        def get_status(self, task: Any) -> None: ...
-        def skip_uptodate(self, task: Any) -> None: ...
-        def skip_ignore(self, task: Any) -> None: ...
-        def teardown_task(self, task: Any) -> None: ...
-        def cleanup_error(self, exception: Any) -> None: ...
-
-        def execute_task(self, task: Any) -> None:
-            step_started(events, task.name)
-
-        def add_success(self, task: Any) -> None:
-            self._report(dict(task.values) or {"status": "ran", "task": task.name})
-
-        def add_failure(self, task: Any, exception: Any) -> None:
-            try:
-                result = json.loads(exception.message)
-            except (ValueError, AttributeError):  # doit: a step it depends on failed
-                needs = [
-                    d
-                    for d in task.task_dep
-                    if outcome.results.get(d, {}).get("status", "").startswith(("failed", "blocked"))
-                ]
-                result = {
-                    "status": "blocked",
-                    "task": task.name,
-                    "reason": f"after failed {', '.join(needs) or exception.get_msg().strip()}",
-                }
-            self._report(result)
-
-        def runtime_error(self, msg: str) -> None:
-            events(StepEvent.run_error(msg))
-
-        def complete_run(self) -> None: ...
-
-        def _report(self, result: dict[str, Any]) -> None:
-            report_step(events, outcome, result)
-
-    return Reporter
+    return type("Reporter", (_DoitReporter,), {"outcome": outcome, "events": staticmethod(events)})
 
 
 def key_steps(steps: list[Step], envs: dict[str, dict[str, Any]], readonly: bool = False) -> list[Step]:
