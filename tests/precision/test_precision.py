@@ -161,3 +161,33 @@ def test_targets_refuse_a_precision_at_plan(tmp_path, cli, overrides, hint):
     code, out, err = cli("plan", RECIPES / "yolo11n.yaml", *overrides, "--cache", tmp_path / "c")
     assert code == 2 and "export.precision: " + hint in err, out + err
     assert not (tmp_path / "c").exists() or not any((tmp_path / "c").rglob("meta.json"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_jetson_bundle_per_precision_passes_device_check(tmp_path, cli, precision, monkeypatch):
+    from recipekit.targets.trt.devicecheck import device_check
+
+    recipe = write_recipe(tmp_path, precision)
+    code, out, err = build(cli, tmp_path, recipe, "+targets.trt-jetson={}", "--targets", "trt-jetson")
+    assert code == 0, out + err
+    root = tmp_path / "o" / "tinydet" / "trt-jetson"
+    spec = json.loads((root / "bundle.json").read_text())
+    assert spec["precision"] == precision
+    assert spec["golden"] == (
+        "PyTorch source outputs"
+        if precision == "fp32"
+        else f"onnxruntime {ort_version()} CPU outputs of the {precision} model.onnx"
+    )
+    jp5 = (root / "commands-jp5.txt").read_text()
+    assert {"fp32": "--onnx", "fp16": "--fp16", "int8": "--int8"}[precision] in jp5
+    assert ("--stronglyTyped" in (root / "commands-jp6.txt").read_text()) == (precision != "fp32")
+    for version in ("8.6.1", "10.3.0"):  # JetPack 5 and 6, only the version probe faked
+        monkeypatch.setenv("RECIPEKIT_TENSORRT_VERSION", version)
+        assert device_check(root, "ort") == 0
+
+
+def ort_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__
