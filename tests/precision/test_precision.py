@@ -32,6 +32,9 @@ def test_int8_build_passes_its_gates(tmp_path, cli):
     assert m["gates"]["parity"]["status"] == "skipped" and "accuracy gate judges" in m["gates"]["parity"]["message"]
     ops = {n.op_type for n in onnx.load(str(tmp_path / "o/tinydet/ort/model.onnx")).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+    prec = m["precision"]  # what the precision step made, in the manifest
+    assert prec["precision"] == "int8" and prec["summary"]["quantize_linear"] > 0
+    assert prec["calibration_images"] == ["calibration/0000-bus.jpg", "calibration/0001-zidane.jpg"]
 
 
 @pytest.mark.slow
@@ -156,9 +159,7 @@ def test_old_fp16_knobs_are_refused_with_a_pointer(tmp_path, cli, override, key,
     ],
 )
 def test_targets_refuse_a_precision_at_plan(tmp_path, cli, overrides, hint):
-    from helpers.common import RECIPES
-
-    code, out, err = cli("plan", RECIPES / "yolo11n.yaml", *overrides, "--cache", tmp_path / "c")
+    code, out, err = cli("plan", write_recipe(tmp_path, "fp32"), *overrides, "--cache", tmp_path / "c")
     assert code == 2 and "export.precision: " + hint in err, out + err
     assert not (tmp_path / "c").exists() or not any((tmp_path / "c").rglob("meta.json"))
 

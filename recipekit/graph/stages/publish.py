@@ -75,12 +75,20 @@ def manifest(ctx: StepContext) -> dict[str, Any]:
         "preprocess": recipe.input.preprocess.model_dump(mode="json"),
         "source": {"kind": recipe.source.kind, "init": exp.init, "notes": exp.notes},  # type: ignore[attr-defined,union-attr]
         "fixes": [f.to_json() for f in fixr.fixes],  # type: ignore[union-attr]
+        "precision": _precision(ctx),
         "gates": gates,
         "target_facts": facts,
         "steps": {up.task: up.key for up in ctx.upstream.values() if up.key},
         "tools": tools.versions(),
         "recipe": to_raw(recipe),
     }
+
+
+def _precision(ctx: StepContext) -> dict[str, Any]:
+    """What the precision step made (Q/DQ counts or fp16 weights, calibration images); fp32: no step."""
+    if "precision" not in ctx.upstream:
+        return {"precision": "fp32"}
+    return ctx.up("precision").result.to_json()  # type: ignore[union-attr]
 
 
 def _mismatch(dest: Path, files: dict[str, str], memo: DigestMemo | None) -> str | None:
