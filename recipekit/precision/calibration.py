@@ -26,19 +26,26 @@ def _expand(spec: str, base: Path, origin: str) -> list[Path]:
 
     path = (base / spec).expanduser()
     if path.is_dir():
-        found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        found = sorted(p for p in path.iterdir() if _image(p))
         if not found:
             raise RecipeError(origin, KEY, f"folder {path} holds no image ({', '.join(IMAGE_SUFFIXES)})")
         return found
     if glob.has_magic(spec):
-        found = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+        found = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if _image(Path(p)))
         if not found:
-            raise RecipeError(origin, KEY, f"glob {spec!r} (from {base}) matches no file")
+            raise RecipeError(origin, KEY, f"glob {spec!r} (from {base}) matches no image file")
         return found
     try:
-        return [resolve_sample(spec, base)]
+        found = resolve_sample(spec, base)
     except RecipeError:
         raise RecipeError(origin, KEY, f"expected a folder, a glob or an image file, got {spec!r}") from None
+    if not _image(found):
+        raise RecipeError(origin, KEY, f"{found} is not an image file ({', '.join(IMAGE_SUFFIXES)})")
+    return [found]
+
+
+def _image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
 
 
 def calibration_images(recipe: Recipe) -> list[Path]:

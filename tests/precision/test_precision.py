@@ -192,3 +192,19 @@ def ort_version() -> str:
     import onnxruntime
 
     return onnxruntime.__version__
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("nope", "input.calibration: expected a folder, a glob or an image file, got 'nope'"),
+        ("'nope/*.jpg'", "input.calibration: glob 'nope/*.jpg'"),
+        ("tinydet.yaml", "is not an image file"),
+        ("empty", "holds no image"),
+    ],
+)
+def test_bad_calibration_is_one_line_exit_2(tmp_path, cli, spec, message):
+    (tmp_path / "empty").mkdir()
+    recipe = write_recipe(tmp_path, "int8", input=f", calibration: {spec}")
+    code, out, err = cli("plan", recipe, "--cache", tmp_path / "c")
+    assert code == 2 and message in err and "Traceback" not in err, out + err
