@@ -26,8 +26,8 @@ def statuses(steps: list[Step], env: dict[str, Any]) -> list[dict[str, Any]]:
             row = {"status": "run", "why": "forced"}
         elif store.get(step.key) is not None:
             row = {"status": "cached"}
-        elif _in_remote(env, step.key):
-            row = {"status": "cached", "why": f"in remote {_in_remote(env, step.key)}"}
+        elif remote := _in_remote(env, step.key):
+            row = {"status": "cached", "why": f"in remote {remote}"}
         else:
             problem = store.problems.get(step.key)
             row = {"status": "run", "why": f"corrupt entry: {problem}" if problem else "not in cache"}
