@@ -264,3 +264,18 @@ def test_sample_bytes_do_not_rekey_an_onnx_export(tmp_path):
     flip(recipes / "s.jpg")
     after = keys_of(data, file, tmp_path / "c")
     assert changed(before, after) == closure(after, _by(after, "golden") | _by(after, "compile", "webgpu"))
+
+
+def test_calibration_image_bytes_change_the_precision_step_and_after(tmp_path):
+    file, data = _sample_copy(tmp_path, "yolo11n.yaml")
+    calib = file.parent / "calib"
+    calib.mkdir()
+    for i, name in enumerate(data["input"]["samples"]):
+        shutil.copyfile(file.parent / name, calib / f"c{i}.jpg")
+    data["export"]["precision"] = "int8"
+    data["input"]["calibration"] = "calib"
+    before = keys_of(data, file, tmp_path / "c")
+    assert _by(before, "precision")
+    flip(calib / "c1.jpg")
+    after = keys_of(data, file, tmp_path / "c")
+    assert changed(before, after) == closure(after, _by(after, "precision"))
