@@ -64,19 +64,24 @@ def check_user_yaml(origin: str, path: Path) -> None:
         )
 
 
-def check_model(origin: str, base: Path, model: str) -> None:
-    """Refuse a model name that is neither a YAML file next to the recipe nor one Ultralytics ships."""
-    if (base / model).is_file():
-        check_user_yaml(origin, base / model)
-        return
-    if not shipped():
-        return
+def is_shipped(model: str) -> bool:
+    """`model` names an architecture the installed Ultralytics ships (with a scale it defines)."""
     if model in shipped():
-        return
+        return True
     unified = _SCALE.sub(lambda m: m.group(1) + (m.group(3) or ""), model)
     scale = _SCALE.search(model)
-    if unified in shipped() and scale and scale.group(2) in shipped()[unified]:
+    return bool(unified in shipped() and scale and scale.group(2) in shipped()[unified])
+
+
+def check_model(origin: str, base: Path, model: str) -> None:
+    """Refuse a model name that is neither one Ultralytics ships nor an architecture YAML file
+    (a path; a shipped name wins, as a recipe named yolo11n.yaml may sit next to its recipe)."""
+    if not shipped() or ("/" not in model and is_shipped(model)):
         return
+    for candidate in (base / model, Path(model)):
+        if candidate.is_file():
+            check_user_yaml(origin, candidate)
+            return
     known = names()
     near = difflib.get_close_matches(model, known, n=3, cutoff=0.6)
     hint = f" (did you mean {' or '.join(near)}?)" if near else ""
