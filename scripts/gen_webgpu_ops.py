@@ -55,7 +55,8 @@ def main() -> int:
     version = json.loads(pkg.read_text())["version"] if pkg.is_file() else "unknown"
     ops, comments = parse(md_path.read_text())
     doc = {
-        "source": f"onnxruntime-web@{version} docs/webgpu-operators.md (microsoft/onnxruntime js/web/docs/webgpu-operators.md)",
+        "source": f"onnxruntime-web@{version} docs/webgpu-operators.md (microsoft/onnxruntime "
+        "js/web/docs/webgpu-operators.md)",
         "generated_by": "scripts/gen_webgpu_ops.py",
         "onnxruntime_web": version,
         "kernels": "jsep",

@@ -1,5 +1,6 @@
 """The layout, checked on every test run: the layers contract (import-linter), no private module or
-name used across packages, test helpers as a package on pytest's pythonpath (no sys.path edits)."""
+name used across packages, test helpers as a package on pytest's pythonpath (no sys.path edits),
+ruff's rules (the line limit among them)."""
 
 from __future__ import annotations
 
@@ -83,3 +84,11 @@ def test_test_helpers_are_a_package_on_pytests_pythonpath():
         if "sys.path" in line
     ]
     assert not edits, f"tests edit sys.path instead of importing from helpers: {edits}"
+
+
+def test_ruff_check_is_clean():
+    """ruff's rules as pyproject.toml configures them, the 120-column line limit among them."""
+    done = subprocess.run(
+        [_tool("ruff"), "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]

@@ -23,7 +23,7 @@ def test_entry_loads_with_its_name_and_a_documented_config(registry, name):
 
 
 def test_names_are_kebab_case():
-    for registry, name in ENTRIES:
+    for _registry, name in ENTRIES:
         assert name == name.lower() and "_" not in name, name
 
 
@@ -40,7 +40,8 @@ def test_importing_every_plugin_imports_nothing_heavy():
         "import sys\nfrom recipekit.fixes import FIXES\nfrom recipekit.gates import GATES\n"
         "from recipekit.sources import SOURCES\nfrom recipekit.targets import TARGETS\n"
         "for r in (FIXES, GATES, SOURCES, TARGETS):\n    [r.get(n) for n in r.names()]\n"
-        "print(','.join(m for m in ('torch', 'onnxruntime', 'ultralytics', 'tensorrt', 'mmpose', 'onnx') if m in sys.modules))"
+        "print(','.join(m for m in ('torch', 'onnxruntime', 'ultralytics', 'tensorrt', 'mmpose', 'onnx') if m in "
+        "sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""

@@ -14,7 +14,8 @@ def invoke(command: str, argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(
         prog="recipekit device-check",
-        description="Build the bundle's engine (trt) or load its ONNX (ort), run the golden inputs, compare with the recipe's tolerances.",
+        description="Build the bundle's engine (trt) or load its ONNX (ort), run the golden inputs, compare with the "
+        "recipe's tolerances.",
     )
     parser.add_argument("bundle", help="a trt-jetson bundle folder (build/<name>/trt-jetson)")
     parser.add_argument(

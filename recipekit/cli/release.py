@@ -47,7 +47,7 @@ def release(argv: list[str]) -> int:
     cells = [cell(r, t, x, outcome.results, out_dir) if isinstance(x, list) else None for r, t, x in planned]
     refused = [
         f"{r}/{t}: {c.status if c else 'n/a'} {c.reason if c else x}"
-        for (r, t, x), c in zip(planned, cells)
+        for (r, t, x), c in zip(planned, cells, strict=False)
         if not c or c.status != "passed"
     ]
     if refused:
@@ -126,7 +126,8 @@ def verify(argv: list[str]) -> int:
     for line in problems:
         print(f"FAIL {line}")
     print(
-        f"verify {dest}: {'FAILED' if problems else 'ok'} ({len(rel.read_sums(dest)) if (dest / rel.SUMS).is_file() else 0} files)"
+        f"verify {dest}: {'FAILED' if problems else 'ok'} "
+        f"({len(rel.read_sums(dest)) if (dest / rel.SUMS).is_file() else 0} files)"
     )
     return 1 if problems else 0
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from functools import lru_cache
+from functools import cache
 from importlib import metadata
 
 SHAPING = (
@@ -24,7 +24,7 @@ SHAPING = (
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def version(dist: str) -> str | None:
     try:
         return metadata.version(dist)

@@ -35,7 +35,8 @@ class ZeroSafeReshape(OnnxFix):
         if fixable:
             return Check(
                 "applies",
-                f"{len(fixable)} Reshape target(s) mix -1 with a copied/runtime dim and the -1 is static: {', '.join(fixable[:5])}",
+                f"{len(fixable)} Reshape target(s) mix -1 with a copied/runtime dim and the -1 is static: "
+                f"{', '.join(fixable[:5])}",
             )
         return Check(
             "not-needed", _left_message(rows) or "no Reshape target mixes -1 with a copied 0 or a runtime entry"

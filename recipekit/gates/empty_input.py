@@ -40,13 +40,15 @@ class EmptyInputConfig(GateConfig):
     )
     shapes: Literal["export", "all"] = Field(
         "export",
-        description="the export size only, or also every other declared shape (run with the black image: errors and zero-sized tensors; the probes are at the export size)",
+        description="the export size only, or also every other declared shape (run with the black image: errors and "
+        "zero-sized tensors; the probes are at the export size)",
     )
     score: float | None = Field(
         None,
         ge=0,
         le=1,
-        description="a detection (or raw-head candidate) counts when it scores >= this; default: the declared NMS threshold, else parity's min_score, else 0.25 (raw heads)",
+        description="a detection (or raw-head candidate) counts when it scores >= this; default: the declared NMS "
+        "threshold, else parity's min_score, else 0.25 (raw heads)",
     )
     require: bool = Field(
         True, description="no probe with zero detections in the reference: fail (true) or report skipped (false)"

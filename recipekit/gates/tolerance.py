@@ -39,7 +39,8 @@ class ToleranceConfig(GateConfig):
 
     atol: Tol | None = Field(
         None,
-        description="tensors, mask coefficients, logits: absolute tolerance (fails beyond atol AND rtol; NaN fails); default 1e-3",
+        description="tensors, mask coefficients, logits: absolute tolerance (fails beyond atol AND rtol; NaN fails); "
+        "default 1e-3",
     )
     rtol: Tol | None = Field(None, description="relative tolerance, of |reference|; default 1e-3")
     box_px: Tol | None = Field(
@@ -58,7 +59,9 @@ class ToleranceConfig(GateConfig):
     )
     min_score: Tol | None = Field(
         None,
-        description="detections: unmatched ones scoring below this are ignored (default: the NMS score threshold + score_abs, else 0); raw heads: coordinates of candidates below it in both results are not compared (default 0.001)",
+        description="detections: unmatched ones scoring below this are ignored (default: the NMS score threshold + "
+        "score_abs, else 0); raw heads: coordinates of candidates below it in both results are not "
+        "compared (default 0.001)",
     )
 
     @field_validator(*TOLERANCE_KEYS)

@@ -187,7 +187,8 @@ def plan(recipe: Recipe, targets: list[str] | None = None, check: bool = True) -
     unknown = [t for t in chosen if t not in recipe.targets]
     if unknown:
         raise UsageError(
-            f"--targets: {', '.join(unknown)} not declared by recipe {recipe.name!r} (it declares: {', '.join(recipe.targets)})"
+            f"--targets: {', '.join(unknown)} not declared by recipe {recipe.name!r} (it declares: "
+            f"{', '.join(recipe.targets)})"
         )
     from recipekit.core.errors import RecipeError
     from recipekit.sources import SOURCES

@@ -121,7 +121,8 @@ def compose(path: Path, overrides: list[str]) -> dict[str, Any]:
         raise RecipeError(
             str(path),
             "",
-            f"expected a .yaml file: recipes are composed by Hydra, which reads <name>.yaml; rename it {path.stem}.yaml",
+            "expected a .yaml file: recipes are composed by Hydra, which reads <name>.yaml; "
+            f"rename it {path.stem}.yaml",
         )
     check_yaml(path)
     from hydra import compose as hydra_compose

@@ -43,7 +43,8 @@ class Preprocess(Strict):
 
     resize: Literal["letterbox", "stretch", "none"] = Field(
         "letterbox",
-        description="letterbox keeps aspect ratio and pads; stretch resizes to (H, W); none requires images of the input size",
+        description="letterbox keeps aspect ratio and pads; stretch resizes to (H, W); none requires images of the "
+        "input size",
     )
     scale: float = Field(1 / 255, description="multiplied into pixel values (0..255) before mean/std: 1/255 gives 0..1")
     mean: tuple[float, float, float] = Field(
@@ -78,7 +79,8 @@ class Input(Strict):
     )
     samples: list[str] = Field(
         default_factory=list,
-        description="images for gates: a path (relative to the recipe) or 'package:file' (e.g. ultralytics:bus.jpg); none: seeded random inputs",
+        description="images for gates: a path (relative to the recipe) or 'package:file' (e.g. ultralytics:bus.jpg); "
+        "none: seeded random inputs",
     )
 
 
@@ -204,7 +206,8 @@ class Export(Strict):
         pixels = self.batch.max * self.imgsz[0] * self.imgsz[1]
         if pixels > MAX_PIXELS:
             raise ValueError(
-                f"batch.max x H x W = {pixels} pixels; expected at most {MAX_PIXELS} (e.g. 2 x 4096 x 4096): the export "
+                f"batch.max x H x W = {pixels} pixels; expected at most {MAX_PIXELS} (e.g. 2 x 4096 x 4096): the "
+                "export "
                 "and every gate hold one batch of that size (memory)"
             )
         return self

@@ -8,9 +8,10 @@ the file's outputs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -29,7 +30,9 @@ class OnnxFileConfig(SourceConfig):
     path: str = Field(description="the ONNX file, relative to the recipe")
     output_kinds: dict[str, OutputKind] = Field(
         default_factory=dict,
-        description="what each output's elements are (recipekit.recipe.outputs), e.g. {output0: {kind: raw_head, groups: [{role: box, start: 0, stop: 4, format: cxcywh}, {role: class_scores, start: 4, stop: 84}]}}; undeclared outputs are tensors",
+        description="what each output's elements are (recipekit.recipe.outputs), e.g. {output0: {kind: raw_head, "
+        "groups: [{role: box, start: 0, stop: 4, format: cxcywh}, {role: class_scores, start: 4, stop: "
+        "84}]}}; undeclared outputs are tensors",
     )
 
 

@@ -19,7 +19,8 @@ try:
     runpy.run_module('recipekit', run_name='__main__')
 except SystemExit:
     pass
-print('HEAVY:' + ','.join(m for m in ('torch', 'onnxruntime', 'ultralytics', 'tensorrt', 'onnx', 'cv2') if m in sys.modules))
+HEAVY = ('torch', 'onnxruntime', 'ultralytics', 'tensorrt', 'onnx', 'cv2')
+print('HEAVY:' + ','.join(m for m in HEAVY if m in sys.modules))
 """
 
 

@@ -81,7 +81,8 @@ def test_with_fix_rectangular_export_matches(recipe: Any, exports: dict[str, Any
     rows = parity_rows(recipe, exports["fixed"])
     for r in rows:
         print(
-            f"with fix: matched {r['matched']}, box_px_max {r['box_px_max']:.3g}, keypoints_px_max {r['keypoints_px_max']:.3g}"
+            f"with fix: matched {r['matched']}, box_px_max {r['box_px_max']:.3g}, keypoints_px_max "
+            f"{r['keypoints_px_max']:.3g}"
         )
     assert all(r["passed"] for r in rows), [r.get("reason") for r in rows]
     assert all(r["matched"] >= 1 for r in rows)

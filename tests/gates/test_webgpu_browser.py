@@ -2,7 +2,8 @@
 
 Fast: the loopback server, Chromium teardown, the detection matcher, `unavailable` when a tool is
 missing, a page that never reports. Slow (4-12 s each here): case 1 on a tiny NonZero -> Pad graph
-(Pad error on JSEP, pass on the C++ EP); case 1 on yolo11n-pose exported with embedded NMS, without and with fixed-shape-nms.
+(Pad error on JSEP, pass on the C++ EP); case 1 on yolo11n-pose exported with embedded NMS, without and
+with fixed-shape-nms.
 """
 
 from __future__ import annotations

@@ -76,7 +76,8 @@ def test_bundle_contents_and_checksums(bundle: tuple[Path, object]) -> None:
     ]
     line = (
         "/usr/src/tensorrt/bin/trtexec --onnx=model.onnx --saveEngine=model.engine --minShapes=images:1x3x160x160 "
-        "--optShapes=images:2x3x160x160 --maxShapes=images:4x3x160x160 --memPoolSize=workspace:1024 --timingCacheFile=timing.cache"
+        "--optShapes=images:2x3x160x160 --maxShapes=images:4x3x160x160 --memPoolSize=workspace:1024 "
+        "--timingCacheFile=timing.cache"
     )
     assert (root / "commands-jp6.txt").read_text() == line + "\n"
     assert (root / "commands-jp5.txt").read_text() == line + "\n"  # one profile: the same line on TensorRT 8.x

@@ -74,7 +74,6 @@ def test_missing_npm_package_is_unavailable(tmp_path, monkeypatch):
 @needs_npm
 def test_fp16_keeps_float32_io_and_runs(tmp_path):
     from recipekit.onnx.runtime import OrtRunner
-
     from recipekit.precision.fp16 import convert
 
     src = models.nonzero_pad(tmp_path / "src.onnx", (64, 64))

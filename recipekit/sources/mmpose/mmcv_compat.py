@@ -28,7 +28,10 @@ import sys
 import types
 from typing import Any
 
-MISSING_OP = "mmcv compiled op {!r} is not available: mmcv-lite has no compiled ops (install full mmcv for models that need them)"
+MISSING_OP = (
+    "mmcv compiled op {!r} is not available: mmcv-lite has no compiled ops "
+    "(install full mmcv for models that need them)"
+)
 
 
 def _nms(bboxes: Any, scores: Any, iou_threshold: float, offset: int = 0) -> Any:

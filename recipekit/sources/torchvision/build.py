@@ -46,7 +46,8 @@ def _weights_enum(builder: str, spec: str) -> Any:
         raise RecipeError(
             "recipe",
             "source.weights",
-            f"{spec!r} is not a weights name of {builder} (known: {known}) nor a path ending in {'/'.join(WEIGHT_SUFFIXES)}",
+            f"{spec!r} is not a weights name of {builder} (known: {known}) nor a path ending in "
+            f"{'/'.join(WEIGHT_SUFFIXES)}",
         ) from None
 
 
@@ -114,7 +115,8 @@ def _load_state(model: nn.Module, state: dict, path: Path) -> None:
         raise RecipeError(
             str(path),
             "source.weights",
-            f"weights do not fit the architecture: missing {missing[:5]}, unexpected {list(unexpected)[:5]} (check source.builder and source.num_classes)",
+            f"weights do not fit the architecture: missing {missing[:5]}, unexpected {list(unexpected)[:5]} (check "
+            "source.builder and source.num_classes)",
         )
 
 

@@ -49,7 +49,8 @@ def check_recipe(recipe: Recipe) -> None:
         raise RecipeError(
             "recipe",
             f"input.preprocess.{key}",
-            f"torchvision detectors take RGB 0..1 NCHW pixels and normalise inside the graph: expected {key}={want!r}, got {got!r}",
+            "torchvision detectors take RGB 0..1 NCHW pixels and normalise inside the graph: expected "
+            f"{key}={want!r}, got {got!r}",
         )
     if exp.batch.max != 1 or exp.dynamic_batch:
         raise RecipeError(
@@ -67,7 +68,8 @@ def check_recipe(recipe: Recipe) -> None:
         raise RecipeError(
             "recipe",
             "input.samples",
-            "torchvision detectors are traced on a real image (a random one bakes data-dependent sizes into the graph): name at least one sample, e.g. ultralytics:bus.jpg",
+            "torchvision detectors are traced on a real image (a random one bakes data-dependent sizes into the "
+            "graph): name at least one sample, e.g. ultralytics:bus.jpg",
         )
 
 

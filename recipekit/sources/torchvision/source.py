@@ -32,11 +32,13 @@ class TorchvisionConfig(WeightsConfig):
     builder: str = Field("fasterrcnn_mobilenet_v3_large_fpn", description="torchvision.models.detection builder name")
     weights: str | None = Field(
         None,
-        description="weights file (path relative to the recipe) or torchvision weights name (DEFAULT, COCO_V1, Enum.COCO_V1); never downloaded",
+        description="weights file (path relative to the recipe) or torchvision weights name (DEFAULT, COCO_V1, "
+        "Enum.COCO_V1); never downloaded",
     )
     init: Literal["weights", "synthetic"] = Field(
         "weights",
-        description="weights: load `weights`; synthetic: seeded architecture weights, BatchNorm and heads calibrated on shipped sample images (offline demos, tests)",
+        description="weights: load `weights`; synthetic: seeded architecture weights, BatchNorm and heads calibrated "
+        "on shipped sample images (offline demos, tests)",
     )
     seed: int = Field(0, description="seed of synthetic weights")
     num_classes: int | None = Field(
@@ -62,7 +64,8 @@ class TorchvisionConfig(WeightsConfig):
     def _weights_or_synthetic(self) -> TorchvisionConfig:
         if self.init == "weights" and not self.weights:
             raise ValueError(
-                "init: weights needs `weights` (a file or torchvision weights name); or set init: synthetic for architecture-only weights"
+                "init: weights needs `weights` (a file or torchvision weights name); or set init: synthetic for "
+                "architecture-only weights"
             )
         if self.init == "synthetic" and self.weights:
             raise ValueError("`weights` and init: synthetic exclude each other; drop one")
@@ -114,7 +117,8 @@ class TorchvisionSource(Source):
                 raise RecipeError(
                     "recipe",
                     "input.samples[0]",
-                    f"{spec} gives no detections: tracing it would drop the detection branch; export with an image the model finds objects in",
+                    f"{spec} gives no detections: tracing it would drop the detection branch; export with an image "
+                    "the model finds objects in",
                 )
             tx.export_onnx(model, x, out / "model.onnx", recipe, name)
         digest = tx.state_digest(model)
@@ -146,7 +150,8 @@ class TorchvisionSource(Source):
             state = export_dir / STATE_FILE
             if state.is_file() and json.loads(state.read_text())["state_sha256"] != tx.state_digest(model):
                 raise RecipeKitError(
-                    f"the rebuilt {self.config.builder} differs from the exported one ({state}): synthetic weights not deterministic here?"
+                    f"the rebuilt {self.config.builder} differs from the exported one ({state}): synthetic weights "
+                    "not deterministic here?"
                 )
             yield lambda x: tx.run_torch(model, x)
 

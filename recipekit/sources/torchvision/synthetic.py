@@ -4,9 +4,10 @@ Seeded random weights with recalibrated BatchNorm still detect nothing: the RPN'
 near 0.5 everywhere (blank images included) and the box classifier's softmax over 91 classes stays
 near 1/91, below any score threshold. Two closed-form settings fix that, with no training:
 - objectness = a * (f . w) + b, where f is the RPN head's feature, w the Fisher direction that
-  separates real images' features from uniform images' (at every declared shape), and (a, b) map the highest uniform-image value to a
-  quarter of `rpn_score_thresh` and the weakest real image's best value to 0.5. Uniform (blank)
-  images then give zero proposals: the input that exercises the zero-proposal path of the graph.
+  separates real images' features from uniform images' (at every declared shape), and (a, b) map the
+  highest uniform-image value to a quarter of `rpn_score_thresh` and the weakest real image's best
+  value to 0.5. Uniform (blank) images then give zero proposals: the input that exercises the
+  zero-proposal path of the graph.
 - class logits = s * W (x - mean x): centred on the real proposals' mean box feature and scaled
   to a spread of CLASS_SPREAD, so each proposal favours some class with a confident score.
 """

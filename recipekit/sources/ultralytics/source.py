@@ -7,9 +7,10 @@ saved beside the ONNX so the golden step compares against exactly what was expor
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -26,14 +27,16 @@ class UltralyticsConfig(WeightsConfig):
     kind: Literal["ultralytics"] = "ultralytics"
     model: str = Field(
         "yolo11n.yaml",
-        description="architecture YAML shipped by Ultralytics (yolo11n.yaml, yolo11n-pose.yaml, yolov10n.yaml) or a path",
+        description="architecture YAML shipped by Ultralytics (yolo11n.yaml, yolo11n-pose.yaml, yolov10n.yaml) or a "
+        "path",
     )
     weights: str | None = Field(
         None, description="weights file (.pt) on disk, relative to the recipe; nothing is downloaded"
     )
     init: Literal["weights", "synthetic", "random"] = Field(
         "weights",
-        description="weights: load `weights`; synthetic: seeded + BatchNorm recalibrated on sample images (detects things); random: seeded architecture init",
+        description="weights: load `weights`; synthetic: seeded + BatchNorm recalibrated on sample images (detects "
+        "things); random: seeded architecture init",
     )
     seed: int = Field(0, description="seed for architecture weights")
     end2end: bool = Field(
@@ -96,14 +99,16 @@ class UltralyticsSource(Source):
             raise RecipeError(
                 str(base),
                 "source.weights",
-                "init: weights needs a weights file; to build from the architecture alone set source.init: synthetic (or random)",
+                "init: weights needs a weights file; to build from the architecture alone set source.init: synthetic "
+                "(or random)",
             )
         path = (base / self.config.weights).resolve()
         if not path.is_file():
             raise RecipeError(
                 str(base),
                 "source.weights",
-                f"weights file not found: {path}; nothing is downloaded. To build from the architecture alone set source.init: synthetic (seeded, BatchNorm recalibrated) or random",
+                f"weights file not found: {path}; nothing is downloaded. To build from the architecture alone set "
+                "source.init: synthetic (seeded, BatchNorm recalibrated) or random",
             )
         return [path]
 

@@ -287,7 +287,8 @@ def print_table(rows: list[dict[str, Any]], backend: str) -> None:
     for r in rows:
         verdict = "ok" if r["passed"] else "MISMATCH: " + str(r.get("reason", ""))
         print(
-            f"{r['shape']:>9} {r['batch']:>5}  {str(r['output'])[:20]:<20} {str(r.get('kind', '')):<10} {figure(r):<22} {verdict}"
+            f"{r['shape']:>9} {r['batch']:>5}  {str(r['output'])[:20]:<20} {str(r.get('kind', '')):<10} "
+            f"{figure(r):<22} {verdict}"
         )
     failed = sum(not r["passed"] for r in rows)
     print(f"{len(rows) - failed}/{len(rows)} comparisons within tolerance")

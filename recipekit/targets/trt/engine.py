@@ -35,7 +35,8 @@ class TrtConfig(Strict):
     workspace_mib: int = Field(1024, ge=16, description="builder workspace memory pool limit, MiB")
     profiles: list[Batch] = Field(
         default_factory=list,
-        description="batch optimization profiles {min, opt, max} (opt independent of max); default: one from export.batch",
+        description="batch optimization profiles {min, opt, max} (opt independent of max); default: one from "
+        "export.batch",
     )
 
     @model_validator(mode="before")

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 class TrtLintConfig(GateConfig):
     allow_ops: list[str] = Field(
         default_factory=list,
-        description="op types to accept although the parser table marks them unsupported (e.g. implemented by a TensorRT plugin you ship)",
+        description="op types to accept although the parser table marks them unsupported (e.g. implemented by a "
+        "TensorRT plugin you ship)",
     )
 
 
@@ -109,7 +110,8 @@ def lint(model: onnx.ModelProto, recipe: Recipe, target: str, config: TrtLintCon
     msg = (
         f"{len(failures)} problem(s) TensorRT's parser would refuse"
         if failures
-        else f"parser-ready: {figures['convs_checked']} Conv inputs known, all ops supported, {len(profiles)} profile(s) fit"
+        else f"parser-ready: {figures['convs_checked']} Conv inputs known, all ops supported, {len(profiles)} "
+        "profile(s) fit"
     )
     return GateResult("failed" if failures else "passed", figures=figures, failures=failures, message=msg)
 

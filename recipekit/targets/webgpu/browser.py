@@ -38,7 +38,8 @@ class WebGpuBrowserConfig(ToleranceConfig):
     timeout_s: float = Field(
         600.0,
         gt=0,
-        description="time allowed for the whole browser run (SwiftShader, the software WebGPU adapter, is slow on a busy machine)",
+        description="time allowed for the whole browser run (SwiftShader, the software WebGPU adapter, is slow on a "
+        "busy machine)",
     )
     fail_on_fallback: bool = Field(False, description="fail when ORT places any node of the webgpu session on the CPU")
 
@@ -135,7 +136,8 @@ class WebGpuBrowser(Gate):
         status = "failed" if failures or not rows else "passed"
         n_fb = sum(len(v) for v in fallback.values())
         msg = (
-            f"onnxruntime-web {report.ort_version} ({report.bundle}) in Chromium: {len(rows) - sum(not r['passed'] for r in rows)}"
+            f"onnxruntime-web {report.ort_version} ({report.bundle}) in Chromium: "
+            f"{len(rows) - sum(not r['passed'] for r in rows)}"
             f"/{len(rows)} comparisons within tolerance, {len(failures)} failure(s), {n_fb} node(s) on the CPU"
         )
         return GateResult(

@@ -14,11 +14,14 @@ from recipekit.gates.base import Gate, GateConfig, GateContext, GateResult
 class WebGpuLintConfig(GateConfig):
     fail_on_zero_sized: bool = Field(
         True,
-        description="fail when a possibly empty tensor (after NonMaxSuppression / NonZero) reaches a JSEP kernel that fails on it; only for bundle 'jsep' (the C++ WebGPU EP accepts zero-sized tensors)",
+        description="fail when a possibly empty tensor (after NonMaxSuppression / NonZero) reaches a JSEP kernel "
+        "that fails on it; only for bundle 'jsep' (the C++ WebGPU EP accepts zero-sized tensors)",
     )
     confirm_with_blank: bool = Field(
         True,
-        description="fail only on findings whose tensor is really zero-sized when ONNX Runtime (CPU) runs a blank image (static analysis cannot see that a fix keeps a sentinel row); false: fail on every static finding",
+        description="fail only on findings whose tensor is really zero-sized when ONNX Runtime (CPU) runs a blank "
+        "image (static analysis cannot see that a fix keeps a sentinel row); false: fail on every static "
+        "finding",
     )
     blank_value: int = Field(0, ge=0, le=255, description="pixel value of the blank image used to confirm findings")
     fail_on_fallback: bool = Field(

@@ -28,11 +28,14 @@ class WebGpuConfig(Strict):
 
     bundle: Literal["jsep", "webgpu"] = Field(
         "jsep",
-        description="onnxruntime-web bundle: 'jsep' is the default `onnxruntime-web` import (JS WebGPU kernels, rejects zero-sized tensors); 'webgpu' is `onnxruntime-web/webgpu` (the C++ WebGPU execution provider)",
+        description="onnxruntime-web bundle: 'jsep' is the default `onnxruntime-web` import (JS WebGPU kernels, "
+        "rejects zero-sized tensors); 'webgpu' is `onnxruntime-web/webgpu` (the C++ WebGPU execution "
+        "provider)",
     )
     vendor_runtime: bool = Field(
         True,
-        description="copy the pinned onnxruntime-web files the bundle needs into the artifact (the page works offline); false: the page loads the same version from the jsDelivr CDN",
+        description="copy the pinned onnxruntime-web files the bundle needs into the artifact (the page works "
+        "offline); false: the page loads the same version from the jsDelivr CDN",
     )
 
 

@@ -14,9 +14,9 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from recipekit.core.lifetime import make_tempdir, preexec_die_with_parent
 from recipekit.targets.webgpu.web.gpucache import GpuCache

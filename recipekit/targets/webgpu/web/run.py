@@ -157,11 +157,13 @@ def _wait(server: LoopbackServer, browser: Chromium, timeout: float) -> dict[str
             return got
         if not browser.alive():
             return {
-                "error": f"Chromium exited with code {browser.proc.returncode} before the page reported:\n{browser.log_tail()}"
+                "error": f"Chromium exited with code {browser.proc.returncode} before the page "
+                f"reported:\n{browser.log_tail()}"
             }
     last = server.inbox.progress[-1] if server.inbox.progress else "page never reported progress"
     return {
-        "error": f"no report from the page within {timeout:.0f} s (last step: {last}); Chromium said:\n{browser.log_tail(2000)}"
+        "error": f"no report from the page within {timeout:.0f} s (last step: {last}); Chromium "
+        f"said:\n{browser.log_tail(2000)}"
     }
 
 
