@@ -225,10 +225,6 @@ class RemoteCache:
         if not self.read_only:
             self.fs.rm_file(self.meta_path(key))
 
-    def remove_blob(self, name: str) -> None:
-        if not self.read_only:
-            self.fs.rm_file(self._path("blobs", name[:2], name) if _HEX64.match(name) else name)
-
 
 def check_url(url: str) -> str | None:
     """Why `url` cannot be a remote cache here (unknown protocol, its fsspec package missing), or None."""

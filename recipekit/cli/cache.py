@@ -12,12 +12,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cache", default=os.environ.get("RECIPEKIT_CACHE", "cache"), help="cache folder (default: ./cache)"
     )
+    remote = argparse.ArgumentParser(add_help=False)
+    remote.add_argument(
+        "--remote-cache",
+        action="append",
+        default=argparse.SUPPRESS,
+        metavar="URL",
+        help="act on the remote cache at this fsspec URL instead (s3://bucket/prefix, ...); ages are since upload",
+    )
+    p.add_argument("--remote-cache", action="append", metavar="URL", help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    sub.add_parser("ls", help="entries per recipe and step: size, time since last use, key")
-    sub.add_parser("du", help="sizes per step kind and in total")
-    v = sub.add_parser("verify", help="re-hash every file; exit 1 listing corrupt entries")
+    sub.add_parser("ls", parents=[remote], help="entries per recipe and step: size, time since last use, key")
+    sub.add_parser("du", parents=[remote], help="sizes per step kind and in total")
+    v = sub.add_parser("verify", parents=[remote], help="re-hash every file; exit 1 listing corrupt entries")
     v.add_argument("--repair", action="store_true", help="remove the corrupt entries (the next build rebuilds them)")
-    g = sub.add_parser("gc", help="remove unused entries (never one a running build holds)")
+    g = sub.add_parser("gc", parents=[remote], help="remove unused entries (never one a running build holds)")
     g.add_argument("--older-than", help="entries unused for this long, e.g. 30d, 12h")
     g.add_argument("--max-size", help="then the least recently used until the cache fits, e.g. 20G")
     return p
@@ -56,8 +65,8 @@ def _verify(store, repair: bool) -> int:
     return 1 if bad else 0
 
 
-def _gc(store, args) -> int:
-    from recipekit.cache.maintain import gc, human, parse_age, parse_size
+def _gc_limits(args) -> tuple[float | None, int | None]:
+    from recipekit.cache.maintain import parse_age, parse_size
     from recipekit.core.errors import UsageError
 
     try:
@@ -67,6 +76,38 @@ def _gc(store, args) -> int:
         raise UsageError(str(exc)) from None
     if older is None and size is None:
         raise UsageError("cache gc: give --older-than AGE and/or --max-size SIZE")
+    return older, size
+
+
+def _remote(args) -> int:
+    """The same actions on a remote cache (recipekit/cache/remote_admin.py)."""
+    from recipekit.cache import remote_admin
+    from recipekit.cache.remote import RemoteCache, settings
+    from recipekit.core.errors import UsageError
+
+    try:
+        url, mode = settings(args.remote_cache, None)
+    except ValueError as exc:
+        raise UsageError(f"--remote-cache: {exc}") from None
+    if url is None:
+        raise UsageError("--remote-cache: give the URL of the remote cache")
+    remote = RemoteCache(url, read_only=mode == "read-only")
+    writes = args.action == "gc" or getattr(args, "repair", False)
+    if writes and remote.read_only:
+        raise UsageError(f"cache {args.action}: the remote cache is read-only here")
+    if args.action == "ls":
+        return remote_admin.ls(remote)
+    if args.action == "du":
+        return remote_admin.du(remote)
+    if args.action == "verify":
+        return remote_admin.verify(remote, args.repair)
+    return remote_admin.gc(remote, *_gc_limits(args))
+
+
+def _gc(store, args) -> int:
+    from recipekit.cache.maintain import gc, human
+
+    older, size = _gc_limits(args)
     removed, spared = gc(store, older, size)
     for r in removed:
         print(f"removed {r.entry.key[:16]} {r.recipe}:{r.step} {human(r.size)}")
@@ -86,6 +127,8 @@ def invoke(command: str, argv: list[str]) -> int:
         if exc.code:
             raise UsageError("see the usage above") from None
         raise
+    if getattr(args, "remote_cache", None):
+        return _remote(args)
     root = Path(args.cache)
     if not root.is_dir():
         raise UsageError(f"--cache: no cache folder at {root.resolve()}")

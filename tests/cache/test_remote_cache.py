@@ -122,3 +122,23 @@ def test_second_machine_runs_nothing_corrupt_entries_rebuilt_read_only_uploads_n
     assert "uploaded" not in out_d
     assert objects(s3) == before
     assert tree(tmp_path / "a" / "out") == tree(tmp_path / "d" / "out")
+
+    # recipekit cache on the remote: verify finds the corrupt blob, --repair drops its entry, gc by size
+    def cache(*args: str) -> tuple[int, str]:
+        cmd = [sys.executable, "-m", "recipekit", "cache", *args, "--remote-cache", REMOTE]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    code, out = cache("verify")
+    assert code == 1 and "CORRUPT" in out and "sha256" in out, out
+    assert cache("verify", "--repair")[0] == 1 and cache("verify")[0] == 0
+    code, out = cache("ls")
+    assert code == 0 and "yolov10n-dynamic" in out and "export:ultralytics" in out
+    assert "total" in cache("du")[1]
+    code, out = cache("gc", "--max-size", "5M")
+    assert code == 0 and "removed" in out, out
+    fs = s3
+    fs.invalidate_cache()
+    metas = [json.loads(fs.cat_file(p)) for p in fs.find("bucket/rk/entries")]
+    named = {sha for m in metas for sha in m["files"].values()}
+    assert sum(fs.info(f"bucket/rk/blobs/{s[:2]}/{s}")["size"] for s in named) <= 5 * 2**20
