@@ -67,8 +67,8 @@ def check_meta(key: str, raw: bytes) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("key") != key:
         raise RemoteRejected("meta does not name this key")
     files = meta.get("files")
-    if not isinstance(files, dict) or not files:
-        raise RemoteRejected("meta lists no files")
+    if not isinstance(files, dict):
+        raise RemoteRejected("meta has no file list")
     for name, sha in files.items():
         if not safe_name(name) or name == "meta.json":
             raise RemoteRejected(f"unsafe file name {name!r}")

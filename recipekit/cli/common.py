@@ -45,7 +45,8 @@ def remote_settings(args: argparse.Namespace) -> tuple[str | None, str]:
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """Options may come before, between or after the overrides."""
+    """Options may come before, between or after the overrides. A bad --remote-cache is refused here,
+    before any recipe is read."""
     from recipekit.core.errors import UsageError
 
     def error(message: str) -> None:  # argparse's own message on the one error line, usage above it
@@ -54,11 +55,14 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 
     parser.error = error  # type: ignore[method-assign]
     try:
-        return parser.parse_intermixed_args(argv)
+        args = parser.parse_intermixed_args(argv)
     except SystemExit as exc:
         if exc.code:
             raise UsageError("see the usage above") from None
         raise
+    if hasattr(args, "remote_cache"):
+        remote_settings(args)
+    return args
 
 
 MAX_JOBS = 64
