@@ -1,21 +1,22 @@
-"""`-j N` on this machine: a Dask LocalCluster of N worker processes that import the heavy libraries
-once, as they start (while this process plans), and then run step after step without re-importing.
+"""`-j N` on this machine: a pool of N worker processes that import the heavy libraries once, as
+they start (while this process keys and dispatches), then run step after step without re-importing.
 
-Started only when some step must run: a no-op build never starts it and never imports torch.
-The workers share this machine's cache, so no file travels; each gets its share of the cores.
+Started only when some step must be built: a no-op build never forks and never imports torch. The
+workers are forked from this process (which has not imported torch) under core.lifetime's
+supervision: they die with the build, Ctrl-C is one orderly stop. They share this machine's cache,
+so no file travels; each step gets its share of the cores. At most N steps are in flight, so a
+step's `started` event means a worker has it.
 """
 
 from __future__ import annotations
 
 import os
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
+from recipekit.core.events import EventSink, discard
 from recipekit.graph.plan import Step
-
-QUIET_WORKER = {
-    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",  # its stack sampler holds the GIL every 10 ms
-    "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL": "2s",
-}
+from recipekit.graph.runner import Outcome, report_step, step_started
 
 
 def must_run(steps: list[Step], envs: dict[str, dict[str, Any]]) -> bool:
@@ -34,35 +35,85 @@ def must_run(steps: list[Step], envs: dict[str, dict[str, Any]]) -> bool:
     return False
 
 
-def local_cluster(jobs: int) -> Any:
-    """A LocalCluster of `jobs` single-threaded worker processes on 127.0.0.1, without a dashboard."""
-    import dask.config
-    from distributed import LocalCluster
-
-    os.environ.update(QUIET_WORKER)
-    dask.config.refresh()
-    return LocalCluster(
-        n_workers=jobs,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        silence_logs=50,
-        scheduler_port=0,
-    )
-
-
-def run_local(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int, events: Any = None) -> Any:
-    """The steps on `jobs` pre-loaded local worker processes; the Outcome of a local run."""
-    from distributed import Client
-
-    from recipekit.core.events import discard
-    from recipekit.graph.executors.cluster import run_on_dask
+def _warm() -> None:
+    """Pool initializer: the heavy imports, once per worker process."""
     from recipekit.graph.executors.worker import preload
+
+    preload()
+
+
+class Pool:
+    """The dependency loop: a step is submitted once every step it depends on has a result."""
+
+    def __init__(
+        self, pool: Any, steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int, events: EventSink
+    ) -> None:
+        self.pool, self.envs, self.jobs, self.events = pool, envs, jobs, events
+        self.waiting = list(steps)
+        self.running: dict[Future, Step] = {}
+        self.outcome = Outcome()
+
+    def ready(self) -> list[Step]:
+        done = self.outcome.results
+        return [s for s in self.waiting if all(d in done for d in s.deps.values())]
+
+    def submit(self) -> None:
+        from recipekit.graph.executors.worker import blocked, run_task
+
+        for step in self.ready():
+            if len(self.running) >= self.jobs:
+                return
+            self.waiting.remove(step)
+            up = {role: self.outcome.results[dep] for role, dep in step.deps.items()}
+            result = blocked(step.to_dict(), up)
+            if result is not None:
+                report_step(self.events, self.outcome, result)
+                continue
+            step_started(self.events, step.task)
+            self.running[self.pool.submit(run_task, step.to_dict(), self.envs[step.task.split(":", 1)[0]], up)] = step
+
+    def collect(self) -> None:
+        done, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+        for fut in done:
+            step = self.running.pop(fut)
+            try:
+                result = fut.result()
+            except Exception as exc:  # noqa: BLE001 - a worker that died (BrokenProcessPool) fails its step
+                result = {"status": "failed", "task": step.task, "error": f"{type(exc).__name__}: {exc}"}
+            report_step(self.events, self.outcome, result)
+
+    def run(self) -> Outcome:
+        while self.waiting or self.running:
+            self.submit()
+            if not self.running:  # nothing in flight and nothing ready: a dependency never ran
+                for step in self.waiting:
+                    report_step(
+                        self.events,
+                        self.outcome,
+                        {"status": "blocked", "task": step.task, "reason": "after a step that did not run"},
+                    )
+                break
+            self.collect()
+        self.outcome.exit_code = 1 if self.outcome.failed() else 0
+        return self.outcome
+
+
+def run_local(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int, events: EventSink = discard) -> Outcome:
+    """The (keyed) steps on `jobs` pre-loaded worker processes; the Outcome of a local run."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from recipekit.core import lifetime
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
     envs = {name: {**env, "threads": threads} for name, env in envs.items()}
-    with local_cluster(jobs) as cluster, Client(cluster) as client:
-        for address in client.scheduler_info(n_workers=-1)["workers"]:
-            client.submit(preload, workers=[address], pure=False, key=f"preload-{address}")
-        return run_on_dask(client, steps, envs, events or discard, on_cluster=False)
+    lifetime.sweep_stale()
+    with lifetime.supervised_run():
+        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_warm)
+        try:
+            outcome = Pool(pool, steps, envs, jobs, events).run()
+        except BaseException:  # Ctrl-C, SIGTERM: drop what is queued; lifetime ends the workers
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)  # every step done: the workers exit on their own
+        return outcome

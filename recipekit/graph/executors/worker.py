@@ -64,7 +64,7 @@ def run_task(step: dict[str, Any], env: dict[str, Any], up: dict[str, dict[str, 
         upstream = {role: {**res, "task": step["deps"][role]} for role, res in up.items()}
         result = execute(step, worker_env(env), upstream)
         result["task"] = step["task"]
-    name = where()
-    if name is not None and env.get("on_cluster"):
+    name = where() if env.get("on_cluster") else None
+    if name is not None:
         result["where"] = f"on {name}"
     return result
