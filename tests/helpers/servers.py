@@ -108,8 +108,18 @@ class DaskCluster:
         with Client(self.address, timeout=30) as client:
             client.wait_for_workers(n, timeout=timeout)
 
-    def kill_worker(self, name: str) -> None:
+    def kill_worker(self, name: str, timeout: float = 30.0) -> None:
+        """SIGKILL worker `name`, then wait until the scheduler has noticed it is gone."""
+        from distributed import Client
+
         stop(self.workers.pop(name), signal.SIGKILL)
+        with Client(self.address, timeout=30) as client:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                names = {w.get("name") for w in client.scheduler_info(n_workers=-1)["workers"].values()}
+                if name not in names:
+                    return
+                time.sleep(0.2)
 
     def close(self) -> None:
         for proc in self.workers.values():
