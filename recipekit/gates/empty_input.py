@@ -177,15 +177,17 @@ class EmptyInput(Gate):
         return fig, found, chosen is not None
 
     def _search(self, ctx: GateContext, golden: Any, shape: tuple[int, int]) -> tuple[dict[str, Any], Any]:
-        """Reference detection count per probe at `shape`, and the first probe with none."""
+        """Reference detection count per probe at `shape`, and the first probe with none (a declared
+        classifier counts nothing: its first blank probe is its empty input; undeclared outputs cannot tell)."""
         from recipekit.onnx.compare import detection_counts
 
         counts: dict[str, Any] = {}
         chosen = None
+        classifier = any((k or {}).get("kind") == "class_scores" for k in (ctx.output_kinds or {}).values())
         for case in [p for p in getattr(golden, "probes", []) if tuple(p.shape) == shape]:
             n = detection_counts(golden.output_names, case.outputs, ctx.output_kinds, self._score_of(ctx), shape)
             counts[case.sample] = n
-            if n == 0 and chosen is None:
+            if (n == 0 or (n is None and classifier)) and chosen is None:  # a classifier detects nothing
                 chosen = case
         return counts, chosen
 

@@ -79,6 +79,8 @@ def resize(img: np.ndarray, hw: tuple[int, int], pre: Preprocess) -> tuple[np.nd
     if pre.resize == "stretch":
         out = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
         return out, {"ratio": [w / iw, h / ih], "pad": [0.0, 0.0]}
+    if pre.resize == "center-crop":
+        return center_crop(img, hw)
     r = min(h / ih, w / iw)
     nw, nh = round(iw * r), round(ih * r)
     px, py = (w - nw) / 2, (h - nh) / 2
@@ -86,6 +88,28 @@ def resize(img: np.ndarray, hw: tuple[int, int], pre: Preprocess) -> tuple[np.nd
     top, left = round(py - 0.1), round(px - 0.1)
     out[top : top + nh, left : left + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
     return out, {"ratio": [r, r], "pad": [left, top]}
+
+
+def center_crop(img: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, dict[str, Any]]:
+    """torchvision's Resize + CenterCrop on a PIL image (Ultralytics' classify_transforms, square sizes).
+
+    The side that limits covering (H, W) is resized to its target, the other to int(target * long /
+    short) as torchvision computes it, with PIL's bilinear filter (antialiased when shrinking); then
+    the centre (H, W) is cut out at int(round(excess / 2)). "pad" is negative: the crop's offset."""
+    import numpy as np
+    from PIL import Image
+
+    h, w = hw
+    ih, iw = img.shape[:2]
+    if h / ih >= w / iw:
+        nh, nw = h, int(h * iw / ih)
+    else:
+        nh, nw = int(w * ih / iw), w
+    nh, nw = max(nh, h), max(nw, w)
+    sized = np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize((nw, nh), Image.BILINEAR))
+    top, left = int(round((nh - h) / 2.0)), int(round((nw - w) / 2.0))
+    out = np.ascontiguousarray(sized[top : top + h, left : left + w])
+    return out, {"ratio": [nw / iw, nh / ih], "pad": [-left, -top]}
 
 
 def to_tensor(img_bgr: np.ndarray, pre: Preprocess, dtype: str = "float32") -> np.ndarray:

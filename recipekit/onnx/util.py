@@ -8,8 +8,10 @@ simplifiers (onnxslim) store shapes the graph does not imply, which would hide t
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -186,3 +188,77 @@ def drop_volatile_metadata(model: onnx.ModelProto) -> onnx.ModelProto:
     del model.metadata_props[:]
     model.metadata_props.extend(keep)
     return model
+
+
+def concretize_output_dims(model: onnx.ModelProto) -> dict[str, list[Dim]]:
+    """Make symbolic graph-output dims that shape inference proves fixed concrete ints, in place.
+
+    Exporters name every output dim they cannot trace to an input axis (`Concatoutput0_dim_1`) even
+    when it is a constant (the 84 channels of a YOLO head under a dynamic batch). onnx's inference
+    (with data propagation) runs first, then ONNX Runtime's symbolic inference, which simplifies
+    arithmetic on shapes; a dim becomes an int only when one of them infers an int for it. Dims
+    tied to a dynamic input axis stay symbolic. Returns output name -> dims for each changed output.
+    """
+    declared = {o.name: o for o in model.graph.output}
+    unknown = {n: [i for i, d in enumerate(dims(v) or []) if _unproven(d)] for n, v in declared.items()}
+    changed: dict[str, list[Dim]] = {}
+    for inferred in _inferred_outputs(model, unknown):
+        for name, idx in unknown.items():
+            got = inferred.get(name)
+            if not got or len(got) != len(dims(declared[name]) or []):
+                continue
+            for i in [i for i in idx if isinstance(got[i], int) and got[i] > 0]:
+                declared[name].type.tensor_type.shape.dim[i].Clear()
+                declared[name].type.tensor_type.shape.dim[i].dim_value = got[i]
+                idx.remove(i)
+                changed[name] = dims(declared[name])  # type: ignore[assignment]
+    return changed
+
+
+SYMBOLIC_MAX_NODES = 1500
+"""ONNX Runtime's symbolic inference takes seconds on a YOLO head and many minutes on torchvision's
+R-CNN graphs: beyond this size only onnx's own inference (with data propagation) runs."""
+AUTO_DIM = re.compile(r".+_dim_\d+$")
+"""torch.onnx's name for an output dim it could not trace to an input axis (`Concatoutput0_dim_1`)."""
+
+
+def _unproven(d: Dim) -> bool:
+    """A dim nobody declared: unknown, or a name the exporter made up. Declared names (an exporter's
+    dynamic axes: batch, height, detections) are dynamic on purpose and never replaced."""
+    return d is None or (isinstance(d, int) and d <= 0) or (isinstance(d, str) and bool(AUTO_DIM.match(d)))
+
+
+def _inferred_outputs(model: onnx.ModelProto, unknown: dict[str, list[int]]) -> Iterator[dict[str, list[Dim] | None]]:
+    """Output dims as onnx's inference, then (while some stay unproven) ONNX Runtime's slower symbolic
+    inference, see them; either may fail on a graph, which then proves nothing.
+
+    Inference runs on a copy whose outputs declare no shape, so a declared symbol cannot mask what
+    the graph implies."""
+    if not any(unknown.values()):
+        return
+    bare = without_value_info(model)
+    for out in bare.graph.output:
+        out.type.tensor_type.ClearField("shape")
+    runs = [lambda m: infer(m, data_prop=True)]
+    if len(model.graph.node) <= SYMBOLIC_MAX_NODES:
+        runs.append(infer_symbolic)
+    for run in runs:
+        if not any(unknown.values()):
+            return
+        try:
+            out = run(bare)
+        except Exception:  # noqa: BLE001 - an inference that cannot handle the graph proves nothing
+            continue
+        if out is not None:
+            yield {o.name: dims(o) for o in out.graph.output}
+
+
+def concretize_file(path: Path) -> dict[str, list[Dim]]:
+    """`concretize_output_dims` on an ONNX file, rewritten only when a dim changed (external data kept)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    changed = concretize_output_dims(model)
+    if changed:
+        onnx.save(model, str(path))
+    return changed

@@ -41,10 +41,11 @@ def _side_ok(v: tuple[int, int], what: str) -> tuple[int, int]:
 class Preprocess(Strict):
     """How an image becomes the model's input tensor. Every gate applies it; the manifest records it."""
 
-    resize: Literal["letterbox", "stretch", "none"] = Field(
+    resize: Literal["letterbox", "stretch", "center-crop", "none"] = Field(
         "letterbox",
-        description="letterbox keeps aspect ratio and pads; stretch resizes to (H, W); none requires images of the "
-        "input size",
+        description="letterbox keeps aspect ratio and pads; stretch resizes to (H, W); center-crop resizes (keeping "
+        "aspect ratio, bilinear with antialiasing as PIL) to cover (H, W) and crops the centre, as torchvision's "
+        "Resize + CenterCrop (Ultralytics' classify_transforms); none requires images of the input size",
     )
     scale: float = Field(1 / 255, description="multiplied into pixel values (0..255) before mean/std: 1/255 gives 0..1")
     mean: tuple[float, float, float] = Field(

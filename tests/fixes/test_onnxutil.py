@@ -95,3 +95,23 @@ def test_registry_names_and_config_descriptions():
         assert cls.name == name and cls.stage in ("onnx", "source") and cls.summary
         for field_name, field in cls.Config.model_fields.items():
             assert field.description, f"{name}.{field_name} has no description"
+
+
+def test_fixed_output_dims_made_concrete_dynamic_ones_kept() -> None:
+    """x (B, 4): Concat(x, x) (B, 8) declared (B, 'Concaty_dim_1'); Reshape(x, Shape(x)): dim 1 is 4,
+    dim 0 stays symbolic."""
+    from recipekit.onnx.util import concretize_output_dims, dims
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["B", "Concaty_dim_1"])
+    z = helper.make_tensor_value_info("z", TensorProto.FLOAT, ["Reshapez_dim_0", "Reshapez_dim_1"])
+    nodes = [
+        helper.make_node("Concat", ["x", "x"], ["y"], axis=1),
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Reshape", ["x", "s"], ["z"]),
+    ]
+    model = _model(nodes, [x], [y, z])
+    changed = concretize_output_dims(model)
+    assert changed == {"y": ["B", 8], "z": ["Reshapez_dim_0", 4]}
+    assert [dims(o) for o in model.graph.output] == [["B", 8], ["Reshapez_dim_0", 4]]
+    assert concretize_output_dims(model) == {}

@@ -36,8 +36,13 @@ def run(ctx: StepContext) -> Output:
     source = source_plugin(ctx.recipe)
 
     def build(work: Path) -> ExportResult:
+        from recipekit.onnx.util import concretize_file
+
         patches, records = source_patches(ctx)
         info = source.export(ctx.recipe, work, patches)
+        concrete = concretize_file(work / "model.onnx")  # e.g. Concatoutput0_dim_1 -> 84 under a dynamic batch
+        if concrete:
+            info.notes["concretized_output_dims"] = concrete
         return ExportResult(
             inputs=info.inputs,
             outputs=info.outputs,

@@ -92,11 +92,14 @@ def build(cfg: Any, recipe: Recipe) -> tuple[nn.Module, dict[str, Any]]:
     make = _builder(cfg.builder)
     if cfg.init == "synthetic":
         with seeded(cfg.seed):
-            model = make(weights=None, weights_backbone=None, num_classes=cfg.num_classes or 91, **kwargs)
+            classes = cfg.num_classes or (2 if cfg.builder.startswith("keypointrcnn") else 91)
+            model = make(weights=None, weights_backbone=None, num_classes=classes, **kwargs)
         from recipekit.sources.torchvision.synthetic import calibrate
 
         pin_transform(model, recipe.export.imgsz)
-        notes = calibrate(model, recipe, cfg.seed)
+        from recipekit.sources.torchvision.families import family
+
+        notes = calibrate(model, recipe, cfg.seed, family(cfg.builder))
         return model.eval(), {"weights": "synthetic", "synthetic": notes}
     path, member = resolve_weights(cfg.builder, cfg.weights, Path(recipe.base_dir or "."))
     classes = len(member.meta["categories"]) if member is not None else (cfg.num_classes or 91)

@@ -4,7 +4,9 @@ The ONNX input is one preprocessed image, (1, 3, H, W) float32 RGB in 0..1 (reci
 scale 1/255, mean 0, std 1). The detector's own transform stays inside the graph: ImageNet
 normalisation and a resize that is a no-op at the export size (see `_tv_build.pin_transform`).
 Outputs are per-image variable-length lists: boxes (N, 4) xyxy in input pixels, scores (N,),
-labels (N,) int64. The dynamo exporter is not used: it fails on torchvision's batched_nms.
+labels (N,) int64, and what the model adds: Mask R-CNN's masks (N, 1, H, W) probabilities pasted
+into the input, Keypoint R-CNN's keypoints (N, K, 3) and keypoints_scores (N, K). The dynamo
+exporter is not used: it fails on torchvision's batched_nms.
 """
 
 from __future__ import annotations
@@ -20,22 +22,41 @@ if TYPE_CHECKING:
 
     from recipekit.recipe.schema import Recipe
 
-OUTPUTS = ["boxes", "scores", "labels"]
+BASE_OUTPUTS = ["boxes", "scores", "labels"]
 DEFAULT_INPUT = "images"
-FIELDS = {"boxes": "box", "scores": "score", "labels": "class"}
 
 
-def output_kinds(score_threshold: float | None = None) -> dict[str, dict[str, Any]]:
-    """One detection list "dets" of one image (no batch axis), a whole-output field per output: boxes
-    (N, 4) xyxy in input pixels, scores (N,) probabilities, labels (N,) class ids."""
+def outputs_of(model: nn.Module) -> list[str]:
+    """The graph's outputs: boxes, scores, labels, then masks (Mask R-CNN) or keypoints and
+    keypoints_scores (Keypoint R-CNN): every field the model returns, none dropped."""
+    heads = getattr(model, "roi_heads", None)
+    extra = []
+    if heads is not None and heads.has_mask():
+        extra.append("masks")
+    if heads is not None and heads.has_keypoint():
+        extra += ["keypoints", "keypoints_scores"]
+    return BASE_OUTPUTS + extra
+
+
+def output_kinds(outputs: list[str], score_threshold: float | None = None) -> dict[str, dict[str, Any]]:
+    """One detection list "dets" (no batch axis), one whole-output field per output: boxes in input
+    pixels (xyxy), probabilities, class ids, mask probabilities (N, 1, H, W) pasted into the input
+    (compared as mask IoU), keypoints (N, K, 3) x, y in pixels and visibility 1, keypoint logits."""
     from recipekit.recipe import outputs as o
 
-    return o.declare(
-        {
-            name: o.Detections(group="dets", batch_axis=None, field=o.whole(role), score_threshold=score_threshold)
-            for name, role in FIELDS.items()
-        }
-    )
+    fields = {
+        "boxes": o.whole("box", format="xyxy"),
+        "scores": o.whole("score"),
+        "labels": o.whole("class"),
+        "masks": o.whole("mask"),
+        "keypoints": o.whole("keypoints", dims=3, visibility="probability"),
+        "keypoints_scores": o.whole("keypoint_scores", unit="logit"),
+    }
+    kinds = {
+        n: o.Detections(group="dets", batch_axis=None, field=fields[n], score_threshold=score_threshold)
+        for n in outputs
+    }
+    return o.declare(kinds, outputs)
 
 
 def check_recipe(recipe: Recipe) -> None:
@@ -82,8 +103,8 @@ def sample_input(recipe: Recipe) -> tuple[str, np.ndarray]:
     return spec, image_tensor(path, recipe.export.imgsz, recipe.input.preprocess)
 
 
-def wrap(model: nn.Module) -> nn.Module:
-    """(1, 3, H, W) tensor -> (boxes, scores, labels): the list-of-images API as a graph signature."""
+def wrap(model: nn.Module, names: list[str]) -> nn.Module:
+    """(1, 3, H, W) tensor -> the outputs `names`: the list-of-images API as a graph signature."""
     from torch import nn
 
     class ListOutputs(nn.Module):
@@ -93,7 +114,7 @@ def wrap(model: nn.Module) -> nn.Module:
 
         def forward(self, x):  # noqa: ANN001, ANN202 - traced
             out = self.inner([x[0]])[0]
-            return out["boxes"], out["scores"], out["labels"]
+            return tuple(out[n] for n in names)
 
     return ListOutputs(model).eval()
 
@@ -103,25 +124,28 @@ def export_onnx(model: nn.Module, x: np.ndarray, path: Path, recipe: Recipe, inp
 
     import torch
 
-    axes: dict[str, Any] = {name: {0: "detections"} for name in OUTPUTS}
+    names = outputs_of(model)
+    axes: dict[str, Any] = {name: {0: "detections"} for name in names}
     if recipe.export.dynamic.hw:
         axes[input_name] = {2: "height", 3: "width"}
+        if "masks" in axes:
+            axes["masks"].update({2: "height", 3: "width"})
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            wrap(model),
+            wrap(model, names),
             (torch.from_numpy(x),),
             str(path),
             dynamo=False,
             opset_version=recipe.export.opset,
             input_names=[input_name],
-            output_names=OUTPUTS,
+            output_names=names,
             dynamic_axes=axes,
         )
 
 
 def run_torch(model: nn.Module, x: np.ndarray) -> list[np.ndarray]:
-    """The eager model on a (1, 3, H, W) batch: [boxes, scores, labels] as numpy, ONNX order."""
+    """The eager model on a (1, 3, H, W) batch: its outputs (`outputs_of`) as numpy, ONNX order."""
     import torch
 
     if x.ndim != 4 or x.shape[0] != 1 or x.shape[1] != 3:
@@ -130,7 +154,7 @@ def run_torch(model: nn.Module, x: np.ndarray) -> list[np.ndarray]:
         )
     with torch.no_grad():
         out = model([torch.from_numpy(x[0].astype("float32"))])[0]
-    return [out[k].numpy() for k in OUTPUTS]
+    return [out[k].numpy() for k in outputs_of(model)]
 
 
 def state_digest(model: nn.Module) -> str:

@@ -45,13 +45,16 @@ class TorchvisionConfig(WeightsConfig):
         None, ge=2, description="classes including background; default: the weights' own, else 91 (COCO)"
     )
     box_score_thresh: float | None = Field(
-        None, ge=0, le=1, description="minimum detection score; default: the builder's (0.05)"
+        None,
+        ge=0,
+        le=1,
+        description="minimum detection score (one-stage builders: score_thresh); default: the builder's",
     )
     box_nms_thresh: float | None = Field(
-        None, gt=0, le=1, description="per-class NMS IoU; default: the builder's (0.5)"
+        None, gt=0, le=1, description="per-class NMS IoU (one-stage: nms_thresh); default: the builder's (0.5)"
     )
     box_detections_per_img: int | None = Field(
-        None, ge=1, description="maximum detections per image; default: the builder's (100)"
+        None, ge=1, description="maximum detections per image (one-stage: detections_per_img); default: the builder's"
     )
     rpn_score_thresh: float | None = Field(
         None, ge=0, le=1, description="minimum RPN objectness of a proposal; default: the builder's"
@@ -72,8 +75,28 @@ class TorchvisionConfig(WeightsConfig):
         return self
 
     def model_kwargs(self) -> dict[str, Any]:
-        named = ("box_score_thresh", "box_nms_thresh", "box_detections_per_img", "rpn_score_thresh")
-        return {**{k: getattr(self, k) for k in named}, **self.options}
+        from recipekit.sources.torchvision.families import model_kwargs
+
+        return model_kwargs(self)
+
+
+def below_cap(model: Any, outputs: list[Any], builder: str) -> list[Any]:
+    """The reference's outputs, refused when they reach the model's detection cap.
+
+    At the cap, which detections survive is decided by the ranking of the cut-off scores, so the
+    artifact and PyTorch may keep different last detections for reasons unrelated to the export:
+    parity would then judge the cap, not the model. A reference below the cap makes every kept
+    detection one the artifact must reproduce (synthetic weights are calibrated far below it)."""
+    from recipekit.sources.torchvision.families import cap_of
+
+    cap = cap_of(model)
+    if cap is not None and len(outputs[0]) >= cap:
+        raise RecipeKitError(
+            f"{builder} returned {len(outputs[0])} detections, its cap: a comparison at the cap judges which "
+            "near-equal scores were cut, not the export. Raise source.box_detections_per_img or "
+            "source.box_score_thresh so the sample images stay below it"
+        )
+    return outputs
 
 
 class TorchvisionSource(Source):
@@ -100,6 +123,7 @@ class TorchvisionSource(Source):
         from recipekit.sources.torchvision import export as tx
 
         tx.check_recipe(recipe)
+        self.config.model_kwargs()  # builder known, settings named as its family names them
         super().check_recipe(recipe)
 
     def export(self, recipe: Recipe, out: Path, patches: list[AbstractContextManager]) -> ExportInfo:
@@ -121,6 +145,7 @@ class TorchvisionSource(Source):
                     "the model finds objects in",
                 )
             tx.export_onnx(model, x, out / "model.onnx", recipe, name)
+        outputs = tx.outputs_of(model)
         digest = tx.state_digest(model)
         (out / STATE_FILE).write_text(json.dumps({"state_sha256": digest}))
         notes.update(
@@ -134,8 +159,8 @@ class TorchvisionSource(Source):
         )
         return ExportInfo(
             inputs=[name],
-            outputs=list(tx.OUTPUTS),
-            output_kinds=tx.output_kinds(self.config.box_score_thresh),
+            outputs=outputs,
+            output_kinds=tx.output_kinds(outputs, self.config.box_score_thresh),
             notes=notes,
         )
 
@@ -153,7 +178,7 @@ class TorchvisionSource(Source):
                     f"the rebuilt {self.config.builder} differs from the exported one ({state}): synthetic weights "
                     "not deterministic here?"
                 )
-            yield lambda x: tx.run_torch(model, x)
+            yield lambda x: below_cap(model, tx.run_torch(model, x), self.config.builder)
 
     def reference(
         self, recipe: Recipe, export_dir: Path, patches: list[AbstractContextManager]

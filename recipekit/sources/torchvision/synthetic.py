@@ -30,19 +30,32 @@ CLASS_SPREAD = 2.0
 RIDGE = 0.1
 
 
-def calibrate(model: nn.Module, recipe: Recipe, seed: int) -> dict[str, Any]:
-    """Recalibrate BatchNorm on the shipped sample images, then the heads (two-stage detectors)."""
+def calibrate(model: nn.Module, recipe: Recipe, seed: int, family: str) -> dict[str, Any]:
+    """Recalibrate BatchNorm on the shipped sample images, then the heads. One-stage detectors see all
+    images in one batch (BatchNorm needs at least 2 values per channel: SSDlite's last level is 1x1);
+    R-CNNs one image per batch (their BatchNorms see every position; this keeps their statistics,
+    and the exports recipes pin, as they were)."""
     from recipekit.sources.synthetic import SAMPLE_IMAGES, recalibrate_bn
 
     real = _images(recipe)
-    layers = recalibrate_bn(model, [[x] for x in real])
+    if family in ("rcnn", "mask_rcnn", "keypoint_rcnn"):
+        batches = [[x] for x in real]
+    else:
+        batches = [real if len(real) > 1 else [*real, real[0].flip(-1)]]
+    layers = recalibrate_bn(model, batches)
     notes: dict[str, Any] = {"seed": seed, "calibration_images": list(SAMPLE_IMAGES), "bn_layers": layers}
-    if hasattr(model, "rpn") and hasattr(getattr(model.roi_heads, "box_predictor", None), "cls_score"):
-        uniform = [_uniform(v, hw) for hw in recipe.shapes() for v in UNIFORM_VALUES]
+    uniform = [_uniform(v, hw) for hw in recipe.shapes() for v in UNIFORM_VALUES]
+    if family in ("rcnn", "mask_rcnn", "keypoint_rcnn"):
         notes["rpn_objectness"] = _objectness(model, real, uniform)
         notes["class_scale"] = _class_scores(model, real)
+        if family != "rcnn":
+            from recipekit.sources.torchvision.roi_extras import calibrate as extras
+
+            notes["roi_extras"] = extras(model, real)
     else:
-        notes["heads"] = "not calibrated (only two-stage detectors are): may detect nothing"
+        from recipekit.sources.torchvision.one_stage import calibrate as one_stage
+
+        notes["one_stage"] = one_stage(model, real, uniform, family)
     return notes
 
 

@@ -1,4 +1,4 @@
-"""What an Ultralytics ONNX export's outputs mean (raw head tensors or post-NMS detection rows)."""
+"""What an Ultralytics export's outputs mean: raw heads, post-NMS or NMS-free rows, RT-DETR queries, class scores."""
 
 from __future__ import annotations
 
@@ -6,31 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from recipekit.sources.base import ExportInfo
-
-
-def semantics(task: str, outputs: list[str], post_nms: bool, head: Any, nc: int, score: float | None) -> dict[str, Any]:
-    """What each output holds (recipekit.recipe.outputs). Raw heads are (B, 4 + nc + extra, anchors): a
-    cxcywh box in input pixels, nc class probabilities, then 3 * K keypoint channels (x, y px and a
-    visibility probability), nm mask coefficients or an angle (obb). Post-NMS rows (NMS embedded, or
-    the end2end one-to-one head) are x1 y1 x2 y2 (obb: cx cy w h), score, class, then the same extras.
-    Segmentation adds (B, nm, h, w) prototype masks."""
-    from recipekit.recipe import outputs as o
-
-    at = 6 if post_nms else 4 + nc
-    extra = {
-        "pose": lambda: [o.keypoints(at, *(int(v) for v in getattr(head, "kpt_shape", (17, 3))))],
-        "segment": lambda: [o.mask_coefficients(at, int(getattr(head, "nm", 32)))],
-        "obb": lambda: [o.angle(at)],
-    }.get(task, list)()
-    fmt = "cxcywh" if task == "obb" or not post_nms else "xyxy"
-    if post_nms:
-        cols = [o.box(0, fmt), o.score(4), o.class_id(5), *extra]
-        decl: dict[str, Any] = {outputs[0]: o.Detections(columns=cols, score_threshold=score)}
-    else:
-        decl = {outputs[0]: o.RawHead(groups=[o.box(0, fmt), o.class_scores(4, nc), *extra])}
-    if task == "segment" and len(outputs) > 1:
-        decl[outputs[1]] = o.PrototypeMasks(coefficients=outputs[0])
-    return o.declare(decl, outputs)
 
 
 def drop_export_date(onnx_path: Path) -> None:
@@ -43,24 +18,72 @@ def drop_export_date(onnx_path: Path) -> None:
     onnx.save(drop_volatile_metadata(onnx.load(str(onnx_path))), str(onnx_path))
 
 
+def declarations(model: Any, args: Any, outputs: list[str], widths: list[int | None]) -> dict[str, Any]:
+    """What each output of the export means (recipekit.recipe.outputs), from the head and the export args.
+
+    Raw heads (B, 4 + nc + extra, anchors): cxcywh pixel boxes, class probabilities, then mask
+    coefficients, keypoints or the OBB angle. Post-NMS (nms=True) and NMS-free (end2end) rows: box,
+    score, class, extra; OBB boxes stay cxcywh with the angle. RT-DETR: (B, queries, 6) normalized
+    cxcywh with score and class (older exports: per-class scores). Classifiers: (B, nc) probabilities.
+    """
+    from recipekit.recipe import outputs as o
+
+    head = model.model[-1]
+    task, nc = getattr(model, "task", "detect"), len(getattr(model, "names", {}) or {}) or int(head.nc)
+    if task == "classify":
+        return o.declare({outputs[0]: o.ClassScores(unit="probability")}, outputs)
+    extra = _extra_fields(task, head)
+    if type(head).__name__ == "RTDETRDecoder":
+        scores = [o.score(4), o.class_id(5)] if widths[0] == 6 else [o.class_scores(4, nc)]
+        kinds = {outputs[0]: o.Detections(columns=[o.box(0, "cxcywh", unit="normalized"), *scores])}
+        return o.declare(kinds, outputs)
+    post = bool(args.nms) or bool(getattr(model, "end2end", False))
+    if post:
+        fmt = "cxcywh" if task == "obb" else "xyxy"
+        cols = [o.box(0, fmt), o.score(4), o.class_id(5), *(f(6) for f in extra)]
+        thr = float(args.conf) if args.nms and args.conf is not None else None
+        kinds: dict[str, Any] = {outputs[0]: o.Detections(columns=cols, score_threshold=thr)}
+    else:
+        groups = [o.box(0, "cxcywh"), o.class_scores(4, nc), *(f(4 + nc) for f in extra)]
+        kinds = {outputs[0]: o.RawHead(groups=groups)}
+    if task == "segment" and len(outputs) > 1:
+        kinds[outputs[1]] = o.PrototypeMasks(coefficients=outputs[0])
+    return o.declare(kinds, outputs)
+
+
+def _extra_fields(task: str, head: Any) -> list[Any]:
+    """Per-task fields after the class scores, as functions of their start channel/column."""
+    from recipekit.recipe import outputs as o
+
+    if task == "segment":
+        return [lambda s: o.mask_coefficients(s, int(head.nm))]
+    if task == "pose":
+        k, d = (int(v) for v in head.kpt_shape)
+        return [lambda s: o.keypoints(s, k, d)]
+    if task == "obb":
+        return [o.angle]
+    return []
+
+
 def export_info(onnx_path: Path, exporter: Any, config: Any) -> ExportInfo:
     import onnx
+
+    from recipekit.onnx.util import dims
 
     graph = onnx.load(str(onnx_path), load_external_data=False).graph
     inits = {i.name for i in graph.initializer}
     inputs = [i.name for i in graph.input if i.name not in inits]
     outputs = [o.name for o in graph.output]
+    widths = [(d[-1] if d and isinstance(d[-1], int) else None) for d in (dims(o) for o in graph.output)]
     model = exporter.model
-    task = getattr(model, "task", "detect")
+    head = model.model[-1]
     post_nms = bool(exporter.args.nms) or bool(getattr(model, "end2end", False))
-    nc = int(getattr(model.model[-1], "nc", 0)) or len(dict(getattr(model, "names", {}) or {}))
-    score = float(exporter.args.conf) if exporter.args.nms and exporter.args.conf is not None else None
-    kinds = semantics(task, outputs, post_nms, model.model[-1], nc, score)
     notes = {
-        "task": task,
+        "task": getattr(model, "task", "detect"),
+        "head": type(head).__name__,
         "post_nms": post_nms,
         "init": config.init,
         "model": config.model,
         "names": {int(k): v for k, v in dict(getattr(model, "names", {}) or {}).items()},
     }
-    return ExportInfo(inputs, outputs, kinds, notes)
+    return ExportInfo(inputs, outputs, declarations(model, exporter.args, outputs, widths), notes)

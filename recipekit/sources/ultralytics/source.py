@@ -1,8 +1,13 @@
-"""Ultralytics YOLO (detect, pose, seg, YOLOv10) exported through Ultralytics' own exporter.
+"""Ultralytics models (YOLOv3..YOLO26 detect, segment, pose, obb, classify; YOLOv10; RT-DETR) exported
+through Ultralytics' own exporter.
 
-The model is built from its architecture YAML with a fixed seed (`init: random` or `synthetic`) or
-loaded from a weights file on disk. The exporter's prepared module (fused, head in export mode) is
-saved beside the ONNX so the golden step compares against exactly what was exported.
+The model is built from its architecture YAML with a fixed seed (`init: random` or `synthetic`), or
+loaded from a weights file on disk through the safe checkpoint loader (a full Ultralytics checkpoint,
+or a state dict / safetensors file for `source.model`'s architecture). The head (read at plan time
+from the YAML or the checkpoint's pickle, see `arch`) decides the task, the preprocessing Ultralytics'
+own predictor applies (letterbox or classify_transforms) and what the outputs mean. The exporter's
+prepared module (fused, head in export mode) is saved beside the ONNX so the golden step compares
+against exactly what was exported.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from pydantic import Field
 from recipekit.core.errors import RecipeError
 from recipekit.sources import checkpoint
 from recipekit.sources.base import ExportInfo, Forward, Source, WeightsConfig
+from recipekit.sources.ultralytics import arch as arch_mod
 from recipekit.sources.ultralytics import env as _ultralytics_env
+from recipekit.sources.ultralytics.arch import Arch, expected_resize
 
 if TYPE_CHECKING:
     from recipekit.recipe.schema import Recipe
@@ -27,8 +34,9 @@ class UltralyticsConfig(WeightsConfig):
     kind: Literal["ultralytics"] = "ultralytics"
     model: str = Field(
         "yolo11n.yaml",
-        description="architecture YAML shipped by Ultralytics (yolo11n.yaml, yolo11n-pose.yaml, yolov10n.yaml) or a "
-        "path",
+        description="architecture YAML shipped by Ultralytics (yolov8n.yaml, yolo11n-pose.yaml, yolo12n-cls.yaml, "
+        "yolo11n-obb.yaml, yolov10n.yaml, rtdetr-l.yaml, yolov8n-rtdetr.yaml) or a path relative to the recipe; with "
+        "init: weights and a state dict (safetensors), the architecture the weights are for",
     )
     weights: str | None = Field(
         None, description="weights file (.pt) on disk, relative to the recipe; nothing is downloaded"
@@ -52,10 +60,19 @@ def only_batch_dynamic(active: bool) -> Iterator[None]:
 
     original = engine.torch2onnx
 
-    def torch2onnx(*args: Any, dynamic: dict | None = None, **kwargs: Any) -> str:
+    def torch2onnx(model: Any, *args: Any, dynamic: dict | None = None, **kwargs: Any) -> str:
         if dynamic:
             dynamic = {name: {0: axes[0]} for name, axes in dynamic.items() if 0 in axes}
-        return original(*args, dynamic=dynamic, **kwargs)
+        # RT-DETR's decoder in dynamic mode computes its query count from traced shapes, leaving the
+        # output's (B, 300, 6) as (B, ?, ?); with H and W static its anchors and top-k are constants.
+        heads = [m for m in model.modules() if type(m).__name__ == "RTDETRDecoder" and m.dynamic]
+        for m in heads:
+            m.dynamic = False
+        try:
+            return original(model, *args, dynamic=dynamic, **kwargs)
+        finally:
+            for m in heads:
+                m.dynamic = True
 
     engine.torch2onnx = torch2onnx if active else original
     try:
@@ -64,17 +81,34 @@ def only_batch_dynamic(active: bool) -> Iterator[None]:
         engine.torch2onnx = original
 
 
-def check_preprocess(recipe: Recipe) -> None:
-    """Ultralytics models take RGB 0..1 NCHW: any other declared preprocessing is refused."""
+def check_preprocess(recipe: Recipe, arch: Arch) -> None:
+    """Ultralytics models take RGB 0..1 NCHW, resized as its own predictor resizes: letterbox (pad
+    114) for detectors, classify_transforms for classifiers. Any other declaration is refused."""
     from recipekit.onnx.preprocess import RGB01_NCHW, mismatch
 
-    bad = mismatch(recipe.input.preprocess, RGB01_NCHW)
+    pre = recipe.input.preprocess
+    bad = mismatch(pre, RGB01_NCHW)
     if bad:
         key, want, got = bad
         raise RecipeError(
             recipe.origin,
             f"input.preprocess.{key}",
             f"Ultralytics models take RGB pixels scaled to 0..1 in NCHW; expected {want!r}, got {got!r}",
+        )
+    want = expected_resize(arch, tuple(recipe.export.imgsz))
+    if pre.resize != want:
+        how = "letterboxes detectors" if want == "letterbox" else "resizes and centre-crops classifiers"
+        raise RecipeError(
+            recipe.origin,
+            "input.preprocess.resize",
+            f"Ultralytics' predictor {how} ({arch.head} head, imgsz {list(recipe.export.imgsz)}): expected "
+            f"resize: {want}, got {pre.resize}",
+        )
+    if want == "letterbox" and pre.pad_value != 114:
+        raise RecipeError(
+            recipe.origin,
+            "input.preprocess.pad_value",
+            f"Ultralytics' LetterBox pads with 114; expected 114, got {pre.pad_value}",
         )
 
 
@@ -112,25 +146,44 @@ class UltralyticsSource(Source):
             )
         return [path]
 
+    def arch(self, recipe: Recipe) -> Arch:
+        """The head and task, read without importing Ultralytics (plan time): from a full checkpoint's
+        pickle, else from the architecture YAML `source.model` names."""
+        from recipekit.sources.ultralytics import weights
+        from recipekit.sources.ultralytics.known import check_model
+
+        base = Path(recipe.base_dir or ".")
+        if self.config.init == "weights":
+            found = weights.checkpoint_arch(self.weight_files(base)[0], recipe.origin, self.config.trust_code)
+            if found is not None:
+                return found
+        check_model(recipe.origin, base, self.config.model)
+        return arch_mod.from_yaml(arch_mod.resolve_yaml(self.config.model, base, recipe.origin), recipe.origin)
+
     def build_model(self, recipe: Recipe) -> Any:
-        """The Ultralytics model object (YOLO), deterministic for a given seed."""
+        """The Ultralytics model (an nn.Module: DetectionModel, RTDETRDetectionModel, ...), deterministic for a seed."""
         _ultralytics_env.prepare()
-        from ultralytics import YOLO
-
         from recipekit.sources.synthetic import seeded
+        from recipekit.sources.ultralytics import weights
 
-        with checkpoint.ultralytics_loading(self.config.trust_code):
-            if self.config.init == "weights":
-                return YOLO(str(self.weight_files(Path(recipe.base_dir))[0]))
-            with seeded(self.config.seed):
-                yolo = YOLO(self.config.model)
-        if self.config.init == "synthetic":
+        base, trust = Path(recipe.base_dir or "."), self.config.trust_code
+        arch = self.arch(recipe)
+        if self.config.init == "weights":
+            path = self.weight_files(base)[0]
+            if arch.where == str(path):  # a full Ultralytics checkpoint
+                return weights.load_checkpoint_model(path, trust)
+        yaml_path = arch_mod.resolve_yaml(self.config.model, base, recipe.origin)
+        with seeded(self.config.seed):
+            model = weights.from_yaml(self.config.model if arch_mod.is_shipped(yaml_path) else yaml_path, arch, trust)
+        if self.config.init == "weights":
+            weights.load_state(model, path, trust)
+        elif self.config.init == "synthetic":
             from recipekit.sources.determinism import single_thread
             from recipekit.sources.ultralytics.synth import synthesize
 
             with single_thread():  # BatchNorm statistics are reductions: one thread, one result
-                synthesize(yolo.model, recipe)
-        return yolo
+                synthesize(model, recipe)
+        return model
 
     def _args(self, recipe: Recipe) -> dict[str, Any]:
         ex = recipe.export
@@ -152,24 +205,23 @@ class UltralyticsSource(Source):
         return args
 
     def check_recipe(self, recipe: Recipe) -> None:
-        from recipekit.sources.ultralytics.known import check_model
-
-        check_preprocess(recipe)
-        if self.config.init != "weights":
-            check_model(recipe.origin, Path(recipe.base_dir), self.config.model)
         super().check_recipe(recipe)
+        arch = self.arch(recipe)
+        check_preprocess(recipe, arch)
+        arch_mod.check_export(arch, recipe, self.config)
 
     def export(self, recipe: Recipe, out: Path, patches: list[Any]) -> ExportInfo:
+        self.check_recipe(recipe)
         with ExitStack() as stack:
             for p in patches:
                 stack.enter_context(p)
-            yolo = self.build_model(recipe)
+            model = self.build_model(recipe)
             from ultralytics.engine.exporter import Exporter
 
-            yolo.model.pt_path = str(out / "model.pt")  # the exporter writes model.onnx beside it
+            model.pt_path = str(out / "model.pt")  # the exporter writes model.onnx beside it
             exporter = Exporter(overrides=self._args(recipe))
             with only_batch_dynamic(not recipe.export.dynamic.hw):
-                exporter(model=yolo.model)
+                exporter(model=model)
         from recipekit.sources.determinism import save_torch
         from recipekit.sources.ultralytics.io import drop_export_date, export_info
 

@@ -37,8 +37,12 @@ def _features(model: Any, x: Any) -> dict[str, Any]:
     import torch
 
     seen: dict[str, Any] = {}
+
+    def keep(name: str, inputs: tuple[Any, ...]) -> None:  # returns None: a hook's return value replaces the output
+        seen.setdefault(name, inputs[0][0].flatten(1))
+
     hooks = [
-        convs[LEVEL].register_forward_hook(lambda m, i, o, n=name: seen.setdefault(n, i[0][0].flatten(1)))
+        convs[LEVEL].register_forward_hook(lambda m, i, o, n=name: keep(n, i))
         for name, convs in _last_convs(model).items()
     ]
     try:
@@ -50,31 +54,10 @@ def _features(model: Any, x: Any) -> dict[str, Any]:
     return seen
 
 
-def _direction(t: Any, blank: Any) -> tuple[Any, float] | None:
-    """A unit direction scoring template `t` above every blank feature, and that margin."""
-    d = t - blank.mean(dim=1)
-    d = d / d.norm()
-    gap = float(d @ t - (d @ blank).max())
-    return (d, gap) if gap > 0.05 * float((t - blank.mean(dim=1)).norm()) else None
-
-
 def _templates(real: list[Any], blank: Any) -> list[tuple[Any, Any, float]]:
-    """(template, direction, margin) for the anchors furthest from every blank feature that a
-    linear score separates from all blank features, a few per image."""
-    import torch
+    from recipekit.sources.templates import templates
 
-    out = []
-    for feats in real:
-        dist = torch.cdist(feats.T, blank.T).min(dim=1).values
-        found = 0
-        for i in dist.argsort(descending=True).tolist()[:200]:
-            sep = _direction(feats[:, i], blank)
-            if sep is not None:
-                out.append((feats[:, i], *sep))
-                found += 1
-            if found == TEMPLATES_PER_IMAGE:
-                break
-    return out
+    return templates(real, blank, TEMPLATES_PER_IMAGE)
 
 
 def _matcher(conv: Any, templates: list[tuple[Any, Any, float]]) -> None:
@@ -90,22 +73,41 @@ def _matcher(conv: Any, templates: list[tuple[Any, Any, float]]) -> None:
             conv.bias[k] = PEAK_LOGIT - scale * float(d @ t)
 
 
-def synthesize(model: Any, recipe: Recipe) -> dict[str, Any]:
-    """Recalibrate BatchNorm on the sample images, then make the class convs template matchers."""
+def calibration_inputs(recipe: Recipe) -> tuple[list[Any], list[Any]]:
+    """The sample images and the blank images (0, 255, pad value), preprocessed as the recipe declares."""
     import torch
 
     from recipekit.onnx import preprocess
-    from recipekit.sources.synthetic import recalibrate_bn, sample_images
+    from recipekit.sources.synthetic import sample_images
 
     pre, hw = recipe.input.preprocess, tuple(recipe.export.imgsz)
     images = sample_images(recipe.input.samples, Path(recipe.base_dir))
-    batches = [torch.from_numpy(preprocess.to_tensor(preprocess.resize(im, hw, pre)[0], pre)) for im in images]
+    real = [torch.from_numpy(preprocess.to_tensor(preprocess.resize(im, hw, pre)[0], pre)) for im in images]
+    blank = [torch.from_numpy(preprocess.blank_tensor(hw, pre, value=v)) for v in sorted({*BLANKS, pre.pad_value})]
+    return real, blank
+
+
+def synthesize(model: Any, recipe: Recipe) -> dict[str, Any]:
+    """Recalibrate BatchNorm on the sample images, then make the class scores template matchers:
+    the class convs of a YOLO head; a classifier's linear layer or RT-DETR's decoder score head
+    (`synth_heads`)."""
+    from recipekit.sources.synthetic import recalibrate_bn
+    from recipekit.sources.ultralytics import synth_heads
+
+    batches, blanks = calibration_inputs(recipe)
     model.eval()
     recalibrate_bn(model, batches)
+    head = type(model.model[-1]).__name__
+    if head in synth_heads.SYNTHESIZERS:
+        return synth_heads.SYNTHESIZERS[head](model, batches, blanks)
+    return _yolo_head(model, batches, blanks)
+
+
+def _yolo_head(model: Any, batches: list[Any], blanks: list[Any]) -> dict[str, Any]:
+    import torch
+
     real = [_features(model, b) for b in batches]
-    blank_feats = [
-        _features(model, torch.from_numpy(preprocess.blank_tensor(hw, pre, value=v))) for v in (*BLANKS, pre.pad_value)
-    ]
+    blank_feats = [_features(model, b) for b in blanks]
     figures = {}
     for name, convs in _last_convs(model).items():
         blank = torch.cat([b[name] for b in blank_feats], dim=1)
