@@ -642,6 +642,11 @@ class _Collect:
 
     def image(self, b: int, r: dict[str, np.ndarray], g: dict[str, np.ndarray]) -> None:
         pairs = match_detections(r, g, self.tol["iou_match"])
+        if "score" in r and "score" in g:  # pairs scoring below min_score on both sides are not detections
+            low = self.tol["min_score"]
+            kept = [(a, c) for a, c in pairs if r["score"][a] >= low or g["score"][c] >= low]
+            self.counts["ignored_below_min_score"] += 2 * (len(pairs) - len(kept))
+            pairs = kept
         self.pairs.append(pairs)
         self.counts["matched"] += len(pairs)
         self.counts["padding_ref"] += int(r["padding"])

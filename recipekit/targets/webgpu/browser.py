@@ -46,7 +46,7 @@ class WebGpuBrowserConfig(ToleranceConfig):
 
 class WebGpuBrowser(Gate):
     name: ClassVar[str] = "webgpu-browser"
-    version: ClassVar[str] = "4"
+    version: ClassVar[str] = "5"
     Config = WebGpuBrowserConfig
     default_tolerances: ClassVar[dict[str, Any]] = {}
     reads_gates: ClassVar[tuple[str, ...]] = ("parity",)  # the recipe's parity tolerances are this gate's too
