@@ -145,10 +145,8 @@ def test_yolo11n_seg_raw_tensors_per_output_tolerance():
 def test_faster_rcnn_separate_outputs_matched_as_one_detection_list():
     """torchvision's boxes (N, 4), scores (N,), labels (N,): variable N, one group; the fixed graph too.
 
-    On bus.jpg (the export's own sample) every detection pairs within 0.001 px except at the
-    100-detection cap, where the lowest scores (~0.19) swap in and out: min_score 0.3 says so. (On
-    zidane.jpg the synthetic model also flips one NMS decision at IoU ~0.5: a real difference the gate
-    reports, box_px 82 on the pair left over; not this test's subject.)"""
+    On bus.jpg (the export's own sample, box_score_thresh 0.25 so the reference stays under the
+    detection cap, which the golden step refuses) every detection pairs within 0.01 px."""
     rec, raw, fixed, golden = faster_rcnn_export()
     bus = Golden(golden.output_names, golden.cases[:1])
     assert bus.cases[0].sample == "bus.jpg" and len(bus.cases[0].outputs[0]) > 0
@@ -156,13 +154,8 @@ def test_faster_rcnn_separate_outputs_matched_as_one_detection_list():
         result = Parity(ParityConfig(min_score=0.3)).check(context(rec, path, bus, TV_KINDS))
         assert result.status == "passed", result.failures
         out = result.figures["outputs"]["detections"]
-        assert out["matched"] >= 99 and out["box_px_max"] < 0.01 and out["score_abs_max"] < 1e-3
-    assert (
-        Parity(ParityConfig())
-        .check(context(rec, raw, bus, TV_KINDS))
-        .failures[0]
-        .startswith("detections at 320x320 (bus.jpg): unmatched_ref 1 > 0")
-    )
+        assert out["matched"] >= 50 and out["box_px_max"] < 0.01 and out["score_abs_max"] < 1e-3
+        assert out["unmatched_ref"] == 0 and out["unmatched_got"] == 0
 
 
 SEG_NMS = {"output0": {"kind": "detections", "box": [0, 4], "score": 4, "class": 5, "extra": [6, 32]},

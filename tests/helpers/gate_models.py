@@ -150,7 +150,7 @@ def faster_rcnn_export():
     from recipekit.sources.torchvision.source import TorchvisionConfig, TorchvisionSource
 
     pre = Preprocess(scale=1 / 255, mean=(0, 0, 0), std=(1, 1, 1), color="rgb", layout="nchw")
-    source = TorchvisionConfig(builder="fasterrcnn_mobilenet_v3_large_320_fpn", init="synthetic")
+    source = TorchvisionConfig(builder="fasterrcnn_mobilenet_v3_large_320_fpn", init="synthetic", box_score_thresh=0.25)
     rec = Recipe(
         name="frcnn",
         source=source,

@@ -13,7 +13,7 @@ STRICT = """defaults: [_base/yolo, _self_]
 name: yolo11n-strict
 source: {kind: ultralytics, model: yolo11n.yaml, init: synthetic}
 targets:
-  ort: {gates: {parity: {atol: 1.0e-9, rtol: 1.0e-9}}}   # impossible: this cell must fail
+  ort: {gates: {parity: {box_px: 1.0e-9, score_abs: 1.0e-9}}}   # impossible: this cell must fail
 """
 
 
@@ -65,7 +65,7 @@ def test_json_schema(matrix):
     assert set(cell) == {"recipe", "target", "status", "reason", "seconds", "cached", "artifact", "gates", "reference"}
     assert len(cell["artifact"]["sha256"]) == 64 and cell["reference"] == "PyTorch"
     assert cell["gates"]["parity"]["passed"] is True
-    assert "max_abs" in cell["gates"]["parity"]["figures"]["outputs"]["output0"]
+    assert "box_px_max" in cell["gates"]["parity"]["figures"]["outputs"]["output0"]
     assert cell["cached"] is False and cell["seconds"] > 0
     latency = cell["gates"]["latency"]["figures"]
     assert latency["runner"].startswith("onnxruntime") and latency["per_batch"]["1"]["median_ms"] > 0
