@@ -55,11 +55,16 @@ def preexec_die_with_parent() -> None:
     die_with_parent(signal.SIGKILL)
 
 
+class WorkerStopped(SystemExit):
+    """A worker told to stop: unwinds like Ctrl-C (`with` blocks clean up), but as a SystemExit, so an
+    idle pool worker exits quietly instead of multiprocessing printing a KeyboardInterrupt traceback."""
+
+
 def _worker_sigterm(signum: int, frame: object) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one interrupt; cleanup must not be interrupted again
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     signal.alarm(WORKER_GRACE_S)
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise WorkerStopped(128 + signum)
 
 
 def _after_fork_in_child() -> None:
