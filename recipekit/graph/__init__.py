@@ -1,1 +1,1 @@
-"""The build graph: plan (recipe -> steps with keys), execution on doit, and status."""
+"""The build graph: plan (recipe -> steps with keys), execution (inline, pool, Dask), and status."""

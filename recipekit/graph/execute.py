@@ -42,5 +42,5 @@ def execute(step: dict[str, Any], env: dict[str, Any], up: dict[str, dict[str, A
         result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "log": getattr(exc, "step_log", "") + tb}
     result.setdefault("kind", step["kind"])
     result["seconds_wall"] = round(time.perf_counter() - t0, 3)
-    json.dumps(result)  # results travel through doit's value store: they must be JSON
+    json.dumps(result)  # results travel between processes (pool, Dask): they must be JSON
     return result
