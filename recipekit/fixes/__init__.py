@@ -13,6 +13,7 @@ FIXES = Registry(
         "fixed-shape-nms": "recipekit.sources.ultralytics.fixed_shape_nms:FixedShapeNms",
         "static-reshape-channels": "recipekit.fixes.static_reshape_channels:StaticReshapeChannels",
         "zero-safe-reshape": "recipekit.fixes.zero_safe_reshape:ZeroSafeReshape",
+        "zero-safe-gemm": "recipekit.fixes.zero_safe_gemm:ZeroSafeGemm",
         "rtmo-rect-priors": "recipekit.sources.mmpose.rtmo_rect_priors:RtmoRectPriors",
     },
 )

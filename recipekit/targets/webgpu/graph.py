@@ -77,10 +77,12 @@ EMPTY_PRESERVING = {
     "TopK",
     "ArgMax",
     "ArgMin",
+    "RoiAlign",
 }
 # JSEP kernels that fail on a zero-sized input even when their output is zero-sized too (measured
-# with onnxruntime-web 1.30.0: GatherND with empty int64 indices -> "Unsupported data type: 7").
-JSEP_ZERO_FRAGILE = {"GatherND"}
+# with onnxruntime-web 1.30.0: GatherND with empty int64 indices -> "Unsupported data type: 7";
+# Gemm with M = 0 -> "invalid shape specified", also after MatMul + Add, which ORT fuses into a Gemm).
+JSEP_ZERO_FRAGILE = {"GatherND", "Gemm"}
 # JSEP kernels that drop zero-sized inputs themselves (concat.ts removes empty inputs).
 JSEP_DROPS_EMPTY = {"Concat"}
 # Ops whose output is never empty whatever the input (they describe the input).
@@ -179,11 +181,31 @@ def _preserves(node: onnx.NodeProto, empty: set[str]) -> bool:
     return node.op_type in EMPTY_PRESERVING or (node.op_type == "Concat" and all(t in empty for t in node.input if t))
 
 
-def zero_sized_on(model_path: Path, feeds: dict[str, Any]) -> set[str]:
-    """Tensors that ARE zero-sized when ONNX Runtime (CPU) runs `feeds`: confirms static findings."""
+def sizes_on(model_path: Path, feeds: dict[str, Any]) -> dict[str, int]:
+    """Element count of every tensor when ONNX Runtime (CPU) runs `feeds`: confirms static findings
+    and finds the empty tensors static analysis cannot follow (sizes computed through Shape)."""
     from recipekit.onnx.runtime import ort_with_all_outputs
 
     runner = ort_with_all_outputs(model_path)
     names = [o.name for o in runner.session.get_outputs()]
     values = runner.session.run(names, feeds)
-    return {n for n, v in zip(names, values, strict=True) if getattr(v, "size", 1) == 0}
+    return {n: int(getattr(v, "size", 1)) for n, v in zip(names, values, strict=True)}
+
+
+def observed_risks(model: onnx.ModelProto, on_gpu: set[str], sizes: dict[str, int]) -> list[dict[str, Any]]:
+    """Nodes in `on_gpu` that got a zero-sized input in a real run (`sizes`) and fail on it in JSEP:
+    a fragile kernel, or one whose output is not empty (JSEP rejects the empty input)."""
+    findings = []
+    for node in model.graph.node:
+        label = node_label(node)
+        fed = [t for t in node.input if t and sizes.get(t) == 0]
+        if not fed or label not in on_gpu or node.op_type in NEVER_EMPTY | JSEP_DROPS_EMPTY:
+            continue
+        if node.op_type in JSEP_ZERO_FRAGILE:
+            why = "kernel fails on zero-sized input"
+        elif any(sizes.get(t, 0) > 0 for t in node.output):
+            why = "zero-sized input, non-empty output"
+        else:
+            continue
+        findings.append({"node": label, "input": fed[0], "from": None, "why": why, "confirmed": True})
+    return findings

@@ -41,7 +41,7 @@ class WebGpuLint(Gate):
     """
 
     name: ClassVar[str] = "webgpu-lint"
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "3"
     Config = WebGpuLintConfig
     targets: ClassVar[tuple[str, ...] | None] = ("webgpu",)
     uses_golden: ClassVar[bool] = False
@@ -56,9 +56,10 @@ class WebGpuLint(Gate):
         model = onnx.load(str(path), load_external_data=False)
         table = kernel_table()
         cpu = fallbacks(model, table)
-        risks, empty = zero_size_risks(model, {node_label(n) for n in model.graph.node} - set(cpu))
-        if risks and self.config.confirm_with_blank:
-            self._confirm(ctx, path, model, risks)
+        on_gpu = {node_label(n) for n in model.graph.node} - set(cpu)
+        risks, empty = zero_size_risks(model, on_gpu)
+        if self.config.confirm_with_blank:
+            risks = self._confirm(ctx, path, model, risks, on_gpu)
         figures = {
             "bundle": bundle,
             "kernel_table": table.source,
@@ -71,9 +72,11 @@ class WebGpuLint(Gate):
         failures = []
         if failing and bundle == "jsep" and self.config.fail_on_zero_sized:
             failures += [
-                f"{r['node']} gets tensor {r['input']!r} (downstream of {r['from']}), which "
+                f"{r['node']} gets tensor {r['input']!r}"
+                + (f" (downstream of {r['from']})" if r["from"] else "")
+                + ", which "
                 f"{'is zero-sized on a blank image' if 'confirmed' in r else 'can be zero-sized'}: {r['why']} "
-                "(JSEP WebGPU kernels fail on this)"
+                f"(JSEP WebGPU kernels fail on this){_HINTS.get(r['node'].split(' ')[0], '')}"
                 for r in failing
             ]
         if cpu and self.config.fail_on_fallback:
@@ -85,12 +88,16 @@ class WebGpuLint(Gate):
         )
         return GateResult("failed" if failures else "passed", figures=figures, failures=failures, message=message)
 
-    def _confirm(self, ctx: GateContext, path: Path, model: Any, risks: list[dict[str, Any]]) -> None:
-        """Mark each static finding confirmed or not by a real blank-image run (ORT CPU, all tensors).
+    def _confirm(
+        self, ctx: GateContext, path: Path, model: Any, risks: list[dict[str, Any]], on_gpu: set[str]
+    ) -> list[dict[str, Any]]:
+        """Mark each static finding confirmed or not by a real blank-image run (ORT CPU, all tensors), and
+        add the GPU nodes that got an empty tensor in that run and fail on it (sizes computed through
+        Shape/ConstantOfShape, which the static pass does not follow: torchvision's RoI heads).
 
-        If ONNX Runtime cannot run it, every finding stays confirmed (the static verdict stands)."""
+        If ONNX Runtime cannot run it, every static finding stays confirmed (the static verdict stands)."""
         from recipekit.onnx.preprocess import blank_tensor
-        from recipekit.targets.webgpu.graph import zero_sized_on
+        from recipekit.targets.webgpu.graph import observed_risks, sizes_on
 
         inits = {i.name for i in model.graph.initializer}
         first = next(i for i in model.graph.input if i.name not in inits)
@@ -102,15 +109,21 @@ class WebGpuLint(Gate):
             else tuple(ctx.recipe.export.imgsz)
         )
         try:
-            zero = zero_sized_on(
-                path, {first.name: blank_tensor(hw, ctx.recipe.input.preprocess, self.config.blank_value)}
-            )
+            sizes = sizes_on(path, {first.name: blank_tensor(hw, ctx.recipe.input.preprocess, self.config.blank_value)})
         except Exception as exc:  # noqa: BLE001 - any ORT refusal keeps the static findings
             for r in risks:
                 r["confirmed"], r["confirm_error"] = True, str(exc).splitlines()[0][:300]
-            return
+            return risks
         for r in risks:
-            r["confirmed"] = r["input"] in zero
+            r["confirmed"] = sizes.get(r["input"]) == 0
+        static = {r["node"] for r in risks if r["confirmed"]}
+        return risks + [r for r in observed_risks(model, on_gpu, sizes) if r["node"] not in static]
+
+
+_HINTS = {
+    "Gemm": "; the zero-safe-gemm fix gives it a sentinel row",
+    "Reshape": "; the zero-safe-reshape fix makes a static -1 explicit",
+}
 
 
 def declared_bundle(ctx: GateContext) -> str:

@@ -1,0 +1,159 @@
+"""zero-safe-gemm on a hand-made RoI-head-like graph: NonZero rows (zero on a blank image) into a Gemm.
+
+The fast tests check which Gemms it picks, that ONNX Runtime gives identical results on empty and
+non-empty inputs, and that webgpu-lint finds the unguarded Gemm from a real blank-image run; the
+slow one runs both graphs in headless Chromium's JSEP WebGPU EP, where the unguarded Gemm fails.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from helpers import webgpu_models as models
+from onnx import TensorProto, helper, numpy_helper
+
+from recipekit.fixes import FIXES
+from recipekit.fixes.zero_safe_gemm import ZeroSafeGemm
+from recipekit.targets.webgpu.lint import WebGpuLint, WebGpuLintConfig
+
+HW = (32, 32)
+
+
+def rows_into_gemm(path: Path, trans_a: int = 0, shape_path: bool = False) -> Path:
+    """images -> Greater(0.5) -> NonZero -> Transpose -> Cast: (K, 4) rows -> Gemm(W 4x6, b) -> (K, 6).
+
+    `shape_path`: the rows are rebuilt as ConstantOfShape(Shape(rows)) + rows, as torchvision's
+    MultiScaleRoIAlign does, so emptiness travels through a Shape (static analysis loses it)."""
+    rng = np.random.default_rng(0)
+    nodes = [
+        helper.make_node("Greater", ["images", "half"], ["mask"], name="/Greater"),
+        helper.make_node("NonZero", ["mask"], ["idx"], name="/NonZero"),
+        helper.make_node("Transpose", ["idx"], ["rows_i"], name="/Transpose", perm=[1, 0]),
+        helper.make_node("Cast", ["rows_i"], ["rows"], name="/Cast", to=TensorProto.FLOAT),
+    ]
+    a = "rows"
+    if shape_path:
+        nodes += [
+            helper.make_node("Shape", ["rows"], ["shape"], name="/Shape"),
+            helper.make_node("ConstantOfShape", ["shape"], ["zeros"], name="/ConstantOfShape"),
+            helper.make_node("ScatterElements", ["zeros", "rows_i", "rows"], ["scattered"], name="/Scatter"),
+        ]
+        a = "scattered"
+    if trans_a:
+        nodes.append(helper.make_node("Transpose", [a], ["rows_t"], name="/T", perm=[1, 0]))
+        a = "rows_t"
+    nodes.append(helper.make_node("Gemm", [a, "w", "b"], ["output0"], name="/fc/Gemm", transA=trans_a, transB=1))
+    inits = [
+        numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+        numpy_helper.from_array(rng.standard_normal((6, 4)).astype(np.float32), "w"),
+        numpy_helper.from_array(rng.standard_normal(6).astype(np.float32), "b"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "rows_into_gemm",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, *HW])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["rows", 6])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="recipekit-tests")
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+    return path
+
+
+def batch_gemm() -> onnx.ModelProto:
+    """A classifier head: (batch, 8) -> Gemm: its rows are the graph input's batch dim, never data."""
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w"], ["y"], name="/head/Gemm", transB=1)],
+        "head",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
+        [numpy_helper.from_array(np.ones((3, 8), np.float32), "w")],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def run(path: Path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]
+
+
+def inputs() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(1)
+    return {"blank": np.zeros((1, 3, *HW), np.float32), "noise": rng.random((1, 3, *HW), dtype=np.float32)}
+
+
+def fixed(src: Path, dest: Path) -> Path:
+    fix = ZeroSafeGemm()
+    model = onnx.load(str(src))
+    assert fix.check(model, None).status == "applies"
+    out = fix.apply(model, None)
+    onnx.checker.check_model(out, full_check=True)
+    assert fix.guarantee(out, None).ok
+    assert fix.check(out, None).status == "not-needed"  # idempotent: a guarded Gemm is recognised
+    onnx.save(out, str(dest))
+    return dest
+
+
+def test_registered():
+    assert FIXES.get("zero-safe-gemm") is ZeroSafeGemm
+
+
+@pytest.mark.parametrize("trans_a", [0, 1])
+def test_results_are_unchanged_on_empty_and_full_inputs(tmp_path, trans_a):
+    src = rows_into_gemm(tmp_path / "m.onnx", trans_a=trans_a)
+    dest = fixed(src, tmp_path / "fixed.onnx")
+    for name, x in inputs().items():
+        want, got = run(src, x), run(dest, x)
+        assert want.shape == got.shape, name
+        assert (want.shape[0] == 0) == (name == "blank")
+        np.testing.assert_array_equal(want, got)
+
+
+def test_batch_rows_are_left_alone():
+    model = batch_gemm()
+    assert ZeroSafeGemm().check(model, None).status == "not-needed"
+    assert ZeroSafeGemm().guarantee(model, None).ok
+
+
+def test_guarantee_fails_on_an_unguarded_gemm(tmp_path):
+    g = ZeroSafeGemm().guarantee(onnx.load(str(rows_into_gemm(tmp_path / "m.onnx"))), None)
+    assert not g.ok and "/fc/Gemm" in g.detail
+
+
+def lint(path: Path) -> dict:
+    ctx = models.gate_context(path, models.recipe(HW[0], nms=False), "jsep")
+    return WebGpuLint(WebGpuLintConfig()).check(ctx).to_json()
+
+
+@pytest.mark.parametrize("shape_path", [False, True])
+def test_webgpu_lint_finds_the_empty_gemm_and_passes_the_fixed_graph(tmp_path, shape_path):
+    src = rows_into_gemm(tmp_path / "m.onnx", shape_path=shape_path)
+    out = lint(src)
+    assert out["status"] == "failed", out
+    assert any("/fc/Gemm" in f and "zero-safe-gemm" in f for f in out["failures"]), out["failures"]
+    assert lint(fixed(src, tmp_path / "fixed.onnx"))["status"] == "passed"
+
+
+@pytest.mark.slow
+def test_jsep_runs_the_fixed_graph_on_a_blank_image(tmp_path):
+    from recipekit.core.errors import Unavailable
+    from recipekit.targets.webgpu.web import run_in_browser
+
+    src = rows_into_gemm(tmp_path / "m.onnx", shape_path=True)
+    dest = fixed(src, tmp_path / "fixed.onnx")
+    cases = list(inputs().items())
+    try:
+        before = run_in_browser(src, [(n, {"images": x}) for n, x in cases], "jsep", eps=("webgpu",))
+        after = run_in_browser(dest, [(n, {"images": x}) for n, x in cases], "jsep", eps=("webgpu",))
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    assert "invalid shape" in before.runs[0].cases[0].error, before.runs[0].cases[0]
+    for case, (name, x) in zip(after.runs[0].cases, cases, strict=True):
+        assert not case.error, case
+        np.testing.assert_allclose(case.outputs["output0"], run(src, x), atol=1e-5, err_msg=name)
