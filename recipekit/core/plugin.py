@@ -23,6 +23,9 @@ class Plugin:
     """What its steps need of a machine, as Dask worker resources (e.g. {"trt": 1}: a CUDA GPU with
     TensorRT; {"jetson": 1}: the device itself). On a cluster they run only on workers started with
     `dask worker --resources "trt=1"`; a target's resources also apply to the gates that run its artifact."""
+    imports: ClassVar[tuple[str, ...]] = ("onnx", "onnxruntime", "cv2")  # cv2: samples' preprocessing
+    """The heavy modules its steps import. A `-j N` worker imports those of the planned steps once, as it
+    starts, and nothing else (an unneeded torchvision costs a second on the critical path)."""
 
     def __init__(self, config: Strict | None = None) -> None:
         self.config = config if config is not None else self.Config()

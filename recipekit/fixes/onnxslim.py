@@ -38,6 +38,8 @@ class OnnxSlimConfig(Strict):
 class OnnxSlim(OnnxFix):
     """Simplify the graph with onnxslim."""
 
+    imports: ClassVar[tuple[str, ...]] = ("onnx", "onnxruntime", "onnxslim")
+
     name: ClassVar[str] = "onnxslim"
     version: ClassVar[str] = "1"
     summary: ClassVar[str] = "the graph is at onnxslim's fixed point"

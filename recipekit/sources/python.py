@@ -104,6 +104,8 @@ def _defines(source: Path, name: str) -> bool:
 class PythonSource(Source):
     """Builds the user's module from its factory and exports it with torch.onnx.export."""
 
+    imports: ClassVar[tuple[str, ...]] = ("torch", "onnx", "onnxruntime", "cv2")
+
     name: ClassVar[str] = "python"
     version: ClassVar[str] = "1"
     Config = PythonConfig

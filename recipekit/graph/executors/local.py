@@ -21,25 +21,31 @@ from recipekit.graph.runner import Outcome, report_step, step_started
 
 def must_run(steps: list[Step], envs: dict[str, dict[str, Any]]) -> bool:
     """True when some (keyed) step's entry is neither in the local cache nor in the remote one."""
+    return bool(pending(steps, envs))
+
+
+def pending(steps: list[Step], envs: dict[str, dict[str, Any]]) -> list[Step]:
+    """The (keyed) steps whose entry is neither in the local cache nor in the remote one (all, with --force)."""
     from recipekit.cache.store import Store
     from recipekit.graph.status import _in_remote
 
+    out = []
     for step in steps:
         env = envs[step.task.split(":", 1)[0]]
-        if env.get("force"):
-            return True
-        if step.kind == "publish":
+        if step.kind == "publish" and not env.get("force"):
             continue
-        if Store(env["cache"], readonly=True).get(step.key) is None and not _in_remote(env, step.key):
-            return True
-    return False
+        if env.get("force") or (
+            Store(env["cache"], readonly=True).get(step.key) is None and not _in_remote(env, step.key)
+        ):
+            out.append(step)
+    return out
 
 
-def _warm() -> None:
-    """Pool initializer: the heavy imports, once per worker process."""
+def _warm(modules: tuple[str, ...]) -> None:
+    """Pool initializer: the heavy imports the planned steps need, once per worker process."""
     from recipekit.graph.executors.worker import preload
 
-    preload()
+    preload(modules)
 
 
 class Pool:
@@ -104,12 +110,18 @@ def run_local(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int, eve
     from concurrent.futures import ProcessPoolExecutor
 
     from recipekit.core import lifetime
+    from recipekit.graph.executors.worker import step_imports
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
     envs = {name: {**env, "threads": threads} for name, env in envs.items()}
     lifetime.sweep_stale()
     with lifetime.supervised_run():
-        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_warm)
+        pool = ProcessPoolExecutor(
+            jobs,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_warm,
+            initargs=(step_imports(pending(steps, envs)),),
+        )
         try:
             outcome = Pool(pool, steps, envs, jobs, events).run()
         except BaseException:  # Ctrl-C, SIGTERM: drop what is queued; lifetime ends the workers

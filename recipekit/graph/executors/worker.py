@@ -15,12 +15,37 @@ from typing import Any
 HEAVY = ("torch", "torchvision", "ultralytics", "onnx", "onnxruntime", "onnxslim", "cv2")
 
 
-def preload() -> list[str]:
+def step_imports(steps: list[Any]) -> tuple[str, ...]:
+    """The heavy modules the plugins of `steps` import (Plugin.imports), torch first, in a stable order."""
+    from recipekit.fixes import FIXES
+    from recipekit.gates import GATES
+    from recipekit.sources import SOURCES
+    from recipekit.targets import TARGETS
+
+    names: set[str] = set()
+    for step in steps:
+        if step.kind in ("export", "golden"):
+            plugins = [SOURCES.get(step.plugin)]
+        elif step.kind == "fix":
+            plugins = [
+                FIXES.get(f["name"]) for f in step.config.get("fixes", []) if isinstance(f, dict) and "name" in f
+            ]
+        elif step.kind == "gate":
+            plugins = [GATES.get(step.plugin)]
+        elif step.target:
+            plugins = [TARGETS.get(step.target)]
+        else:
+            plugins = []
+        names.update(m for p in plugins for m in p.imports)
+    return tuple(sorted(names, key=lambda m: (m != "torch", m)))
+
+
+def preload(modules: tuple[str, ...] = HEAVY) -> list[str]:
     """Import the heavy libraries once, when the worker starts, instead of in its first step."""
     import importlib
 
     done = []
-    for name in HEAVY:
+    for name in modules:
         try:
             importlib.import_module(name)
             done.append(name)

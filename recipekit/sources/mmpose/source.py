@@ -62,6 +62,8 @@ class MmposeConfig(WeightsConfig):
 class MmposeSource(Source):
     """RTMO through MMDeploy; reference = the same checkpoint in mmpose's ordinary (non-deploy) mode."""
 
+    imports: ClassVar[tuple[str, ...]] = ("torch", "torchvision", "mmpose", "onnx", "onnxruntime", "cv2")
+
     name: ClassVar[str] = "mmpose"
     version: ClassVar[str] = "2"
     Config = MmposeConfig

@@ -102,6 +102,8 @@ def below_cap(model: Any, outputs: list[Any], builder: str) -> list[Any]:
 class TorchvisionSource(Source):
     """Exports a torchvision detector to ONNX and runs it eagerly as the gates' reference."""
 
+    imports: ClassVar[tuple[str, ...]] = ("torch", "torchvision", "onnx", "onnxruntime", "cv2")
+
     name: ClassVar[str] = "torchvision"
     version: ClassVar[str] = "2"
     Config = TorchvisionConfig

@@ -113,6 +113,7 @@ def check_preprocess(recipe: Recipe, arch: Arch) -> None:
 
 
 class UltralyticsSource(Source):
+    imports: ClassVar[tuple[str, ...]] = ("torch", "ultralytics", "onnx", "onnxruntime", "cv2")
     name: ClassVar[str] = "ultralytics"
     version: ClassVar[str] = "2"
     Config = UltralyticsConfig
