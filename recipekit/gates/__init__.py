@@ -15,5 +15,6 @@ GATES = Registry(
         "webgpu-browser": "recipekit.targets.webgpu.browser:WebGpuBrowser",
         "latency": "recipekit.gates.latency:Latency",
         "accuracy": "recipekit.gates.accuracy.gate:Accuracy",
+        "jetson-device": "recipekit.targets.trt.ondevice:JetsonDevice",
     },
 )

@@ -268,7 +268,30 @@ class StepContext:
         except Exception as exc:  # noqa: BLE001 - the build stands; the upload is reported
             self.notes.append(f"upload to {self.remote.shown} failed ({type(exc).__name__}: {exc})")
 
+    def check_inputs(self) -> None:
+        """Every declared input file is here with the bytes its digest (in the key) names, or StepFailed.
+
+        The key was computed where the build was planned; a worker that would read another version of
+        a file at that path (a stale checkout, a file edited mid-build) must not file its output under it."""
+        from recipekit.core.errors import StepFailed
+
+        for name, f in self.files.items():
+            if not f.path.is_file():
+                raise StepFailed(
+                    self.task,
+                    f"input {name}: {f.path} is not on this machine; steps read the recipe's files at the paths "
+                    "the build was planned with (on a cluster: the same checkout or a shared mount on every worker)",
+                )
+            got = self.store.memo.digest(f.path)
+            if got != f.digest:
+                raise StepFailed(
+                    self.task,
+                    f"input {name}: {f.path} has other bytes than when the build was planned (sha256 {got[:12]}, "
+                    f"keyed {f.digest[:12]}); build again",
+                )
+
     def _build(self, build: Callable[[Path], Result]) -> Entry:
+        self.check_inputs()
         t0 = time.perf_counter()
         with self.store.writer(self.key) as work, captured() as log:
             try:

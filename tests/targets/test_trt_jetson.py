@@ -193,3 +193,81 @@ def test_device_check_usage_errors(tmp_path: Path) -> None:
         device_check(tmp_path, "ort")
     with pytest.raises(UsageError, match="--backend: expected one of ort, trt"):
         device_check(tmp_path, "cuda")
+
+
+def gate_context(root: Path):
+    from recipekit.gates.base import GateContext
+
+    rec = M.recipe("trt-jetson", IMGSZ)
+    return GateContext(rec, "trt-jetson", root, "bundle.json", root / "model.onnx", lambda: None, lambda: None)
+
+
+@pytest.mark.slow
+def test_jetson_device_gate_is_unavailable_off_device(bundle: tuple[Path, object]) -> None:
+    from recipekit.targets.trt.ondevice import JetsonDevice
+
+    result = JetsonDevice().check(gate_context(bundle[0]))
+    assert result.status == "unavailable" and "not a Jetson" in result.message and "jetson=1" in result.message
+
+
+@pytest.mark.slow
+def test_jetson_device_on_a_device_without_tensorrt(
+    bundle: tuple[Path, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The device probe faked (an L4T release file); the bundle's real check.py then finds no TensorRT."""
+    from recipekit.targets.trt import ondevice
+
+    release = tmp_path / "nv_tegra_release"
+    release.write_text("# R36 (release), REVISION: 4.0\n")
+    monkeypatch.setattr(ondevice, "TEGRA_RELEASE", release)
+    real = ondevice.importlib.util.find_spec
+    monkeypatch.setattr(ondevice.importlib.util, "find_spec", lambda n: object() if n == "tensorrt" else real(n))
+    gate = ondevice.JetsonDevice(ondevice.JetsonDeviceConfig(build_engines=False))
+    result = gate.check(gate_context(bundle[0]))
+    assert result.status == "unavailable" and "tensorrt is not installed" in result.message, result
+
+
+@pytest.mark.slow
+def test_jetson_device_verdicts_from_the_bundles_own_check(bundle: tuple[Path, object], tmp_path: Path) -> None:
+    """verdict() on real check.py runs: every case within tolerance, an altered reference, a damaged bundle."""
+    import subprocess
+    import sys
+
+    from recipekit.targets.trt.ondevice import verdict
+
+    def run(root: Path) -> tuple[subprocess.CompletedProcess, dict]:
+        rows = tmp_path / f"{root.name}.json"
+        cmd = [sys.executable, "check.py", "--backend", "ort", "--json", str(rows)]
+        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=False)
+        return proc, (json.loads(rows.read_text()) if rows.is_file() else {})
+
+    good = verdict(*run(bundle[0]))
+    assert good.status == "passed" and len(good.figures["rows"]) == 8
+    altered = shutil.copytree(bundle[0], tmp_path / "altered")
+    case = altered / "golden/160x160_b2.npz"
+    with np.load(case) as z:
+        arrays = dict(z)
+    arrays["out0"][1, :4] += 5.0
+    with open(case, "wb") as fh:
+        np.savez(fh, **arrays)
+    resum(altered)
+    bad = verdict(*run(altered))
+    assert bad.status == "failed" and "batch 2" in bad.failures[0], bad.failures
+    damaged = shutil.copytree(bundle[0], tmp_path / "damaged")
+    (damaged / "golden/160x160_b1.npz").write_bytes(b"truncated")
+    broken = verdict(*run(damaged))
+    assert broken.status == "failed" and "sha256 differs" in broken.failures[0], broken.failures
+
+
+def test_jetson_device_needs_a_jetson_worker() -> None:
+    """On a Dask cluster the gate's step runs only on a worker offering `jetson` (Plugin.resources)."""
+    from helpers.common import RECIPES
+
+    from recipekit.graph.executors.cluster import step_resources
+    from recipekit.graph.plan import plan
+    from recipekit.recipe.load import load
+
+    recipe = load(RECIPES / "yolo11n-seg-b4.yaml", ["+gates.jetson-device={}"])
+    steps = {s.task: s for s in plan(recipe, ["trt-jetson"], check=False)}
+    assert step_resources(steps["yolo11n-seg-b4:gate:trt-jetson.jetson-device"]) == {"jetson": 1}
+    assert step_resources(steps["yolo11n-seg-b4:gate:trt-jetson.parity"]) == {}
