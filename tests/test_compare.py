@@ -367,3 +367,40 @@ def test_class_scores_of_a_classifier():
     assert compare_outputs(["p"], [ref], [ref + 0.005], kind, {})[0]["passed"]
     (row,) = compare_outputs(["p"], [ref], [ref + [[0.0, 0.03, 0.0]]], kind, {})
     assert not row["passed"] and "score_abs 0.01 abs" in row["reason"] and "index [0, 1]" in row["reason"]
+
+
+def rcnn_outputs(n: int, k: int = 17, hw: int = 32):
+    """Mask/Keypoint R-CNN-shaped outputs of n detections (no batch axis), as the torchvision source exports."""
+    rng = np.random.default_rng(n)
+    xy = rng.uniform(0, hw / 2, size=(n, 2))
+    boxes = np.concatenate([xy, xy + hw / 3], axis=1).astype(np.float32)
+    boxes[:, 0] += np.arange(n) * hw  # far apart: one match each
+    scores = np.linspace(0.9, 0.5, n).astype(np.float32)
+    labels = np.ones(n, np.int64)
+    masks = np.zeros((n, 1, hw, hw), np.float32)
+    masks[:, :, 4:20, 6:22] = 0.97
+    kpts = np.concatenate([rng.uniform(0, hw, size=(n, k, 2)), np.ones((n, k, 1))], axis=2).astype(np.float32)
+    return [boxes, scores, labels, masks, kpts, rng.normal(size=(n, k)).astype(np.float32)]
+
+
+def test_rcnn_masks_and_keypoints_as_the_torchvision_source_declares_them():
+    """Masks as mask IoU and keypoints in pixels; a moved mask or keypoint fails; zero detections compare."""
+    from recipekit.sources.torchvision.export import output_kinds
+
+    names = ["boxes", "scores", "labels", "masks", "keypoints", "keypoints_scores"]
+    kinds = output_kinds(names, 0.25)
+    ref = rcnn_outputs(3)
+    (row,) = compare_outputs(names, ref, [a.copy() for a in ref], kinds, {})
+    assert row["passed"] and row["matched"] == 3 and row["mask_iou_mean"] == 1.0 and row["keypoints_px_max"] == 0
+    moved = [a.copy() for a in ref]
+    moved[3][1] = np.roll(moved[3][1], 8, axis=-1)
+    (row,) = compare_outputs(names, ref, moved, kinds, {})
+    assert not row["passed"] and "field mask: 1 matched detection(s) beyond mask_iou 0.9 IoU" in row["reason"]
+    moved = [a.copy() for a in ref]
+    moved[4][2, 5, 1] += 3.0
+    (row,) = compare_outputs(names, ref, moved, kinds, {"keypoints_px": 2.0})
+    assert not row["passed"] and "field keypoints: 1 matched detection(s) beyond keypoints_px 2 px" in row["reason"]
+    assert row["keypoints_px_max"] == pytest.approx(3.0, abs=1e-4)
+    empty = rcnn_outputs(0)
+    (row,) = compare_outputs(names, empty, [a.copy() for a in empty], kinds, {})
+    assert row["passed"] and row["matched"] == 0

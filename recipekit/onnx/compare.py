@@ -30,6 +30,7 @@ values, the tolerance and its unit.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -465,7 +466,7 @@ def _read_field(f: dict[str, Any], v: np.ndarray, hw: Any) -> dict[str, np.ndarr
             raise FormatError(f"box field has {v.shape[-1]} values per detection, not 4")
         return {"box": _to_xyxy(_scale(v, f["unit"], hw, "box"), f["format"])}
     if role == "keypoints":
-        k = v.reshape(n, -1, f["dims"]).astype(np.float64)
+        k = v.reshape(n, math.prod(v.shape[1:]) // f["dims"], f["dims"]).astype(np.float64)  # n may be 0
         k[..., :2] = _scale(k[..., :2], f["unit"], hw, "keypoints")
         return {"keypoints": k}
     if role == "class_scores":

@@ -178,3 +178,22 @@ def test_recalibrate_bn_generic() -> None:
     bn = model[1]
     torch.testing.assert_close(bn.running_mean, feats.mean((0, 2, 3)), atol=1e-4, rtol=1e-4)
     assert not model.training and bn.momentum == 0.1
+
+
+@pytest.mark.slow
+def test_synthetic_rpn_proposals_do_not_tie(one_thread) -> None:
+    """Which of two tied proposals survives the RPN's top-n cuts is up to the sort, and PyTorch and ONNX
+    Runtime keep different ones (one proposal, and its detection, then differ for no fault of the export).
+    Synthetic objectness scores the anchors of one position apart: no two of the best proposals tie."""
+    import torch
+
+    from recipekit.sources.torchvision.build import build
+
+    for recipe in (_recipe(), _recipe("source.builder=keypointrcnn_resnet50_fpn", "export.imgsz=160")):
+        model, _ = build(recipe.source, recipe)
+        x = torch.from_numpy(_image(recipe, "ultralytics:bus.jpg", recipe.export.imgsz))
+        with torch.no_grad():
+            images, _ = model.transform([x[0]])
+            logits, _ = model.rpn.head(list(model.backbone(images.tensors).values()))
+        top = torch.cat([t.flatten() for t in logits]).topk(2 * model.rpn.post_nms_top_n()).values
+        assert len(torch.unique(top)) == len(top), "tied RPN objectness among the best proposals"

@@ -105,7 +105,7 @@ class TorchvisionSource(Source):
     imports: ClassVar[tuple[str, ...]] = ("torch", "torchvision", "onnx", "onnxruntime", "cv2")
 
     name: ClassVar[str] = "torchvision"
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "3"
     Config = TorchvisionConfig
     checkpoint_family: ClassVar[str] = "state"
 

@@ -7,7 +7,10 @@ near 1/91, below any score threshold. Two closed-form settings fix that, with no
   separates real images' features from uniform images' (at every declared shape), and (a, b) map the
   highest uniform-image value to a quarter of `rpn_score_thresh` and the weakest real image's best
   value to 0.5. Uniform (blank) images then give zero proposals: the input that exercises the
-  zero-proposal path of the graph.
+  zero-proposal path of the graph. Anchor k of a position scores ANCHOR_STEP * k lower than anchor 0:
+  with one shared direction the anchors of a position would tie exactly, and which of a tie survives
+  the RPN's top-n cuts is up to the sort (PyTorch and ONNX Runtime keep different ones, so one
+  proposal, and its detection, would differ for no fault of the export).
 - class logits = s * W (x - mean x): centred on the real proposals' mean box feature and scaled
   to a spread of CLASS_SPREAD, so each proposal favours some class with a confident score.
 """
@@ -29,6 +32,7 @@ UNIFORM_VALUES = (0, 64, 114, 128, 192, 255)
 CLASS_SPREAD = 2.0
 RPN_SCORE_THRESH = 0.05
 RIDGE = 0.1
+ANCHOR_STEP = 0.1
 
 
 def calibrate(model: nn.Module, recipe: Recipe, seed: int, family: str) -> dict[str, Any]:
@@ -113,8 +117,8 @@ def _objectness(model: nn.Module, real: list[torch.Tensor], uniform: list[torch.
     head = model.rpn.head.cls_logits
     with torch.no_grad():
         head.weight.copy_((a * w)[None, :, None, None].expand_as(head.weight))
-        head.bias.fill_(lo - a * top_uniform)
-    return {"scale": a, "top_uniform": top_uniform, "top_real": top_real}
+        head.bias.copy_(lo - a * top_uniform - ANCHOR_STEP * torch.arange(head.out_channels))
+    return {"scale": a, "top_uniform": top_uniform, "top_real": top_real, "anchor_step": ANCHOR_STEP}
 
 
 def _lda_direction(real: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
