@@ -398,9 +398,31 @@ def test_rcnn_masks_and_keypoints_as_the_torchvision_source_declares_them():
     assert not row["passed"] and "field mask: 1 matched detection(s) beyond mask_iou 0.9 IoU" in row["reason"]
     moved = [a.copy() for a in ref]
     moved[4][2, 5, 1] += 3.0
+    moved[5][2, 5] += 0.5  # another peak: another heatmap value
     (row,) = compare_outputs(names, ref, moved, kinds, {"keypoints_px": 2.0})
     assert not row["passed"] and "field keypoints: 1 matched detection(s) beyond keypoints_px 2 px" in row["reason"]
-    assert row["keypoints_px_max"] == pytest.approx(3.0, abs=1e-4)
+    assert row["keypoints_px_max"] == pytest.approx(3.0, abs=1e-4) and row["keypoint_ties"] == 0
     empty = rcnn_outputs(0)
     (row,) = compare_outputs(names, empty, [a.copy() for a in empty], kinds, {})
     assert row["passed"] and row["matched"] == 0
+
+
+def test_keypoint_at_a_tied_heatmap_peak_is_a_tie_not_an_error():
+    """One keypoint 16 px away at a peak of the same height (argmax between two near-equal maxima) passes,
+    reported as a tie; a shift of many keypoints with their scores intact (a decoding error) fails."""
+    from recipekit.sources.torchvision.export import output_kinds
+
+    names = ["boxes", "scores", "labels", "keypoints", "keypoints_scores"]
+    kinds = output_kinds(names, 0.25)
+    ref = [a for k, a in enumerate(rcnn_outputs(3)) if k != 3]  # no masks
+    tied = [a.copy() for a in ref]
+    tied[3][1, 6, :2] += (-7.0, 15.0)
+    tied[4][1, 6] += 5e-5
+    (row,) = compare_outputs(names, ref, tied, kinds, {})
+    assert row["passed"] and row["keypoint_ties"] == 1 and row["keypoints_compared"] == 51
+    assert row["tie_examples"][0]["index"] == 1 and row["tie_examples"][0]["keypoint"] == 6
+    assert row["keypoints_px_max"] == 0  # the tied keypoint is not a coordinate error
+    shifted = [a.copy() for a in ref]
+    shifted[3][..., 0] += 12.0  # every keypoint offset in x: scores unchanged
+    (row,) = compare_outputs(names, ref, shifted, kinds, {})
+    assert not row["passed"] and "keypoint_ties 51 > 1 (1% of 51 keypoints)" in row["reason"]

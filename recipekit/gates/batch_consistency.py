@@ -51,7 +51,7 @@ class BatchConsistency(Gate):
     """Batch-N items against batch-1 runs, for every batch size that matters."""
 
     name: ClassVar[str] = "batch-consistency"
-    version: ClassVar[str] = "4"
+    version: ClassVar[str] = "5"
     Config = BatchConsistencyConfig
     default_tolerances: ClassVar[dict[str, Any]] = {}
 

@@ -104,7 +104,7 @@ class EmptyInput(Gate):
     """The first probe with zero reference detections: no error, declared shapes, agreement, zero-sized listed."""
 
     name: ClassVar[str] = "empty-input"
-    version: ClassVar[str] = "3"
+    version: ClassVar[str] = "4"
     Config = EmptyInputConfig
     uses_golden: ClassVar[bool] = True
     reads_gates: ClassVar[tuple[str, ...]] = ("parity",)  # what counts as a detection, how outputs agree

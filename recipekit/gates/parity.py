@@ -22,7 +22,7 @@ class Parity(Gate):
     """Runs every golden case through the artifact and compares each output with the source's."""
 
     name: ClassVar[str] = "parity"
-    version: ClassVar[str] = "5"
+    version: ClassVar[str] = "6"
     Config = ParityConfig
     default_tolerances: ClassVar[dict[str, Any]] = {}
 

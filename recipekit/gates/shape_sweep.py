@@ -51,7 +51,7 @@ class ShapeSweep(Gate):
     """Per shape: golden cases compared with the artifact's outputs, or a run-only check."""
 
     name: ClassVar[str] = "shape-sweep"
-    version: ClassVar[str] = "4"
+    version: ClassVar[str] = "5"
     Config = ShapeSweepConfig
     default_tolerances: ClassVar[dict[str, Any]] = {}
 

@@ -563,15 +563,18 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _pair_values(
-    field: str, spec: dict[str, Any], r: np.ndarray, g: np.ndarray, tol: dict
+    field: str, spec: dict[str, Any], r: np.ndarray, g: np.ndarray, tol: dict, ties: Any = None
 ) -> list[tuple[str, Any, Any, Any]]:
-    """(label, per-pair error, failing mask, key) of one field over matched pairs (rows: pairs)."""
+    """(label, per-pair error, failing mask, key) of one field over matched pairs (rows: pairs);
+    `ties` (pairs, K): keypoints at tied heatmap peaks (`keypoint_ties`), judged apart."""
     if field == "box":
         err = np.abs(r - g).max(axis=1, initial=0.0)
         return [("box", err, ~(err <= tol["box_px"]), "box_px")]
     if field == "keypoints":
         rk, gk = r.astype(np.float64), g.astype(np.float64)
-        dist = np.linalg.norm(rk[..., :2] - gk[..., :2], axis=-1).max(axis=1, initial=0.0)
+        dist = np.linalg.norm(rk[..., :2] - gk[..., :2], axis=-1)
+        dist = np.where(ties, 0.0, dist) if ties is not None else dist
+        dist = dist.max(axis=1, initial=0.0)
         out = [("keypoints", dist, ~(dist <= tol["keypoints_px"]), "keypoints_px")]
         if rk.shape[-1] > 2:
             key = rule_of("score", spec.get("visibility", "probability"))
@@ -594,6 +597,26 @@ def _pair_values(
             key,
         )
     ]
+
+
+TIE_SHARE = 0.01
+"""At most this share of the compared keypoints (and at least one) may sit at tied heatmap peaks."""
+
+
+def keypoint_ties(r: dict[str, np.ndarray], g: dict[str, np.ndarray], tol: dict) -> np.ndarray | None:
+    """(pairs, K) True where a matched detection's keypoint moved beyond keypoints_px to a heatmap peak
+    of the same height (its keypoint score within the score rule): argmax decoding jumps between two
+    near-equal maxima on noise a thousand times below any tolerance (Keypoint R-CNN's heatmaps), a
+    discontinuity, not an export error. None without keypoint scores on both sides (nothing is tied).
+    A decoding error moves many keypoints, a tie one: ties beyond TIE_SHARE fail (`detection_failures`)."""
+    if "keypoint_scores" not in r or "keypoint_scores" not in g or r["keypoints"].shape != g["keypoints"].shape:
+        return None
+    rk, gk = r["keypoints"].astype(np.float64), g["keypoints"].astype(np.float64)
+    moved = ~(np.linalg.norm(rk[..., :2] - gk[..., :2], axis=-1) <= tol["keypoints_px"])
+    rs, gs = r["keypoint_scores"], g["keypoint_scores"]
+    if rs.shape != moved.shape or gs.shape != moved.shape:
+        return None
+    return moved & ~failing_elements(rs.astype(np.float64), gs.astype(np.float64), tol["atol"], tol["rtol"])
 
 
 _FIGURE = {
@@ -640,6 +663,8 @@ class _Collect:
         self.counts = {"matched": 0, "ignored_below_min_score": 0, "padding_ref": 0, "padding_got": 0}
         self.miss: dict[str, list[dict]] = {"ref": [], "got": []}
         self.pairs: list[list[tuple[int, int]]] = []
+        self.ties: list[dict[str, Any]] = []
+        self.keypoints = 0
 
     def image(self, b: int, r: dict[str, np.ndarray], g: dict[str, np.ndarray]) -> None:
         pairs = match_detections(r, g, self.tol["iou_match"])
@@ -654,9 +679,10 @@ class _Collect:
         self.counts["padding_got"] += int(g["padding"])
         i = np.array([p[0] for p in pairs], dtype=int)
         j = np.array([p[1] for p in pairs], dtype=int)
+        ties = self._ties(b, r, g, i, j)
         for field in sorted(set(r) & set(g) - {"padding", "class"}):
             for label, err, bad, key in _pair_values(
-                field, self.specs.get(field, {}), r[field][i], g[field][j], self.tol
+                field, self.specs.get(field, {}), r[field][i], g[field][j], self.tol, ties
             ):
                 self.errs.setdefault(label, []).extend(np.asarray(err, np.float64).tolist())
                 for k in np.nonzero(bad)[0]:
@@ -666,6 +692,18 @@ class _Collect:
             self.miss[side] += rows
             self.counts["ignored_below_min_score"] += ignored
 
+    def _ties(self, b: int, r: dict, g: dict, i: np.ndarray, j: np.ndarray) -> np.ndarray | None:
+        if "keypoints" not in r or "keypoints" not in g:
+            return None
+        keys = ("keypoints", "keypoint_scores")
+        rp, gp = ({k: d[k][n] for k in keys if k in d} for d, n in ((r, i), (g, j)))
+        self.keypoints += int(np.prod(rp["keypoints"].shape[:2]))
+        ties = keypoint_ties(rp, gp, self.tol)
+        for p, k in zip(*np.nonzero(ties), strict=True) if ties is not None else ():
+            ref, got = ([round(float(v), 2) for v in d["keypoints"][p, k, :2]] for d in (rp, gp))
+            self.ties.append({"image": b, "index": int(i[p]), "keypoint": int(k), "ref": ref, "got": got})
+        return ties
+
     def figures(self) -> dict[str, Any]:
         figs: dict[str, Any] = {
             **self.counts,
@@ -673,6 +711,8 @@ class _Collect:
             "unmatched_got": len(self.miss["got"]),
             "unmatched_examples": {"ref": self.miss["ref"][:5], "got": self.miss["got"][:5]},
         }
+        if self.keypoints:
+            figs.update(keypoints_compared=self.keypoints, keypoint_ties=len(self.ties), tie_examples=self.ties[:5])
         for label, vals in self.errs.items():
             figs.update(quantiles(np.asarray(vals), _FIGURE.get(label, f"{label}_err")))
         return figs
@@ -689,6 +729,14 @@ def detection_failures(name: str, c: _Collect, ref_imgs: list, got_imgs: list) -
                 f"iou_match={c.tol['iou_match']:g} (e.g. image {best['image']} detection {best['index']}: "
                 f"score {best['score']:.3f}, class {best['class']}, box {best['box']})"
             )
+    allowed = max(1, int(TIE_SHARE * c.keypoints))
+    if len(c.ties) > allowed:
+        t = c.ties[0]
+        out.append(
+            f"keypoint_ties {len(c.ties)} > {allowed} ({TIE_SHARE:.0%} of {c.keypoints} keypoints): keypoints at "
+            f"another peak of the same height, too many to be argmax ties (e.g. image {t['image']} detection "
+            f"{t['index']} keypoint {t['keypoint']}: got {t['got']} vs reference {t['ref']})"
+        )
     for label, fails in c.fails.items():
         worst = max(fails, key=lambda f: np.nan_to_num(f[0], nan=np.inf) * (-1 if f[5] == "mask_iou" else 1))
         err, b, i, j, field, key = worst
