@@ -3,7 +3,7 @@ batch-consistency where the batch is dynamic, and a blank image (empty-input).
 
 Ultralytics: one model of each task (detect: YOLOv10 NMS-free, segment: YOLO12 with NMS, pose:
 YOLOv8 with NMS, obb: YOLO11 raw head, classify: YOLOv8) and RT-DETR; torchvision: Mask R-CNN
-(masks as mask IoU), Keypoint R-CNN (keypoints in pixels) and RetinaNet (one-stage); the python
+(masks as mask IoU), Keypoint R-CNN (keypoints in pixels), RetinaNet and SSD300 (one-stage); the python
 source: a tiny module from tests/helpers/python_models.py. One build per recipe (module-scoped).
 Plan-time refusals (exit 2, key path, what is supported) are quick and not marked slow.
 """
@@ -30,6 +30,7 @@ BUILDS = {
     "maskrcnn-r50": ("export.imgsz=224", ("parity", "empty-input")),
     "keypointrcnn-r50": ("export.imgsz=224", ("parity", "empty-input")),
     "retinanet-r50": ("export.imgsz=224", ("parity", "empty-input")),
+    "ssd300-vgg16": ("export.imgsz=300", ("parity", "empty-input")),  # resized to 300 inside at any size
 }
 
 
