@@ -19,7 +19,7 @@ import pytest
 from helpers import webgpu_models as models
 
 from recipekit.gates import GATES
-from recipekit.targets.webgpu.browser import WebGpuBrowser, WebGpuBrowserConfig
+from recipekit.targets.webgpu.browser import FAST_DAWN, WebGpuBrowser, WebGpuBrowserConfig
 from recipekit.targets.webgpu.web import find_chromium, find_ortweb
 from recipekit.targets.webgpu.web.chromium import Chromium
 from recipekit.targets.webgpu.web.server import LoopbackServer
@@ -247,6 +247,7 @@ def test_default_recipe_passes_on_both_bundles_and_a_2px_box_error_fails_naming_
     assert kinds["output0"]["kind"] == "raw_head"
     ok = WebGpuBrowser(WebGpuBrowserConfig()).check(browser_ctx(rec, path, path, kinds, bundle))
     assert ok.status == "passed", ok.failures
+    assert ok.figures["dawn_toggles"] == list(FAST_DAWN)  # a pass with the fast toggles stands
     assert ok.figures["tolerances"][0]["box_px"] == 0.1  # the recipe's parity tolerance, not a private one
     real = [r for r in ok.figures["comparisons"] if not r["case"].startswith("blank")]
     assert real and all(r["compared_candidates"] > 0 for r in real)
@@ -262,3 +263,5 @@ def test_default_recipe_passes_on_both_bundles_and_a_2px_box_error_fails_naming_
     assert real_case, bad.failures
     assert "output0 group box (channels 0-3, px)" in real_case[0] and f"anchor {best} channel 2 (w)" in real_case[0]
     assert "box_px 0.1 px" in real_case[0]
+    # a failure counts only as confirmed by a run without the fast toggles (what browsers ship)
+    assert bad.figures["dawn_toggles"] == [] and bad.figures["fast_run_failures"]

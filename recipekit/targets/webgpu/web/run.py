@@ -81,10 +81,12 @@ def run_in_browser(
     eps: tuple[str, ...] = ("webgpu", "wasm"),
     timeout: float = 180.0,
     cache_root: Path | None = None,
+    dawn_features: tuple[str, ...] = (),
 ) -> BrowserReport:
     """Run `model` on every case with every EP in one headless Chromium page; never leaves processes behind.
 
-    `cache_root`: where Chromium's GPU caches are kept between runs (gpucache.py); None keeps none."""
+    `cache_root`: where Chromium's GPU caches are kept between runs (gpucache.py); None keeps none.
+    `dawn_features`: Dawn toggles to enable (Chromium's --enable-dawn-features), e.g. the gate's fast ones."""
     chromium, ortweb = require_tools()
     cache = GpuCache(cache_root, chromium_version()) if cache_root is not None else None
     start = time.monotonic()
@@ -93,12 +95,18 @@ def run_in_browser(
         with (
             sigterm_as_interrupt(),
             LoopbackServer(files, {"/ort/": ortweb.dist}, cache.preferred_port() if cache else 0) as server,
-            Chromium(chromium, f"{server.url}/runner.html", extra_flags(), cache) as browser,
+            Chromium(
+                chromium, f"{server.url}/runner.html", dawn_flags(dawn_features) + extra_flags(), cache
+            ) as browser,
         ):
             raw = _wait(server, browser, timeout)
     report = _decode(raw, ortweb.version, bundle)
     report.seconds = time.monotonic() - start
     return report
+
+
+def dawn_flags(features: tuple[str, ...]) -> tuple[str, ...]:
+    return (f"--enable-dawn-features={','.join(features)}",) if features else ()
 
 
 def extra_flags() -> tuple[str, ...]:
