@@ -134,3 +134,73 @@ def test_gates_read_the_bundle_the_target_built_for(tmp_path):
     assert declared_bundle(ctx) == "webgpu"
     lint = WebGpuLint().check(ctx)
     assert lint.figures["bundle"] == "webgpu" and lint.status == "passed"
+
+
+def _png_samples(folder: Path) -> list[Path]:
+    """bus.jpg (portrait) and zidane.jpg (landscape) as lossless PNGs: the browser's JPEG decoder is not cv2's."""
+    import cv2
+
+    from recipekit.onnx.preprocess import read_image, resolve_sample
+
+    out = []
+    for name in ("bus", "zidane"):
+        path = folder / f"{name}.png"
+        cv2.imwrite(str(path), read_image(resolve_sample(f"ultralytics:{name}.jpg", Path("."))))
+        out.append(path)
+    return out
+
+
+@needs_npm
+@pytest.mark.skipif(find_chromium()[0] is None, reason=find_chromium()[1])
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("resize", "hw"), [("center-crop", (64, 64)), ("center-crop", (48, 80)), ("letterbox", (48, 80))]
+)
+def test_viewer_feeds_the_tensor_recipekit_makes(tmp_path, resize, hw):
+    """The page's preprocessing is recipekit.preprocess's: a classifier's resize + centre crop (Pillow's
+    antialiased bilinear, as Ultralytics' classify_transforms) to the last bit; letterbox within one grey
+    level (cv2's INTER_LINEAR rounds in SIMD lanes whose width depends on the CPU). Portrait and landscape."""
+    from recipekit.onnx.preprocess import image_tensor
+    from recipekit.recipe.schema import Preprocess
+    from recipekit.targets.webgpu.web.chromium import Chromium
+    from recipekit.targets.webgpu.web.server import LoopbackServer
+
+    samples = _png_samples(tmp_path)
+    rec = models.recipe(hw, samples=(str(samples[0]),))
+    rec = rec.model_copy(update={"input": rec.input.model_copy(update={"preprocess": Preprocess(resize=resize)})})
+    out = tmp_path / "out"
+    out.mkdir()
+    ctx = TargetContext(recipe=rec, state_dir=tmp_path, golden=lambda: None, output_kinds={})
+    WebGpuTarget(WebGpuConfig()).build(models.constant_detections(tmp_path / "src.onnx", hw), out, ctx)
+    assert json.loads((out / "webgpu.json").read_text())["preprocess"]["resize"] == resize
+    for sample in samples:
+        (out / "sample.png").write_bytes(sample.read_bytes())  # the page runs the manifest's sample
+        with (
+            LoopbackServer(mounts={"/": out, "/ort/": out / "ort"}) as server,
+            Chromium(find_chromium()[0], f"{server.url}/index.html?report&input"),
+        ):
+            got = server.inbox.wait(120)
+        assert got is not None and "error" not in got, got
+        want = image_tensor(sample, hw, rec.input.preprocess)
+        page = np.asarray(got["input"], np.float32).reshape(want.shape)
+        tol = 1e-6 if resize == "center-crop" else 1 / 255 + 1e-6
+        assert np.abs(page - want).max() < tol, (sample.name, np.argwhere(np.abs(page - want) >= tol)[:5])
+
+
+def test_page_files_are_in_the_compile_key(tmp_path, monkeypatch):
+    """The page is part of the artifact (its preprocessing is what the model is fed): another viewer.js
+    re-keys the compile step instead of leaving a cached bundle with the old page."""
+    from importlib import resources
+
+    from recipekit.targets.webgpu import target as webgpu_target
+
+    before = WebGpuTarget.environment_key()
+    assets = tmp_path / "web" / "assets"
+    assets.mkdir(parents=True)
+    real, files = resources.files("recipekit.targets.webgpu.web") / "assets", resources.files
+    for name in webgpu_target.PAGE_FILES:
+        (assets / name).write_bytes((real / name).read_bytes())
+    monkeypatch.setattr(resources, "files", lambda pkg: assets.parent if pkg.endswith("webgpu.web") else files(pkg))
+    assert WebGpuTarget.environment_key() == before
+    (assets / "viewer.js").write_text((real / "viewer.js").read_text() + "\n// another page\n")
+    assert WebGpuTarget.environment_key()["page_sha256"] != before["page_sha256"]

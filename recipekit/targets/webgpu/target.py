@@ -66,14 +66,17 @@ class WebGpuTarget(Target):
 
     @classmethod
     def environment_key(cls) -> dict[str, str | None]:
-        """Part of the compile step's key: a new onnxruntime-web pin or lockfile rebuilds the artifact."""
+        """Part of the compile step's key: a new onnxruntime-web pin or lockfile, or another page (its
+        preprocessing is the viewer's), rebuilds the artifact."""
         import hashlib
 
         from recipekit.targets.webgpu.web.ortweb import pinned_version, web_dir
 
         lock = web_dir() / "package-lock.json"
         digest = hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None
-        return {"onnxruntime_web": pinned_version(), "package_lock_sha256": digest}
+        assets = resources.files("recipekit.targets.webgpu.web") / "assets"
+        page = hashlib.sha256(b"".join(hashlib.sha256((assets / n).read_bytes()).digest() for n in PAGE_FILES))
+        return {"onnxruntime_web": pinned_version(), "package_lock_sha256": digest, "page_sha256": page.hexdigest()}
 
     def build(self, onnx_path: Path, out: Path, ctx: TargetContext) -> BuildResult:
         import onnx

@@ -1,5 +1,5 @@
 // recipekit's WebGPU viewer: loads webgpu.json, the model and the pinned onnxruntime-web, preprocesses an
-// image exactly as the manifest declares (letterbox/stretch, scale, mean, std, colour order, layout), runs
+// image exactly as the manifest declares (letterbox/stretch/center-crop, scale, mean, std, colour order, layout), runs
 // it, and draws the detections (boxes, scores, keypoints) on the image.
 const statusEl = document.getElementById('status');
 const canvas = document.getElementById('view');
@@ -36,9 +36,76 @@ function resizeLinear(src, sw, sh, dst, dw, dh, dstStride, x0, y0) {
   }
 }
 
+// Pillow's Image.resize(BILINEAR) on 8-bit RGB, as its Resample.c computes it (what recipekit.preprocess's
+// center-crop uses, after Ultralytics' classify_transforms): a triangle filter widened by the scale when
+// shrinking (antialiasing), coefficients in 22-bit fixed point, a horizontal then a vertical pass, each
+// rounded to 8 bits.
+const PRECISION_BITS = 22;
+
+function pilCoefficients(inSize, outSize) {
+  const scale = inSize / outSize, filterscale = Math.max(scale, 1), support = filterscale;
+  const ksize = Math.ceil(support) * 2 + 1, bounds = new Int32Array(outSize * 2), kk = new Float64Array(outSize * ksize);
+  for (let xx = 0; xx < outSize; xx++) {
+    const center = 0 + (xx + 0.5) * scale, ss = 1.0 / filterscale, k = new Float64Array(ksize);
+    const xmin = Math.max(0, Math.trunc(center - support + 0.5)), n = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
+    let ww = 0.0;
+    for (let x = 0; x < n; x++) {
+      const t = Math.abs((x + xmin - center + 0.5) * ss);
+      k[x] = t < 1.0 ? 1.0 - t : 0.0;
+      ww += k[x];
+    }
+    for (let x = 0; x < n; x++) {
+      const v = ww !== 0.0 ? k[x] / ww : k[x];
+      kk[xx * ksize + x] = Math.trunc(v < 0 ? -0.5 + v * (1 << PRECISION_BITS) : 0.5 + v * (1 << PRECISION_BITS));
+    }
+    bounds[xx * 2] = xmin; bounds[xx * 2 + 1] = n;
+  }
+  return { ksize, bounds, kk };
+}
+
+function pilPass(src, sw, sh, dw, dh, horizontal) {
+  // One pass of Pillow's resample: rows (horizontal) or columns resized, RGBA in and out.
+  const { ksize, bounds, kk } = pilCoefficients(horizontal ? sw : sh, horizontal ? dw : dh);
+  const dst = new Uint8ClampedArray(dw * dh * 4), half = 1 << (PRECISION_BITS - 1), one = 2 ** PRECISION_BITS;
+  for (let y = 0; y < dh; y++) {
+    for (let x = 0; x < dw; x++) {
+      const i = horizontal ? x : y, first = bounds[i * 2], n = bounds[i * 2 + 1], o = (y * dw + x) * 4;
+      for (let c = 0; c < 3; c++) {
+        let ss = half;
+        for (let t = 0; t < n; t++) {
+          const at = horizontal ? (y * sw + first + t) * 4 : ((first + t) * sw + x) * 4;
+          ss += src[at + c] * kk[i * ksize + t];
+        }
+        dst[o + c] = Math.min(255, Math.max(0, Math.floor(ss / one)));
+      }
+      dst[o + 3] = 255;
+    }
+  }
+  return dst;
+}
+
+const roundHalfEven = (v) => { const f = Math.floor(v), d = v - f; return d > 0.5 || (d === 0.5 && f % 2 !== 0) ? f + 1 : f; };
+
+function centerCrop(src, iw, ih, h, w) {
+  // torchvision Resize(short side) + CenterCrop on a PIL image (recipekit.preprocess.center_crop): the
+  // limiting side to its target, the other to int(target * long / short), then the centre cut out.
+  let nh, nw;
+  if (h / ih >= w / iw) [nh, nw] = [h, Math.trunc(h * iw / ih)];
+  else [nh, nw] = [Math.trunc(w * ih / iw), w];
+  [nh, nw] = [Math.max(nh, h), Math.max(nw, w)];
+  const sized = pilPass(pilPass(src, iw, ih, nw, ih, true), nw, ih, nw, nh, false);
+  const top = roundHalfEven((nh - h) / 2), left = roundHalfEven((nw - w) / 2), pixels = new Uint8ClampedArray(w * h * 4);
+  for (let y = 0; y < h; y++) pixels.set(sized.subarray(((y + top) * nw + left) * 4, ((y + top) * nw + left + w) * 4), y * w * 4);
+  return { pixels, ratio: [nw / iw, nh / ih], pad: [-left, -top] };
+}
+
 function fit(img, [h, w], pre) {
   // The image as the model sees it (HxW RGBA pixels) and the mapping back to image pixels.
   const src = pixelsOf(img), pixels = new Uint8ClampedArray(w * h * 4);
+  if (pre.resize === 'center-crop') return centerCrop(src, img.width, img.height, h, w);
+  if (pre.resize === 'none' && (img.width !== w || img.height !== h)) {
+    throw new Error(`resize: none needs ${h}x${w} images, got ${img.height}x${img.width}`);
+  }
   if (pre.resize === 'letterbox') {
     const r = Math.min(h / img.height, w / img.width), nw = Math.round(img.width * r), nh = Math.round(img.height * r);
     const pad = [Math.round((w - nw) / 2 - 0.1), Math.round((h - nh) / 2 - 0.1)];
@@ -117,7 +184,8 @@ async function run(img) {
   draw(img, found, map);
   say(`${found.length} detection(s) in ${ms.toFixed(0)} ms on ${ep} (onnxruntime-web ${manifest.onnxruntime_web.version}, ${manifest.onnxruntime_web.bundle} bundle); outputs: ${summary.join(', ')}`);
   const x = feeds[manifest.inputs[0].name].data;
-  return { detections: found.length, ep, ms, input_mean: x.reduce((a, v) => a + v, 0) / x.length };
+  const input = params.has('input') ? Array.from(x) : undefined;  // ?input: the tensor fed, for tests
+  return { detections: found.length, ep, ms, input_mean: x.reduce((a, v) => a + v, 0) / x.length, input };
 }
 
 const load = (src) => new Promise((ok, fail) => { const i = new Image(); i.onload = () => ok(i); i.onerror = () => fail(new Error(`cannot load image ${src}`)); i.src = src; });
