@@ -243,7 +243,7 @@ def check_url(url: str) -> str | None:
     return None
 
 
-def settings(values: list[str] | None, env_url: str | None) -> tuple[str | None, str]:
+def url_and_mode(values: list[str] | None, env_url: str | None) -> tuple[str | None, str]:
     """(url, mode) from the --remote-cache values: a URL and/or a mode word (read-only, read-write,
     off); the URL defaults to $RECIPEKIT_REMOTE_CACHE. Raises ValueError with the reason."""
     modes = [v for v in values or [] if v in MODES]
@@ -261,9 +261,9 @@ def settings(values: list[str] | None, env_url: str | None) -> tuple[str | None,
     return url, mode
 
 
-def from_env(env: dict[str, Any]) -> RemoteCache | None:
+def from_settings(settings: dict[str, Any]) -> RemoteCache | None:
     """The remote cache a build's settings name (`remote_cache`, `remote_mode`), or None."""
-    url = env.get("remote_cache")
-    if not url or env.get("remote_mode") == "off":
+    url = settings.get("remote_cache")
+    if not url or settings.get("remote_mode") == "off":
         return None
-    return RemoteCache(url, read_only=env.get("remote_mode") == "read-only")
+    return RemoteCache(url, read_only=settings.get("remote_mode") == "read-only")

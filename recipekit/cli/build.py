@@ -104,11 +104,12 @@ def build(args: argparse.Namespace) -> int:
     writable_folder("--out", Path(args.out).resolve())
     recipe, remember = load_pending(args.recipe, args.overrides, cache_root(args))
     targets = targets_arg(args.targets) or list(recipe.targets)
-    envs = {recipe.name: build_settings(recipe, args)}
-    steps = key_steps(plan(recipe, targets), envs)  # every input file found and hashed: bad input stops here
+    settings_by_recipe = {recipe.name: build_settings(recipe, args)}
+    # keyed here: every input file found and hashed, so bad input stops before anything runs
+    steps = key_steps(plan(recipe, targets), settings_by_recipe)
     remember()  # only a recipe that planned and keyed leaves anything behind
     with console_for(args) as console:
-        outcome = run_steps(steps, envs, jobs=args.jobs, events=console)
+        outcome = run_steps(steps, settings_by_recipe, jobs=args.jobs, events=console)
         for text, record in summary(outcome, recipe, targets):
             console.summary(text, record)
     ci_reports(

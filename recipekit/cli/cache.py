@@ -82,11 +82,11 @@ def _gc_limits(args) -> tuple[float | None, int | None]:
 def _remote(args) -> int:
     """The same actions on a remote cache (recipekit/cache/remote_admin.py)."""
     from recipekit.cache import remote_admin
-    from recipekit.cache.remote import RemoteCache, settings
+    from recipekit.cache.remote import RemoteCache, url_and_mode
     from recipekit.core.errors import UsageError
 
     try:
-        url, mode = settings(args.remote_cache, None)
+        url, mode = url_and_mode(args.remote_cache, None)
     except ValueError as exc:
         raise UsageError(f"--remote-cache: {exc}") from None
     if url is None:

@@ -34,12 +34,12 @@ def cache_args(parser: argparse.ArgumentParser) -> None:
 
 def remote_settings(args: argparse.Namespace) -> tuple[str | None, str]:
     """(url, mode) of the remote cache the command line and environment name."""
-    from recipekit.cache.remote import settings
+    from recipekit.cache.remote import url_and_mode
     from recipekit.core.errors import UsageError
 
     values = getattr(args, "remote_cache", None)
     try:
-        return settings(values, os.environ.get("RECIPEKIT_REMOTE_CACHE"))
+        return url_and_mode(values, os.environ.get("RECIPEKIT_REMOTE_CACHE"))
     except ValueError as exc:
         raise UsageError(f"--remote-cache: {exc}") from None
 

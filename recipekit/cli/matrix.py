@@ -92,12 +92,12 @@ def plan_all(args: argparse.Namespace, recipes: list[str], overrides: list[str])
     from recipekit.graph.plan import plan
     from recipekit.recipe.load import load
 
-    steps, envs, cells = [], {}, []  # cells: (recipe, target, tasks | reason)
+    steps, settings_by_recipe, cells = [], {}, []  # cells: (recipe, target, tasks | reason)
     for path in recipes:
         recipe = load(path, overrides, Path(args.cache).resolve())
         if not getattr(args, "no_latency", True) and "latency" not in recipe.gates:
             recipe = with_latency(recipe)
-        if recipe.name in envs:
+        if recipe.name in settings_by_recipe:
             raise UsageError(f"{path}: recipe name {recipe.name!r} is used twice in this matrix")
         plan(recipe, list(recipe.targets))  # recipe-level errors (bad input) stop the matrix: exit 2
         wanted = targets_arg(args.targets) or list(recipe.targets)
@@ -107,14 +107,14 @@ def plan_all(args: argparse.Namespace, recipes: list[str], overrides: list[str])
             why = why or _unplannable(recipe, target)
             cells.append((recipe.name, target, why)) if why else takes.append(target)
         if takes:
-            envs[recipe.name] = build_settings(
+            settings_by_recipe[recipe.name] = build_settings(
                 recipe, argparse.Namespace(**{**vars(args), "recipe": path, "require": False})
             )
             mine = plan(recipe, takes)
             steps += [s for s in mine if s.task not in {x.task for x in steps}]
             shared = [s.task for s in mine if s.target is None]
             cells += [(recipe.name, t, shared + [s.task for s in mine if s.target == t]) for t in takes]
-    return steps, envs, cells
+    return steps, settings_by_recipe, cells
 
 
 def write_reports(folder: Path, cells: list, meta: dict[str, Any]) -> None:
@@ -139,15 +139,15 @@ def invoke(command: str, argv: list[str]) -> int:
 
         check_scheduler(args.scheduler, *remote_settings(args))
     recipes, overrides = split_items(args.items)
-    steps, envs, planned = plan_all(args, recipes, overrides)
+    steps, settings_by_recipe, planned = plan_all(args, recipes, overrides)
     out_dir = Path(args.out).resolve()
     with console_for(args) as console:
         if args.scheduler and steps:
             from recipekit.graph.executors.cluster import on_scheduler
 
-            outcome = on_scheduler(args.scheduler, steps, envs, events=console)
+            outcome = on_scheduler(args.scheduler, steps, settings_by_recipe, events=console)
         else:
-            outcome = run_steps(steps, envs, jobs=args.jobs, events=console) if steps else None
+            outcome = run_steps(steps, settings_by_recipe, jobs=args.jobs, events=console) if steps else None
         cells = [
             cell(r, t, x, outcome.results, out_dir) if isinstance(x, list) else Cell(r, t, "n/a", x)
             for r, t, x in planned

@@ -40,9 +40,9 @@ def release(argv: list[str]) -> int:
     if not args.version or "/" in args.version or args.version.startswith("."):
         raise UsageError(f"--version: expected a plain version string, got {args.version!r}")
     recipes, overrides = split_items(args.items)
-    steps, envs, planned = plan_all(args, recipes, overrides)
+    steps, settings_by_recipe, planned = plan_all(args, recipes, overrides)
     with console_for(args) as console:
-        outcome = run_steps(steps, envs, jobs=args.jobs, events=console)
+        outcome = run_steps(steps, settings_by_recipe, jobs=args.jobs, events=console)
     out_dir = Path(args.out).resolve()
     cells = [cell(r, t, x, outcome.results, out_dir) if isinstance(x, list) else None for r, t, x in planned]
     refused = [
@@ -55,8 +55,8 @@ def release(argv: list[str]) -> int:
     dest = Path(args.dist).resolve() / args.version
     work = Path(tempfile.mkdtemp(prefix=f".{args.version}.", dir=dest.parent if dest.parent.exists() else None))
     entries = [rel.add_cell(work, out_dir / c.recipe / c.target, c.recipe, c.target) for c in cells]
-    for env in envs.values():
-        rel.add_recipe(work, env["recipe"])
+    for settings in settings_by_recipe.values():
+        rel.add_recipe(work, settings["recipe"])
     rel.dump(work / "tools.lock.json", tools.versions())
     rel.dump(work / "release.json", {"version": args.version, "cells": entries, "overrides": overrides})
     rel.write_sums(work)

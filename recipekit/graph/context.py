@@ -27,13 +27,13 @@ from recipekit.recipe.schema import Recipe
 _RECIPES: dict[str, Recipe] = {}
 
 
-def recipe_from(env: dict[str, Any]) -> Recipe:
+def recipe_from(settings: dict[str, Any]) -> Recipe:
     """The whole validated recipe of a build (validated once per process). Stages get a view of it."""
     from recipekit.recipe.load import validate
 
-    text = json.dumps(env["recipe"], sort_keys=True)
+    text = json.dumps(settings["recipe"], sort_keys=True)
     if text not in _RECIPES:
-        _RECIPES[text] = validate(env["recipe"], env["file"], env["base_dir"])
+        _RECIPES[text] = validate(settings["recipe"], settings["file"], settings["base_dir"])
     return _RECIPES[text]
 
 
@@ -151,7 +151,7 @@ class StepContext:
     """Handed to a stage: exactly what its key hashed, and the store to keep its output in."""
 
     step: Step
-    env: dict[str, Any]
+    settings: dict[str, Any]  # the build's settings (cli.build.build_settings)
     upstream: dict[str, Output] = field(default_factory=dict)
 
     @property
@@ -170,11 +170,11 @@ class StepContext:
     def recipe(self) -> Recipe:
         from recipekit.graph.view import project
 
-        return project(recipe_from(self.env), self.step.reads, self.step.task)
+        return project(recipe_from(self.settings), self.step.reads, self.step.task)
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.env["cache"])
+        return Store(self.settings["cache"])
 
     @cached_property
     def files(self) -> dict[str, InputFile]:
@@ -194,9 +194,9 @@ class StepContext:
 
     @cached_property
     def remote(self) -> Any:
-        from recipekit.cache.remote import from_env
+        from recipekit.cache.remote import from_settings
 
-        return from_env(self.env)
+        return from_settings(self.settings)
 
     @cached_property
     def notes(self) -> list[str]:
@@ -225,7 +225,7 @@ class StepContext:
         (verified), else built under the key's lock (and uploaded). --force rebuilds."""
         from dataclasses import replace
 
-        force = bool(self.env.get("force"))
+        force = bool(self.settings.get("force"))
         entry = None if force else self.store.get(self.key)
         status, why = "cached", ""
         if entry is None:
@@ -309,4 +309,4 @@ class StepContext:
                 "log": log(),
                 "result": result.to_json(),
             }
-        return self.store.commit(self.key, work, meta, replace=bool(self.env.get("force")))
+        return self.store.commit(self.key, work, meta, replace=bool(self.settings.get("force")))

@@ -21,7 +21,7 @@ def share_cores(threads: int | None) -> None:
         sys.modules["torch"].set_num_threads(threads)
 
 
-def execute(step: dict[str, Any], env: dict[str, Any], up: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def execute(step: dict[str, Any], settings: dict[str, Any], up: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Run one step; errors become a result with status 'failed' and a message (no traceback)."""
     from recipekit.core.errors import RecipeKitError
     from recipekit.graph.context import Output, StepContext
@@ -29,10 +29,10 @@ def execute(step: dict[str, Any], env: dict[str, Any], up: dict[str, dict[str, A
     from recipekit.graph.stages import stage
 
     t0 = time.perf_counter()
-    share_cores(env.get("threads"))
+    share_cores(settings.get("threads"))
     try:
         s = Step(**step)
-        ctx = StepContext(s, env, {role: Output.from_json(role, res) for role, res in up.items()})
+        ctx = StepContext(s, settings, {role: Output.from_json(role, res) for role, res in up.items()})
         ctx.materialize()
         result = stage(s.kind).run(ctx).to_json()
     except RecipeKitError as exc:

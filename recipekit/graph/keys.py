@@ -51,7 +51,7 @@ def _keyed(step: Step, recipe: Any, memo: DigestMemo, keys: dict[str, str]) -> S
     return replace(step, key=key, inputs=inputs, files={n: str(p) for n, p in files.items()})
 
 
-def assign_keys(steps: list[Step], env: dict[str, Any], readonly: bool = False) -> list[Step]:
+def assign_keys(steps: list[Step], settings: dict[str, Any], readonly: bool = False) -> list[Step]:
     """`steps` (in plan order: upstreams first) with their keys, key inputs and declared files.
 
     `readonly` (plan): the digest memo learns nothing on disk."""
@@ -59,15 +59,15 @@ def assign_keys(steps: list[Step], env: dict[str, Any], readonly: bool = False) 
     from recipekit.core.errors import RecipeError
     from recipekit.graph.context import recipe_from
 
-    recipe = recipe_from(env)
-    memo = DigestMemo(Path(env["cache"]).resolve() / "digests.json", readonly=True)
+    recipe = recipe_from(settings)
+    memo = DigestMemo(Path(settings["cache"]).resolve() / "digests.json", readonly=True)
     keys: dict[str, str] = {}
     out = []
     for step in steps:
         try:
             keyed = _keyed(step, recipe, memo, keys)
         except RecipeError as exc:  # a missing sample or weight file: bad input, before anything runs
-            raise RecipeError(recipe.origin or env["file"], exc.key_path, exc.msg) from None
+            raise RecipeError(recipe.origin or settings["file"], exc.key_path, exc.msg) from None
         keys[step.task] = keyed.key
         out.append(keyed)
     if not readonly:  # only a recipe whose every input is good leaves anything behind

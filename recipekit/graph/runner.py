@@ -36,7 +36,12 @@ def report_step(events: EventSink, outcome: Outcome, result: dict[str, Any]) -> 
     events(StepEvent.finished(result))
 
 
-def key_steps(steps: list[Step], envs: dict[str, dict[str, Any]], readonly: bool = False) -> list[Step]:
+def settings_of(settings_by_recipe: dict[str, dict[str, Any]], task: str) -> dict[str, Any]:
+    """The build settings of the recipe `task` belongs to (task names start with `<recipe>:`)."""
+    return settings_by_recipe[task.split(":", 1)[0]]
+
+
+def key_steps(steps: list[Step], settings_by_recipe: dict[str, dict[str, Any]], readonly: bool = False) -> list[Step]:
     """Every step with its key (graph.keys), recipe by recipe; steps keyed already are kept."""
     from recipekit.graph.keys import assign_keys
 
@@ -48,44 +53,47 @@ def key_steps(steps: list[Step], envs: dict[str, dict[str, Any]], readonly: bool
         if all(s.key for s in mine):
             keyed.update({s.task: s for s in mine})
         else:
-            keyed.update({s.task: s for s in assign_keys(mine, envs[name], readonly=readonly)})
+            keyed.update({s.task: s for s in assign_keys(mine, settings_by_recipe[name], readonly=readonly)})
     return [keyed[s.task] for s in steps]
 
 
 def run_steps(
-    steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int = 1, events: EventSink = discard
+    steps: list[Step], settings_by_recipe: dict[str, dict[str, Any]], jobs: int = 1, events: EventSink = discard
 ) -> Outcome:
     """Execute the steps in this process; with jobs > 1 and something to build, on a
     pool of pre-loaded worker processes (graph/executors/local.py).
 
-    `envs` maps a recipe name to its build settings (several recipes may share one run); `events`
-    receives a StepEvent as each step starts and finishes. Steps are keyed first (graph.keys),
-    stale temporary folders of killed builds are removed, and the build holds its keys (for `gc`)."""
+    `settings_by_recipe` maps a recipe name to its build settings (several recipes may share one
+    run); `events` receives a StepEvent as each step starts and finishes. Steps are keyed first
+    (graph.keys), stale temporary folders of killed builds are removed, and the build holds its keys
+    (for `gc`)."""
     from contextlib import ExitStack
 
     from recipekit.cache.store import Store
 
-    steps = key_steps(steps, envs)
-    stores = {str(Path(env["cache"]).resolve()) for env in envs.values()}
+    steps = key_steps(steps, settings_by_recipe)
+    stores = {str(Path(settings["cache"]).resolve()) for settings in settings_by_recipe.values()}
     with ExitStack() as stack:
         for root in sorted(stores):
             store = Store(root)
             store.clean_tmp()
-            mine = [s.key for s in steps if str(Path(envs[s.task.split(":", 1)[0]]["cache"]).resolve()) == root]
+            mine = [
+                s.key for s in steps if str(Path(settings_of(settings_by_recipe, s.task)["cache"]).resolve()) == root
+            ]
             stack.enter_context(store.hold(mine))
         if jobs > 1:
             from recipekit.graph.executors.local import must_run, run_local
 
-            if must_run(steps, envs):
+            if must_run(steps, settings_by_recipe):
                 from recipekit.core import lifetime
 
                 os.environ.update(lifetime.DASK_PRELOAD)  # workers ignore Ctrl-C and die with the build
                 with lifetime.supervised_run():  # Ctrl-C/SIGTERM: workers stopped at once, one orderly stop
-                    return run_local(steps, envs, jobs, events)
-        return _run_inline(steps, envs, events)  # -j 1, or nothing to build: no worker processes
+                    return run_local(steps, settings_by_recipe, jobs, events)
+        return _run_inline(steps, settings_by_recipe, events)  # -j 1, or nothing to build: no worker processes
 
 
-def _run_inline(steps: list[Step], envs: dict[str, dict[str, Any]], events: EventSink) -> Outcome:
+def _run_inline(steps: list[Step], settings_by_recipe: dict[str, dict[str, Any]], events: EventSink) -> Outcome:
     """-j 1: the steps one after the other in this process, in plan order (upstreams first).
 
     A no-op build is mostly start-up time, so nothing more is loaded: a step after a failed one
@@ -107,7 +115,7 @@ def _run_inline(steps: list[Step], envs: dict[str, dict[str, Any]], events: Even
                 continue
             step_started(events, step.task)
             up = {role: {**outcome.results[dep], "task": dep} for role, dep in step.deps.items()}
-            result = execute(step.to_dict(), envs[step.task.split(":", 1)[0]], up)
+            result = execute(step.to_dict(), settings_of(settings_by_recipe, step.task), up)
             report_step(events, outcome, {**result, "task": step.task})
     outcome.exit_code = 1 if any(r["status"].startswith(("failed", "blocked")) for r in outcome.results.values()) else 0
     return outcome

@@ -11,22 +11,22 @@ from typing import Any
 from recipekit.graph.plan import Step
 
 
-def statuses(steps: list[Step], env: dict[str, Any]) -> list[dict[str, Any]]:
+def statuses(steps: list[Step], settings: dict[str, Any]) -> list[dict[str, Any]]:
     from recipekit.cache.store import Store
     from recipekit.graph.keys import assign_keys
 
-    store = Store(env["cache"], readonly=True)
+    store = Store(settings["cache"], readonly=True)
     rows = []
-    for step in assign_keys(steps, env, readonly=True):
+    for step in assign_keys(steps, settings, readonly=True):
         if step.kind == "publish":
             row = {"status": "publish", "why": f"after {len(step.deps)} steps"}
         elif step.kind == "gate" and step.config["gate"].get("skip"):
             row = {"status": "skipped", "why": step.config["gate"]["skip"]}
-        elif env.get("force"):
+        elif settings.get("force"):
             row = {"status": "run", "why": "forced"}
         elif store.get(step.key) is not None:
             row = {"status": "cached"}
-        elif remote := _in_remote(env, step.key):
+        elif remote := _in_remote(settings, step.key):
             row = {"status": "cached", "why": f"in remote {remote}"}
         else:
             problem = store.problems.get(step.key)
@@ -35,11 +35,11 @@ def statuses(steps: list[Step], env: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _in_remote(env: dict[str, Any], key: str) -> str | None:
+def _in_remote(settings: dict[str, Any], key: str) -> str | None:
     """The remote cache (shown redacted) holding `key`'s entry, if any: its meta is read, nothing downloaded."""
-    from recipekit.cache.remote import from_env
+    from recipekit.cache.remote import from_settings
 
-    remote = from_env(env)
+    remote = from_settings(settings)
     if remote is None:
         return None
     try:

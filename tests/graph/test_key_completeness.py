@@ -45,8 +45,8 @@ def keys_of(data: dict, file: Path, cache: Path) -> dict[str, object]:
     from recipekit.recipe.load import validate
 
     recipe = validate(data, str(file), str(file.parent))
-    env = {"recipe": data, "file": str(file), "base_dir": str(file.parent), "cache": str(cache), "out": str(cache)}
-    steps = assign_keys(plan(recipe, check=False), env, readonly=True)
+    settings = {"recipe": data, "file": str(file), "base_dir": str(file.parent), "cache": str(cache), "out": str(cache)}
+    steps = assign_keys(plan(recipe, check=False), settings, readonly=True)
     short = {s.task: s.task.split(":", 1)[1] for s in steps}  # tasks without the recipe name (a leaf too)
     return {short[s.task]: replace(s, deps={r: short[d] for r, d in s.deps.items()}) for s in steps}
 

@@ -1,4 +1,4 @@
-"""Executors of the step graph beyond doit's in-process runner.
+"""Executors of the step graph beyond the in-process run of -j 1 (graph/runner.py).
 
 - `cluster.run_on_dask`: every step a Dask task with its dependencies, on a distributed cluster
   (`--scheduler tcp://HOST:PORT`: files travel through the remote cache).

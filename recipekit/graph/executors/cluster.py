@@ -15,7 +15,7 @@ from typing import Any
 
 from recipekit.core.events import EventSink, discard
 from recipekit.graph.plan import Step
-from recipekit.graph.runner import Outcome, report_step, step_started
+from recipekit.graph.runner import Outcome, report_step, settings_of, step_started
 
 POLL_S = 0.5
 
@@ -72,20 +72,22 @@ class Graph:
         self,
         client: Any,
         steps: list[Step],
-        envs: dict[str, dict[str, Any]],
+        settings_by_recipe: dict[str, dict[str, Any]],
         events: EventSink,
         outcome: Outcome,
         on_cluster: bool,
     ) -> None:
-        self.client, self.steps, self.envs, self.events, self.outcome = client, steps, envs, events, outcome
+        self.client, self.steps, self.events, self.outcome = client, steps, events, outcome
+        self.settings_by_recipe = settings_by_recipe
         self.started: set[str] = set()
         self.on_cluster = on_cluster
         self.by_task = {s.task: s for s in steps}
         self.futures: dict[str, Any] = {}  # task -> Future
         self.tag = uuid.uuid4().hex[:8]
 
-    def env(self, step: Step) -> dict[str, Any]:
-        return {**self.envs[step.task.split(":", 1)[0]], "on_cluster": self.on_cluster}
+    def settings(self, step: Step) -> dict[str, Any]:
+        """The build settings a worker gets for `step`."""
+        return {**settings_of(self.settings_by_recipe, step.task), "on_cluster": self.on_cluster}
 
     def done(self, task: str) -> dict[str, Any] | None:
         return self.outcome.results.get(task)
@@ -109,7 +111,7 @@ class Graph:
             self.futures[step.task] = self.client.submit(
                 run_task,
                 step.to_dict(),
-                self.env(step),
+                self.settings(step),
                 up,
                 key=f"{step.task}#{self.tag}",
                 resources=need or None,
@@ -134,7 +136,7 @@ class Graph:
             result = blocked(step.to_dict(), up)  # type: ignore[arg-type]
             if result is None:
                 upstream = {role: {**res, "task": step.deps[role]} for role, res in up.items()}  # type: ignore[dict-item]
-                result = execute(step.to_dict(), self.envs[step.task.split(":", 1)[0]], upstream)
+                result = execute(step.to_dict(), settings_of(self.settings_by_recipe, step.task), upstream)
                 result["task"] = step.task
             report_step(self.events, self.outcome, result)
 
@@ -206,7 +208,7 @@ def check_scheduler(address: str, remote_url: str | None, remote_mode: str) -> N
 
 
 def on_scheduler(
-    address: str, steps: list[Step], envs: dict[str, dict[str, Any]], events: EventSink = discard
+    address: str, steps: list[Step], settings_by_recipe: dict[str, dict[str, Any]], events: EventSink = discard
 ) -> Outcome:
     """Connect to the `dask scheduler` at `address` and run the steps on its workers."""
     from distributed import Client
@@ -214,7 +216,7 @@ def on_scheduler(
     from recipekit.core.errors import UsageError
     from recipekit.graph.runner import key_steps
 
-    steps = key_steps(steps, envs)
+    steps = key_steps(steps, settings_by_recipe)
     try:
         client = Client(address, timeout=15)
     except (OSError, TimeoutError) as exc:
@@ -224,19 +226,19 @@ def on_scheduler(
             client.wait_for_workers(1, timeout=60)
         except TimeoutError:
             raise UsageError(f"--scheduler: no worker connected to {address} within 60 s") from None
-        return run_on_dask(client, steps, envs, events, on_cluster=True)
+        return run_on_dask(client, steps, settings_by_recipe, events, on_cluster=True)
 
 
 def run_on_dask(
     client: Any,
     steps: list[Step],
-    envs: dict[str, dict[str, Any]],
+    settings_by_recipe: dict[str, dict[str, Any]],
     events: EventSink = discard,
     on_cluster: bool = True,
 ) -> Outcome:
     """Run `steps` (keyed) as Dask tasks on `client`'s workers; returns the same Outcome as a local run."""
     outcome = Outcome()
-    graph = Graph(client, steps, envs, events, outcome, on_cluster)
+    graph = Graph(client, steps, settings_by_recipe, events, outcome, on_cluster)
     graph.submit_all()
     graph.publish_ready()
     graph.collect()

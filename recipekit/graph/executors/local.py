@@ -16,26 +16,26 @@ from typing import Any
 
 from recipekit.core.events import EventSink, discard
 from recipekit.graph.plan import Step
-from recipekit.graph.runner import Outcome, report_step, step_started
+from recipekit.graph.runner import Outcome, report_step, settings_of, step_started
 
 
-def must_run(steps: list[Step], envs: dict[str, dict[str, Any]]) -> bool:
+def must_run(steps: list[Step], settings_by_recipe: dict[str, dict[str, Any]]) -> bool:
     """True when some (keyed) step's entry is neither in the local cache nor in the remote one."""
-    return bool(pending(steps, envs))
+    return bool(pending(steps, settings_by_recipe))
 
 
-def pending(steps: list[Step], envs: dict[str, dict[str, Any]]) -> list[Step]:
+def pending(steps: list[Step], settings_by_recipe: dict[str, dict[str, Any]]) -> list[Step]:
     """The (keyed) steps whose entry is neither in the local cache nor in the remote one (all, with --force)."""
     from recipekit.cache.store import Store
     from recipekit.graph.status import _in_remote
 
     out = []
     for step in steps:
-        env = envs[step.task.split(":", 1)[0]]
-        if step.kind == "publish" and not env.get("force"):
+        settings = settings_of(settings_by_recipe, step.task)
+        if step.kind == "publish" and not settings.get("force"):
             continue
-        if env.get("force") or (
-            Store(env["cache"], readonly=True).get(step.key) is None and not _in_remote(env, step.key)
+        if settings.get("force") or (
+            Store(settings["cache"], readonly=True).get(step.key) is None and not _in_remote(settings, step.key)
         ):
             out.append(step)
     return out
@@ -52,9 +52,9 @@ class Pool:
     """The dependency loop: a step is submitted once every step it depends on has a result."""
 
     def __init__(
-        self, pool: Any, steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int, events: EventSink
+        self, pool: Any, steps: list[Step], settings_by_recipe: dict[str, dict[str, Any]], jobs: int, events: EventSink
     ) -> None:
-        self.pool, self.envs, self.jobs, self.events = pool, envs, jobs, events
+        self.pool, self.settings_by_recipe, self.jobs, self.events = pool, settings_by_recipe, jobs, events
         self.waiting = list(steps)
         self.running: dict[Future, Step] = {}
         self.outcome = Outcome()
@@ -76,7 +76,8 @@ class Pool:
                 report_step(self.events, self.outcome, result)
                 continue
             step_started(self.events, step.task)
-            self.running[self.pool.submit(run_task, step.to_dict(), self.envs[step.task.split(":", 1)[0]], up)] = step
+            settings = settings_of(self.settings_by_recipe, step.task)
+            self.running[self.pool.submit(run_task, step.to_dict(), settings, up)] = step
 
     def collect(self) -> None:
         done, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
@@ -104,7 +105,9 @@ class Pool:
         return self.outcome
 
 
-def run_local(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int, events: EventSink = discard) -> Outcome:
+def run_local(
+    steps: list[Step], settings_by_recipe: dict[str, dict[str, Any]], jobs: int, events: EventSink = discard
+) -> Outcome:
     """The (keyed) steps on `jobs` pre-loaded worker processes; the Outcome of a local run."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -113,17 +116,17 @@ def run_local(steps: list[Step], envs: dict[str, dict[str, Any]], jobs: int, eve
     from recipekit.graph.executors.worker import step_imports
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    envs = {name: {**env, "threads": threads} for name, env in envs.items()}
+    settings_by_recipe = {name: {**settings, "threads": threads} for name, settings in settings_by_recipe.items()}
     lifetime.sweep_stale()
     with lifetime.supervised_run():
         pool = ProcessPoolExecutor(
             jobs,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_warm,
-            initargs=(step_imports(pending(steps, envs)),),
+            initargs=(step_imports(pending(steps, settings_by_recipe)),),
         )
         try:
-            outcome = Pool(pool, steps, envs, jobs, events).run()
+            outcome = Pool(pool, steps, settings_by_recipe, jobs, events).run()
         except BaseException:  # Ctrl-C, SIGTERM: drop what is queued; lifetime ends the workers
             pool.shutdown(wait=False, cancel_futures=True)
             raise

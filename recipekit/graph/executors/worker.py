@@ -1,6 +1,6 @@
 """What a Dask worker runs for one step. Plain JSON in and out; the files travel through the caches.
 
-On a cluster (`env["on_cluster"]`) each worker has its own local cache (RECIPEKIT_CACHE on the
+On a cluster (`settings["on_cluster"]`) each worker has its own local cache (RECIPEKIT_CACHE on the
 worker, default <tmp>/recipekit-worker-cache) and reads upstream entries built elsewhere from the
 remote cache, verified. A worker killed mid-step leaves only a temporary folder in its own cache
 and, at most, blobs without a meta in the remote cache: never an entry anyone reads.
@@ -54,17 +54,17 @@ def preload(modules: tuple[str, ...] = HEAVY) -> list[str]:
     return done
 
 
-def worker_env(env: dict[str, Any]) -> dict[str, Any]:
+def worker_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """The build settings as this worker applies them (its own cache and cores on a cluster)."""
-    if not env.get("on_cluster"):
-        return env
+    if not settings.get("on_cluster"):
+        return settings
     cache = os.environ.get("RECIPEKIT_CACHE") or os.path.join(tempfile.gettempdir(), "recipekit-worker-cache")
     threads = os.environ.get("RECIPEKIT_THREADS")
-    return {**env, "cache": os.path.abspath(cache), "threads": int(threads) if threads else None}
+    return {**settings, "cache": os.path.abspath(cache), "threads": int(threads) if threads else None}
 
 
 def blocked(step: dict[str, Any], up: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    """The result of a step whose upstream failed (it does not run), as doit reports it."""
+    """The result of a step whose upstream failed or was blocked (it does not run), or None."""
     bad = [step["deps"][r] for r, res in up.items() if res["status"].startswith(("failed", "blocked"))]
     if bad:
         return {"status": "blocked", "task": step["task"], "reason": f"after failed {', '.join(bad)}"}
@@ -80,16 +80,16 @@ def where() -> str | None:
         return None
 
 
-def run_task(step: dict[str, Any], env: dict[str, Any], up: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def run_task(step: dict[str, Any], settings: dict[str, Any], up: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Run one step on this worker; returns its result (status, key, digest, notes) as JSON."""
     from recipekit.graph.execute import execute
 
     result = blocked(step, up)
     if result is None:
         upstream = {role: {**res, "task": step["deps"][role]} for role, res in up.items()}
-        result = execute(step, worker_env(env), upstream)
+        result = execute(step, worker_settings(settings), upstream)
         result["task"] = step["task"]
-    name = where() if env.get("on_cluster") else None
+    name = where() if settings.get("on_cluster") else None
     if name is not None:
         result["where"] = f"on {name}"
     return result

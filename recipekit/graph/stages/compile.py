@@ -25,8 +25,8 @@ def target_class(name: str) -> Any:
 def key_parts(step: Step, recipe: Recipe) -> KeyParts:
     cls = target_class(step.plugin)
     files = sample_files(recipe) if getattr(cls, "reads_samples", False) else {}
-    env = getattr(cls, "environment_key", dict)()
-    return KeyParts(cls.version, tools.versions(ONNX_TOOLS), files, env)
+    environment = getattr(cls, "environment_key", dict)()
+    return KeyParts(cls.version, tools.versions(ONNX_TOOLS), files, environment)
 
 
 def target_of(ctx: StepContext) -> Any:
@@ -54,6 +54,6 @@ def run(ctx: StepContext) -> Output:
     try:
         return ctx.cached(build)
     except Unavailable as exc:
-        if ctx.env.get("require"):
+        if ctx.settings.get("require"):
             raise StepFailed(ctx.task, f"required target unavailable: {exc.reason}") from None
         return Output(ctx.task, "compile", "unavailable", ctx.key, reason=exc.reason)

@@ -147,7 +147,7 @@ def _blocked(ctx: StepContext) -> Output | None:
     if not blocked:
         return None
     why = "; ".join(f"{g}: {gates[g].message}" for g in blocked)  # type: ignore[union-attr]
-    if ctx.env.get("require"):
+    if ctx.settings.get("require"):
         return Output(ctx.task, "publish", "failed", error=f"required gates did not run: {why}")
     return Output(ctx.task, "publish", "unverified", reason=f"not published, gates did not run here: {why}")
 
@@ -159,8 +159,8 @@ def run(ctx: StepContext) -> Output:
     if blocked is not None:  # built, but a gate could not run here (no browser): never a silent pass
         return blocked
     doc = manifest(ctx)
-    dest = Path(ctx.env["out"]) / ctx.recipe.name / (ctx.step.target or "")
-    if not ctx.env.get("force") and _same(dest, doc, ctx.store.memo):
+    dest = Path(ctx.settings["out"]) / ctx.recipe.name / (ctx.step.target or "")
+    if not ctx.settings.get("force") and _same(dest, doc, ctx.store.memo):
         return Output(ctx.task, "publish", "cached", path=dest)
     _swap_in(ctx, ctx.up("compile").path, doc, dest)  # type: ignore[arg-type]
     _, timings = split_volatile(_gates(ctx))
