@@ -1,7 +1,7 @@
 """Recipe -> steps: plain data, no imports of heavy libraries, no I/O.
 
 One export and one fix chain feed every target; per target: pre-compile lints, compile, gates,
-publish. Task names follow `<recipe>:<stage>:<plugin>`.
+publish. Task names follow `<recipe>:<kind>:<plugin>` (`lint` for a gate that runs before the compile).
 
 Each step names what it reads of the recipe (`reads`: sections, projected to its target and the
 gates it reads); `config["recipe"]` is the dump of exactly that projection, so the key hashes
@@ -93,11 +93,17 @@ def _step(task: str, kind: str, plugin: str, recipe: Recipe, spec: dict[str, Any
 
 
 def _shared_steps(recipe: Recipe) -> list[Step]:
-    n, kind, sfx = recipe.name, recipe.source.kind, source_fixes(recipe)  # type: ignore[attr-defined]
+    n, source, sfx = recipe.name, recipe.source.kind, source_fixes(recipe)  # type: ignore[attr-defined]
     model = reads(MODEL, reset=BEFORE_PRECISION)
-    export = _step(f"{n}:export:{kind}", "export", kind, recipe, model, config={"source_fixes": sfx})
+    export = _step(f"{n}:export:{source}", "export", source, recipe, model, config={"source_fixes": sfx})
     golden = _step(
-        f"{n}:golden:{kind}", "golden", kind, recipe, model, deps={"export": export.task}, config={"source_fixes": sfx}
+        f"{n}:golden:{source}",
+        "golden",
+        source,
+        recipe,
+        model,
+        deps={"export": export.task},
+        config={"source_fixes": sfx},
     )
     fix = _step(
         f"{n}:fix:chain",
@@ -124,11 +130,11 @@ def _uses_golden(gate: str, config: Any) -> bool:
 def _gate_step(recipe: Recipe, target: str, gate: str, cfg: Any, stage: str, deps: dict[str, str]) -> Step:
     from recipekit.gates import GATES
 
-    kind = "lint" if stage == "pre" else "gate"
+    label = "lint" if stage == "pre" else "gate"  # the task name's word; the step kind is "gate"
     extra = tuple(getattr(GATES.get(gate), "recipe_reads", ()))
     spec = reads(("input", "export", "targets", "gates", *extra), target, (gate, *GATES.get(gate).reads_gates))
     return _step(
-        f"{recipe.name}:{kind}:{target}.{gate}",
+        f"{recipe.name}:{label}:{target}.{gate}",
         "gate",
         gate,
         recipe,

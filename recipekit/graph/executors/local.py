@@ -48,7 +48,7 @@ def _warm(modules: tuple[str, ...]) -> None:
     preload(modules)
 
 
-class Pool:
+class DependencyLoop:
     """The dependency loop: a step is submitted once every step it depends on has a result."""
 
     def __init__(
@@ -126,7 +126,7 @@ def run_local(
             initargs=(step_imports(pending(steps, settings_by_recipe)),),
         )
         try:
-            outcome = Pool(pool, steps, settings_by_recipe, jobs, events).run()
+            outcome = DependencyLoop(pool, steps, settings_by_recipe, jobs, events).run()
         except BaseException:  # Ctrl-C, SIGTERM: drop what is queued; lifetime ends the workers
             pool.shutdown(wait=False, cancel_futures=True)
             raise

@@ -59,14 +59,14 @@ def _context(ctx: StepContext) -> GateContext:
         )
     comp = ctx.up("compile")
     res = BuildResult(comp.result.artifact, comp.result.manifest)  # type: ignore[union-attr]
-    plugin, tctx, folder = target_of(ctx), target_context(ctx), comp.path
+    target_plugin, tctx, folder = target_of(ctx), target_context(ctx), comp.path
     return GateContext(
         ctx.recipe,
         target,
         folder,
         res.artifact,
         fixed,
-        lambda: plugin.runner(folder, res, tctx),
+        lambda: target_plugin.runner(folder, res, tctx),
         golden,
         res.manifest,
         kinds,
@@ -75,10 +75,10 @@ def _context(ctx: StepContext) -> GateContext:
     )
 
 
-def _outcome(ctx: StepContext, status: str, gate: GateOutcome, **kw: Any) -> Output:
+def _outcome(ctx: StepContext, status: str, outcome: GateOutcome, **kw: Any) -> Output:
     from recipekit.graph.context import Output
 
-    return Output(ctx.task, "gate", status, ctx.key, result=gate, **kw)
+    return Output(ctx.task, "gate", status, ctx.key, result=outcome, **kw)
 
 
 def run(ctx: StepContext) -> Output:

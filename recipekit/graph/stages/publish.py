@@ -143,10 +143,10 @@ def _blocked(ctx: StepContext) -> Output | None:
     if comp.status == "unavailable":
         return Output(ctx.task, "publish", "unavailable", reason=comp.reason)
     gates = {r.split(".", 1)[1]: up.result for r, up in ctx.upstream.items() if r.startswith("gate.")}
-    blocked = [g for g, res in gates.items() if res.status not in PUBLISHED_OK]  # type: ignore[union-attr]
-    if not blocked:
+    not_run = [g for g, res in gates.items() if res.status not in PUBLISHED_OK]  # type: ignore[union-attr]
+    if not not_run:
         return None
-    why = "; ".join(f"{g}: {gates[g].message}" for g in blocked)  # type: ignore[union-attr]
+    why = "; ".join(f"{g}: {gates[g].message}" for g in not_run)  # type: ignore[union-attr]
     if ctx.settings.get("require"):
         return Output(ctx.task, "publish", "failed", error=f"required gates did not run: {why}")
     return Output(ctx.task, "publish", "unverified", reason=f"not published, gates did not run here: {why}")
