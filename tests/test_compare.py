@@ -426,3 +426,21 @@ def test_keypoint_at_a_tied_heatmap_peak_is_a_tie_not_an_error():
     shifted[3][..., 0] += 12.0  # every keypoint offset in x: scores unchanged
     (row,) = compare_outputs(names, ref, shifted, kinds, {})
     assert not row["passed"] and "keypoint_ties 51 > 1 (1% of 51 keypoints)" in row["reason"]
+
+
+def test_near_duplicate_boxes_pair_with_their_twins():
+    """Same-class near-duplicates (IoU 0.9 with each other, as NMS at 0.95 keeps them) in another order and
+    with noise far below box_px still pair with their own twins (greedy by IoU over all pairs), so their
+    scores compare; a missing twin leaves its reference unmatched instead of taking the neighbour's."""
+    names = ["boxes", "scores", "labels"]
+    boxes = np.array([[10, 10, 60, 60], [10, 10, 60, 55.5], [100, 20, 150, 90], [100, 20, 146, 90]], np.float32)
+    ref = [boxes, np.array([0.9, 0.6, 0.8, 0.4], np.float32), np.array([3, 3, 5, 5], np.int64)]
+    order = [3, 1, 0, 2]
+    noise = np.random.default_rng(0).uniform(-0.05, 0.05, size=boxes.shape).astype(np.float32)
+    got = [(boxes + noise)[order], ref[1][order], ref[2][order]]
+    (row,) = compare_outputs(names, ref, got, TV_KINDS, {})
+    assert row["passed"] and row["matched"] == 4 and row["score_abs_max"] == 0.0, row
+    drop = [a[[0, 1, 3]] for a in got]  # the result without reference 0's twin (score 0.9)
+    (row,) = compare_outputs(names, ref, drop, TV_KINDS, {})
+    assert not row["passed"] and row["matched"] == 3 and row["unmatched_ref"] == 1, row
+    assert row["unmatched_examples"]["ref"][0]["index"] == 0 and row["score_abs_max"] == 0.0

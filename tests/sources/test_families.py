@@ -74,6 +74,17 @@ def test_family_builds_and_passes(root, name) -> None:
 
 
 @pytest.mark.slow
+def test_one_stage_at_the_recipes_own_size(tmp_path) -> None:
+    """RetinaNet at its recipe's size (256) as well as 224: its synthetic heads give a few detections
+    on photos and none on blank images at whatever size the head is calibrated for."""
+    code, m = _build(tmp_path, RECIPES / "retinanet-r50.yaml")
+    assert code == 0, "retinanet-r50 at 256 failed"
+    assert all(m["gates"][g]["passed"] is True for g in ("parity", "empty-input")), m["gates"]
+    rows = m["gates"]["parity"]["figures"]["rows"]
+    assert all(r["shape"] == [256, 256] and 0 < r["matched"] < 20 for r in rows), rows
+
+
+@pytest.mark.slow
 def test_classifier_preprocessing_is_ultralytics_own(root) -> None:
     """The manifest records classify_transforms' resize + centre crop, and the kinds its outputs have."""
     m = manifest(root / "out", "yolov8n-cls", "ort")
