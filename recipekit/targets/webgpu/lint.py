@@ -28,6 +28,11 @@ class WebGpuLintConfig(GateConfig):
         False,
         description="fail when any node has no WebGPU kernel (it runs on the CPU, with copies to and from the GPU)",
     )
+    fail_on_miscomputed: bool = Field(
+        True,
+        description="fail on nodes the pinned onnxruntime-web's WebGPU kernels are measured to compute wrongly "
+        "(grouped Convs with output channels per group not a multiple of 4; both bundles)",
+    )
     bundle: Literal["jsep", "webgpu"] | None = Field(
         None, description="'jsep' or 'webgpu'; default: the bundle the webgpu target declares"
     )
@@ -41,7 +46,7 @@ class WebGpuLint(Gate):
     """
 
     name: ClassVar[str] = "webgpu-lint"
-    version: ClassVar[str] = "3"
+    version: ClassVar[str] = "4"
     Config = WebGpuLintConfig
     targets: ClassVar[tuple[str, ...] | None] = ("webgpu",)
     uses_golden: ClassVar[bool] = False
@@ -60,7 +65,9 @@ class WebGpuLint(Gate):
         risks, empty = zero_size_risks(model, on_gpu)
         if self.config.confirm_with_blank:
             risks = self._confirm(ctx, path, model, risks, on_gpu)
+        wrong = miscomputed(model, on_gpu)
         figures = {
+            "miscomputed": wrong,
             "bundle": bundle,
             "kernel_table": table.source,
             "nodes": len(model.graph.node),
@@ -79,11 +86,17 @@ class WebGpuLint(Gate):
                 f"(JSEP WebGPU kernels fail on this){_HINTS.get(r['node'].split(' ')[0], '')}"
                 for r in failing
             ]
+        if wrong and self.config.fail_on_miscomputed:
+            failures += [
+                f"{w['node']}: {w['why']} (onnxruntime-web's WebGPU Conv computes it wrongly; the split-grouped-conv "
+                "fix runs each group as its own Conv)"
+                for w in wrong
+            ]
         if cpu and self.config.fail_on_fallback:
             failures.append(f"{len(cpu)} node(s) have no WebGPU kernel and fall back to the CPU: {', '.join(cpu)}")
         message = (
             f"{len(cpu)} CPU fallback(s) by the JSEP kernel table; {len(risks)} possible zero-sized tensor "
-            f"risk(s), {len(failing)} confirmed"
+            f"risk(s), {len(failing)} confirmed; {len(wrong)} node(s) of a kind WebGPU computes wrongly"
             + (f" (not failing: bundle {bundle!r} accepts zero-sized tensors)" if failing and bundle != "jsep" else "")
         )
         return GateResult("failed" if failures else "passed", figures=figures, failures=failures, message=message)
@@ -124,6 +137,22 @@ _HINTS = {
     "Gemm": "; the zero-safe-gemm fix gives it a sentinel row",
     "Reshape": "; the zero-safe-reshape fix makes a static -1 explicit",
 }
+
+
+def miscomputed(model: Any, on_gpu: set[str]) -> list[dict[str, Any]]:
+    """GPU nodes of a kind the pinned onnxruntime-web computes wrongly (recipekit.onnx.convs)."""
+    from recipekit.onnx.convs import unaligned_grouped_conv
+    from recipekit.targets.webgpu.graph import node_label
+
+    weights = {i.name: i for i in model.graph.initializer}
+    out = []
+    for node in model.graph.node:
+        if node_label(node) in on_gpu and unaligned_grouped_conv(node, weights):
+            w = weights[node.input[1]]
+            group = next(a.i for a in node.attribute if a.name == "group")
+            why = f"grouped Conv, {w.dims[0] // group} output channels in each of {group} groups (not a multiple of 4)"
+            out.append({"node": node_label(node), "why": why})
+    return out
 
 
 def declared_bundle(ctx: GateContext) -> str:
