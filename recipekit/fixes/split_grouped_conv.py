@@ -24,7 +24,7 @@ class SplitGroupedConv(OnnxFix):
     """One Conv per group for grouped Convs with unaligned output channels per group."""
 
     name: ClassVar[str] = "split-grouped-conv"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     summary: ClassVar[str] = "grouped Convs with output channels per group not a multiple of 4 split per group (WebGPU)"
 
     def check(self, model: onnx.ModelProto, ctx: FixContext) -> Check:
@@ -78,7 +78,11 @@ def _left(left: list[Any], sep: str = "") -> str:
 
 
 def _split(model: onnx.ModelProto, node: Any, opset: int) -> list[Any]:
-    """Split(X, C) -> one Conv per group (its slice of W and B) -> Concat(C), keeping the output name."""
+    """Slice(X, C) per group -> one Conv per group (its slice of W and B) -> Concat(C), keeping the output name.
+
+    Slices and Concats of at most CHUNK inputs, not one Split / Concat with a tensor per group: a WebGPU
+    kernel binds every tensor as a storage buffer, and onnxruntime-web asks for the default limit of 8
+    per shader (a Split into 8 groups needs 9, and its results are silently garbage)."""
     import numpy as np
     from onnx import helper, numpy_helper
 
@@ -89,18 +93,13 @@ def _split(model: onnx.ModelProto, node: Any, opset: int) -> list[Any]:
     b = numpy_helper.to_array(inits[node.input[2]]) if len(node.input) > 2 and node.input[2] in inits else None
     base = (node.name or node.output[0]) + "/split_grouped"
     per_in, per_out = w.shape[1], w.shape[0] // group
-    parts = [f"{base}/x{g}" for g in range(group)]
-    sizes = numpy_helper.from_array(np.full(group, per_in, np.int64), f"{base}/sizes")
-    if opset >= 13:
-        model.graph.initializer.append(sizes)
-        split = helper.make_node("Split", [node.input[0], sizes.name], parts, name=f"{base}/Split", axis=1)
-    else:
-        split = helper.make_node("Split", [node.input[0]], parts, name=f"{base}/Split", axis=1, split=[per_in] * group)
-    convs, outs = [], []
+    nodes, outs = [], []
     for g in range(group):
+        part = f"{base}/x{g}"
+        nodes.append(_slice(model, node.input[0], part, g * per_in, (g + 1) * per_in, opset, f"{base}/Slice{g}"))
         wg = numpy_helper.from_array(np.ascontiguousarray(w[g * per_out : (g + 1) * per_out]), f"{base}/w{g}")
         model.graph.initializer.append(wg)
-        inputs = [parts[g], wg.name]
+        inputs = [part, wg.name]
         if b is not None:
             bg = numpy_helper.from_array(np.ascontiguousarray(b[g * per_out : (g + 1) * per_out]), f"{base}/b{g}")
             model.graph.initializer.append(bg)
@@ -108,6 +107,40 @@ def _split(model: onnx.ModelProto, node: Any, opset: int) -> list[Any]:
         outs.append(f"{base}/y{g}")
         conv = helper.make_node("Conv", inputs, [outs[-1]], name=f"{base}/Conv{g}")
         conv.attribute.extend(attrs)
-        convs.append(conv)
-    concat = helper.make_node("Concat", outs, [node.output[0]], name=f"{base}/Concat", axis=1)
-    return [split, *convs, concat]
+        nodes.append(conv)
+    return nodes + _concat_tree(outs, node.output[0], base)
+
+
+CHUNK = 4  # inputs per Concat: with its output, well under WebGPU's 8 storage buffers per shader
+
+
+def _slice(model: onnx.ModelProto, src: str, dest: str, start: int, end: int, opset: int, name: str) -> Any:
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    if opset < 10:
+        return helper.make_node("Slice", [src], [dest], name=name, starts=[start], ends=[end], axes=[1])
+    consts = [
+        numpy_helper.from_array(np.array([v], np.int64), f"{name}/{k}") for k, v in (("s", start), ("e", end), ("a", 1))
+    ]
+    model.graph.initializer.extend(consts)
+    return helper.make_node("Slice", [src, *(c.name for c in consts)], [dest], name=name)
+
+
+def _concat_tree(parts: list[str], output: str, base: str) -> list[Any]:
+    """Concat(axis 1) of `parts` into `output`, CHUNK inputs at a time."""
+    from onnx import helper
+
+    nodes, level = [], 0
+    while len(parts) > CHUNK:
+        chunks = [parts[i : i + CHUNK] for i in range(0, len(parts), CHUNK)]
+        parts = []
+        for i, chunk in enumerate(chunks):
+            if len(chunk) == 1:
+                parts.append(chunk[0])
+                continue
+            parts.append(f"{base}/cat{level}_{i}")
+            nodes.append(helper.make_node("Concat", chunk, [parts[-1]], name=f"{base}/Concat{level}_{i}", axis=1))
+        level += 1
+    nodes.append(helper.make_node("Concat", parts, [output], name=f"{base}/Concat", axis=1))
+    return nodes

@@ -56,8 +56,9 @@ def convs(path: Path, layers: list[tuple[int, int]], opset: int = 17) -> Path:
     return path
 
 
-# 3 -> 36, then 36 -> 36 in 2 groups of 18 (wrong on WebGPU), 36 depthwise, 36 -> 48 in 4 groups of 12 (right)
-LAYERS = [(36, 1), (36, 2), (36, 36), (48, 4)]
+# 3 -> 72, then 72 -> 72 in 8 groups of 9 (wrong on WebGPU; 8 groups: more tensors than one WebGPU kernel may
+# bind, so the fix must not Split / Concat them in one node), 72 depthwise, 72 -> 48 in 4 groups of 12 (right)
+LAYERS = [(72, 1), (72, 8), (72, 72), (48, 4)]
 
 
 def run(path: Path, x: np.ndarray) -> np.ndarray:
@@ -75,7 +76,9 @@ def fixed(src: Path, dest: Path) -> Path:
     onnx.checker.check_model(out, full_check=True)
     assert fix.guarantee(out, None).ok and fix.check(out, None).status == "not-needed"
     groups = [next((a.i for a in n.attribute if a.name == "group"), 1) for n in out.graph.node if n.op_type == "Conv"]
-    assert groups == [1, 1, 1, 36, 4]  # conv1 as two Convs; the depthwise and the aligned ones untouched
+    assert groups == [1] * 9 + [72, 4]  # conv1 as 8 Convs; the depthwise and the aligned ones untouched
+    bound = [len([i for i in n.input if i]) + len(n.output) for n in out.graph.node if n.op_type in ("Split", "Concat")]
+    assert max(bound) <= 8
     onnx.save(out, str(dest))
     return dest
 
@@ -108,7 +111,7 @@ def test_webgpu_lint_names_the_conv_on_both_bundles(tmp_path, bundle):
     out = lint(src, bundle)
     assert out["status"] == "failed"
     assert [w["node"] for w in out["figures"]["miscomputed"]] == ["Conv (/conv1)"]
-    assert "18 output channels in each of 2 groups" in out["failures"][0] and "split-grouped-conv" in out["failures"][0]
+    assert "9 output channels in each of 8 groups" in out["failures"][0] and "split-grouped-conv" in out["failures"][0]
     assert lint(fixed(src, tmp_path / "fixed.onnx"), bundle)["status"] == "passed"
 
 
@@ -129,3 +132,37 @@ def test_webgpu_computes_the_split_convs_right(tmp_path):
         pytest.skip(str(exc))
     assert np.abs(before.runs[0].cases[0].outputs["output0"] - run(src, x)).max() > 0.5
     np.testing.assert_allclose(after.runs[0].cases[0].outputs["output0"], run(dest, x), atol=1e-4)
+
+
+def wide_split(path: Path, parts: int) -> Path:
+    """images (1, 3, 32, 32) -> Conv to 4*parts channels -> Split into `parts` -> Relu each -> Concat."""
+    rng = np.random.default_rng(0)
+    c = 4 * parts
+    w = numpy_helper.from_array(rng.standard_normal((c, 3, 1, 1)).astype(np.float32), "w")
+    nodes = [
+        helper.make_node("Conv", ["images", "w"], ["c"], name="/conv", kernel_shape=[1, 1], strides=[1, 1]),
+        helper.make_node("Split", ["c"], [f"s{i}" for i in range(parts)], name="/split", axis=1, num_outputs=parts),
+        *[helper.make_node("Relu", [f"s{i}"], [f"r{i}"], name=f"/relu{i}") for i in range(parts)],
+        helper.make_node("Concat", [f"r{i}" for i in range(parts)], ["output0"], name="/concat", axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "wide",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, HW, HW])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, c, HW, HW])],
+        [w],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_webgpu_lint_flags_kernels_binding_more_than_8_tensors_on_jsep(tmp_path):
+    """A Split into 8 and a Concat of 8 are silently wrong on JSEP (9 storage buffers); 7 are fine."""
+    wide = lint(wide_split(tmp_path / "w8.onnx", 8), "jsep")
+    assert wide["status"] == "failed"
+    assert [w["node"] for w in wide["figures"]["miscomputed"]] == ["Split (/split)", "Concat (/concat)"]
+    assert "binds 9 tensors" in wide["failures"][0] and "bundle: webgpu" in wide["failures"][0]
+    assert lint(wide_split(tmp_path / "w7.onnx", 7), "jsep")["status"] == "passed"
+    assert lint(wide_split(tmp_path / "w8b.onnx", 8), "webgpu")["status"] == "passed"

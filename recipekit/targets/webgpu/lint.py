@@ -65,7 +65,7 @@ class WebGpuLint(Gate):
         risks, empty = zero_size_risks(model, on_gpu)
         if self.config.confirm_with_blank:
             risks = self._confirm(ctx, path, model, risks, on_gpu)
-        wrong = miscomputed(model, on_gpu)
+        wrong = miscomputed(model, on_gpu, bundle)
         figures = {
             "miscomputed": wrong,
             "bundle": bundle,
@@ -87,11 +87,7 @@ class WebGpuLint(Gate):
                 for r in failing
             ]
         if wrong and self.config.fail_on_miscomputed:
-            failures += [
-                f"{w['node']}: {w['why']} (onnxruntime-web's WebGPU Conv computes it wrongly; the split-grouped-conv "
-                "fix runs each group as its own Conv)"
-                for w in wrong
-            ]
+            failures += [f"{w['node']}: {w['why']}: onnxruntime-web computes it wrongly ({w['fix']})" for w in wrong]
         if cpu and self.config.fail_on_fallback:
             failures.append(f"{len(cpu)} node(s) have no WebGPU kernel and fall back to the CPU: {', '.join(cpu)}")
         message = (
@@ -139,19 +135,39 @@ _HINTS = {
 }
 
 
-def miscomputed(model: Any, on_gpu: set[str]) -> list[dict[str, Any]]:
-    """GPU nodes of a kind the pinned onnxruntime-web computes wrongly (recipekit.onnx.convs)."""
+# onnxruntime-web's JSEP asks the WebGPU device for the default limit of 8 storage buffers per shader,
+# and its Split and Concat bind every tensor: with 9 or more (a Split into 8, a Concat of 8) the results
+# are silently wrong (measured with 1.30.0; the C++ WebGPU EP of the `webgpu` bundle is right).
+JSEP_MAX_BUFFERS = 8
+
+
+def miscomputed(model: Any, on_gpu: set[str], bundle: str = "jsep") -> list[dict[str, Any]]:
+    """GPU nodes of a kind the pinned onnxruntime-web computes wrongly (recipekit.onnx.convs, buffer limits)."""
     from recipekit.onnx.convs import unaligned_grouped_conv
     from recipekit.targets.webgpu.graph import node_label
 
     weights = {i.name: i for i in model.graph.initializer}
     out = []
     for node in model.graph.node:
-        if node_label(node) in on_gpu and unaligned_grouped_conv(node, weights):
+        if node_label(node) not in on_gpu:
+            continue
+        if unaligned_grouped_conv(node, weights):
             w = weights[node.input[1]]
             group = next(a.i for a in node.attribute if a.name == "group")
             why = f"grouped Conv, {w.dims[0] // group} output channels in each of {group} groups (not a multiple of 4)"
-            out.append({"node": node_label(node), "why": why})
+            out.append(
+                {
+                    "node": node_label(node),
+                    "why": why,
+                    "fix": "the split-grouped-conv fix runs each group as its own Conv",
+                }
+            )
+        bound = (1 if node.op_type == "Split" else len([i for i in node.input if i])) + len(node.output)
+        if bundle == "jsep" and node.op_type in ("Split", "Concat") and bound > JSEP_MAX_BUFFERS:
+            why = (
+                f"{node.op_type} binds {bound} tensors, more than the {JSEP_MAX_BUFFERS} storage buffers JSEP asks for"
+            )
+            out.append({"node": node_label(node), "why": why, "fix": "bundle: webgpu computes it right"})
     return out
 
 
