@@ -32,7 +32,7 @@ fi
 
 stamp="$VENV/.recipekit-installed"
 # find_spec, not import: importing ultralytics would write its settings file into the home folder
-if [[ -f "$stamp" && "$stamp" -nt pyproject.toml ]] && "$PY" -c "import importlib.util as u, sys; sys.exit(not all(u.find_spec(m) for m in ('recipekit', 'doit', 'hydra', 'ultralytics', 'onnxruntime', 's3fs', 'distributed', 'moto')))" 2>/dev/null; then
+if [[ -f "$stamp" && "$stamp" -nt pyproject.toml ]] && "$PY" -c "import importlib.util as u, sys; sys.exit(not all(u.find_spec(m) for m in ('recipekit', 'hydra', 'ultralytics', 'onnxruntime', 's3fs', 'distributed', 'moto')))" 2>/dev/null; then
     step "recipekit and its dependencies present"
 else
     step "installing recipekit (editable) with pinned dependencies"

@@ -1,4 +1,4 @@
-"""Step events: what every executor (doit, Dask, ...) reports while a run goes on, and what the console,
+"""Step events: what every executor (inline, the local pool, Dask) reports while a run goes on, and what the console,
 `--json` and the reports are fed by. An event sink is any callable taking a StepEvent.
 
 As JSON (`--json`, one object per line):

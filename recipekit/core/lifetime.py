@@ -165,7 +165,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def sweep_stale(kinds: tuple[str, ...] = ("doit", "web", "chromium", "ultralytics", "mpl")) -> int:
+def sweep_stale(kinds: tuple[str, ...] = ("web", "chromium", "ultralytics", "mpl")) -> int:
     """Delete temporary folders (and Chromium logs) of recipekit processes that no longer exist."""
     removed = 0
     root = Path(tempfile.gettempdir())
