@@ -30,8 +30,9 @@ from pathlib import Path
 from recipekit.recipe.load import load
 from recipekit.sources import SOURCES
 recipe = load(Path(sys.argv[1]), [f"export.imgsz={sys.argv[3]}"])
-yolo = SOURCES.get("ultralytics")(recipe.source).build_model(recipe)
-yolo.save(sys.argv[2])
+model = SOURCES.get("ultralytics")(recipe.source).build_model(recipe)  # the nn.Module (DetectionModel)
+import torch
+torch.save({"model": model}, sys.argv[2])  # the checkpoint layout YOLO(path) loads
 """
 ULTRALYTICS_EXPORT = """
 import os, sys, tempfile
