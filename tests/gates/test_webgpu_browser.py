@@ -152,6 +152,14 @@ def test_a_page_that_does_not_report_in_time_fails_with_the_reason(tmp_path):
 
 
 @needs_browser
+def test_a_gate_that_runs_out_of_time_fails_once_without_a_second_run(tmp_path):
+    """A time-out is not caused by the fast Dawn toggles: the gate fails without repeating the run."""
+    out = check(models.nonzero_pad(tmp_path / "m.onnx", (64, 64)), "jsep", timeout_s=0.3)
+    assert out.status == "failed" and "no report from the page within" in out.failures[0]
+    assert out.figures["dawn_toggles"] == list(FAST_DAWN) and "fast_run_failures" not in out.figures
+
+
+@needs_browser
 @pytest.mark.slow
 def test_case1_yolo11n_pose_embedded_nms_fails_on_jsep(tmp_path):
     """Unfixed export: JSEP fails on zero-sized tensors (with 1.30.0 GatherND fails before Pad is reached)."""
