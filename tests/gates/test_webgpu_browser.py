@@ -163,7 +163,8 @@ def test_a_gate_that_runs_out_of_time_fails_once_without_a_second_run(tmp_path):
 @pytest.mark.slow
 def test_case1_yolo11n_pose_embedded_nms_fails_on_jsep(tmp_path):
     """Unfixed export: JSEP fails on zero-sized tensors (with 1.30.0 GatherND fails before Pad is reached)."""
-    out = check(models.yolo11n_pose(tmp_path), "jsep", imgsz=320, kinds={"output0": models.POSE}, nms=True)
+    # fast=False: one run as browsers ship (the fast run's confirmation is tested on the default recipe)
+    out = check(models.yolo11n_pose(tmp_path), "jsep", imgsz=320, kinds={"output0": models.POSE}, nms=True, fast=False)
     assert out.status == "failed"
     blank = [f for f in out.failures if "webgpu EP (jsep bundle) on blank" in f]
     assert blank and ("zero-sized" in blank[0] or "Unsupported data type: 7" in blank[0]), out.failures

@@ -158,6 +158,7 @@ def zero_size_risks(model: onnx.ModelProto, on_gpu: set[str]) -> tuple[list[dict
                     "input": fed[0],
                     "from": origin[fed[0]],
                     "why": "kernel fails on zero-sized input",
+                    "outputs": list(node.output),
                 }
             )
         elif node_label(node) in on_gpu and not _preserves(node, empty) and node.op_type not in JSEP_DROPS_EMPTY:
@@ -167,6 +168,7 @@ def zero_size_risks(model: onnx.ModelProto, on_gpu: set[str]) -> tuple[list[dict
                     "input": fed[0],
                     "from": origin[fed[0]],
                     "why": "zero-sized input, output may be non-empty",
+                    "outputs": list(node.output),
                 }
             )
         if _preserves(node, empty):
