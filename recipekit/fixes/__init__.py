@@ -14,6 +14,7 @@ FIXES = Registry(
         "static-reshape-channels": "recipekit.fixes.static_reshape_channels:StaticReshapeChannels",
         "zero-safe-reshape": "recipekit.fixes.zero_safe_reshape:ZeroSafeReshape",
         "zero-safe-gemm": "recipekit.fixes.zero_safe_gemm:ZeroSafeGemm",
+        "zero-safe-gathernd": "recipekit.fixes.zero_safe_gathernd:ZeroSafeGatherNd",
         "split-grouped-conv": "recipekit.fixes.split_grouped_conv:SplitGroupedConv",
         "rtmo-rect-priors": "recipekit.sources.mmpose.rtmo_rect_priors:RtmoRectPriors",
     },
