@@ -111,7 +111,9 @@ def _guard(model: onnx.ModelProto, row: dict[str, Any]) -> tuple[list[Any], list
     from onnx import helper, numpy_helper
 
     node = row["node"]
-    base = (node.name or "gathernd") + SUFFIX
+    if not node.name:  # a name of its own, so that two unnamed nodes never share the added tensors
+        node.name = node.output[0]
+    base = node.name + SUFFIX
     model.graph.initializer.extend(
         [
             numpy_helper.from_array(np.zeros((1, row["depth"]), np.int64), base + "/zero_row"),

@@ -134,7 +134,9 @@ def _guard(model: onnx.ModelProto, row: dict[str, Any]) -> tuple[list[Any], list
     from onnx import helper, numpy_helper
 
     node = row["node"]
-    base = (node.name or "gemm") + SUFFIX
+    if not node.name:  # a name of its own, so that two unnamed nodes never share the added tensors
+        node.name = node.output[0]
+    base = node.name + SUFFIX
     dtype = helper.tensor_dtype_to_np_dtype(row["dtype"])
     zero = np.zeros((row["k"], 1) if row["trans_a"] else (1, row["k"]), dtype)
     model.graph.initializer.extend(
