@@ -31,7 +31,7 @@ class ZeroSafeGatherNd(OnnxFix):
     """Sentinel index row for GatherNDs whose indices can be empty (JSEP rejects empty int64 indices)."""
 
     name: ClassVar[str] = "zero-safe-gathernd"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     summary: ClassVar[str] = "one zero sentinel index row for GatherNDs whose indices can be empty (JSEP)"
 
     def check(self, model: onnx.ModelProto, ctx: FixContext) -> Check:

@@ -29,7 +29,7 @@ class ZeroSafeGemm(OnnxFix):
     """Sentinel row for Gemms whose row count comes from the data (empty-safe on JSEP WebGPU)."""
 
     name: ClassVar[str] = "zero-safe-gemm"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     summary: ClassVar[str] = "one zero sentinel row for Gemms with a data-dependent row count (JSEP rejects M=0)"
 
     def check(self, model: onnx.ModelProto, ctx: FixContext) -> Check:
