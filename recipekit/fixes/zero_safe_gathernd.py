@@ -16,61 +16,53 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from recipekit.fixes.base import Check, FixContext, Guarantee, OnnxFix
+from recipekit.fixes.sentinel import SentinelRowFix
+from recipekit.onnx.util import EMPTY_SOURCES
 
 if TYPE_CHECKING:
     import onnx
 
-SUFFIX = "/zero_safe_gathernd"
-EMPTY_SOURCES = {"NonMaxSuppression", "NonZero", "Compress", "Unique"}
 # ops through which "may have zero rows" passes from input to output (row-preserving)
 ROW_PRESERVING = {"Transpose", "Cast", "Identity", "Reshape", "Squeeze", "Unsqueeze", "Slice", "Gather", "Concat"}
 
 
-class ZeroSafeGatherNd(OnnxFix):
+class ZeroSafeGatherNd(SentinelRowFix):
     """Sentinel index row for GatherNDs whose indices can be empty (JSEP rejects empty int64 indices)."""
 
     name: ClassVar[str] = "zero-safe-gathernd"
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "3"
     summary: ClassVar[str] = "one zero sentinel index row for GatherNDs whose indices can be empty (JSEP)"
+    op: ClassVar[str] = "GatherND"
+    input_index: ClassVar[int] = 1
+    suffix: ClassVar[str] = "/zero_safe_gathernd"
+    risk: ClassVar[str] = "with possibly empty indices"
+    risk_has: ClassVar[str] = "has possibly empty indices"
+    done: ClassVar[str] = "gather a sentinel row"
 
-    def check(self, model: onnx.ModelProto, ctx: FixContext) -> Check:
-        rows = _analyse(model)
-        todo = [r["name"] for r in rows if r["fixable"] and not r["guarded"]]
-        if todo:
-            return Check("applies", f"{len(todo)} GatherND(s) with possibly empty indices: {', '.join(todo[:5])}")
-        return Check("not-needed", _left(rows) or "no unguarded GatherND has possibly empty indices")
+    def analyse(self, model: onnx.ModelProto) -> list[dict[str, Any]]:
+        import numpy as np
+        from onnx import shape_inference
 
-    def apply(self, model: onnx.ModelProto, ctx: FixContext) -> onnx.ModelProto:
-        import onnx
-
-        out = onnx.ModelProto()
-        out.CopyFrom(model)
-        nodes = list(out.graph.node)
-        for r in [r for r in _analyse(out) if r["fixable"] and not r["guarded"]]:
-            at = nodes.index(r["node"])
-            before, after = _guard(out, r)
-            nodes[at : at + 1] = [*before, r["node"], *after]
-        del out.graph.node[:]
-        out.graph.node.extend(nodes)
-        return out
-
-    def guarantee(self, model: onnx.ModelProto, ctx: FixContext) -> Guarantee:
-        rows = _analyse(model)
-        open_ = [r["name"] for r in rows if r["fixable"] and not r["guarded"]]
-        if open_:
-            return Guarantee(False, f"GatherND(s) with possibly empty indices and no sentinel: {', '.join(open_[:5])}")
-        guarded = sum(r["guarded"] for r in rows)
-        left = _left(rows)
-        return Guarantee(
-            True,
-            f"{guarded} GatherND(s) with possibly empty indices gather a sentinel row" + (f"; {left}" if left else ""),
-        )
-
-
-def _left(rows: list[dict[str, Any]]) -> str:
-    left = [r for r in rows if not r["fixable"] and not r["guarded"]]
-    return f"{len(left)} GatherND(s) left ({left[0]['why']}): {', '.join(r['name'] for r in left[:5])}" if left else ""
+        inferred = shape_inference.infer_shapes(model, data_prop=True).graph
+        dims = {v.name: v.type.tensor_type.shape.dim for v in [*inferred.value_info, *inferred.input]}
+        producers = {o: n for n in model.graph.node for o in n.output}
+        empty = _maybe_empty(model)
+        rows = []
+        for node in model.graph.node:
+            if node.op_type != "GatherND":
+                continue
+            guarded = self.is_guard(producers.get(node.input[1]), node)
+            if not guarded and node.input[1] not in empty:
+                continue
+            batch = next((a.i for a in node.attribute if a.name == "batch_dims"), 0)
+            idx = dims.get(node.input[1])
+            depth = idx[-1].dim_value if idx is not None and len(idx) and idx[-1].HasField("dim_value") else None
+            why = "batch_dims > 0" if batch else ("index depth not static" if depth is None else "")
+            row = {"node": node, "name": node.name or node.output[0], "fixable": not why, "why": why}
+            if not why:
+                row.update(zero=np.zeros((1, depth), np.int64), axis=0)
+            rows.append({**row, "guarded": guarded})
+        return rows
 
 
 def _maybe_empty(model: onnx.ModelProto) -> set[str]:
@@ -79,53 +71,3 @@ def _maybe_empty(model: onnx.ModelProto) -> set[str]:
         if node.op_type in EMPTY_SOURCES or (node.op_type in ROW_PRESERVING and node.input and node.input[0] in empty):
             empty.update(node.output)
     return empty
-
-
-def _analyse(model: onnx.ModelProto) -> list[dict[str, Any]]:
-    from onnx import shape_inference
-
-    inferred = shape_inference.infer_shapes(model, data_prop=True).graph
-    dims = {v.name: v.type.tensor_type.shape.dim for v in [*inferred.value_info, *inferred.input]}
-    producers = {o: n for n in model.graph.node for o in n.output}
-    empty = _maybe_empty(model)
-    rows = []
-    for node in model.graph.node:
-        if node.op_type != "GatherND":
-            continue
-        prod = producers.get(node.input[1])
-        guarded = prod is not None and prod.name == (node.name or "gathernd") + SUFFIX
-        if not guarded and node.input[1] not in empty:
-            continue
-        batch = next((a.i for a in node.attribute if a.name == "batch_dims"), 0)
-        idx = dims.get(node.input[1])
-        depth = idx[-1].dim_value if idx is not None and len(idx) and idx[-1].HasField("dim_value") else None
-        why = "batch_dims > 0" if batch else ("index depth not static" if depth is None else "")
-        name = node.name or node.output[0]
-        rows.append({"node": node, "name": name, "depth": depth, "fixable": not why, "why": why, "guarded": guarded})
-    return rows
-
-
-def _guard(model: onnx.ModelProto, row: dict[str, Any]) -> tuple[list[Any], list[Any]]:
-    """Concat(indices, zero row) before the GatherND, Slice(rows 0..-1) after; the output name is kept."""
-    import numpy as np
-    from onnx import helper, numpy_helper
-
-    node = row["node"]
-    if not node.name:  # a name of its own, so that two unnamed nodes never share the added tensors
-        node.name = node.output[0]
-    base = node.name + SUFFIX
-    model.graph.initializer.extend(
-        [
-            numpy_helper.from_array(np.zeros((1, row["depth"]), np.int64), base + "/zero_row"),
-            numpy_helper.from_array(np.array([0], np.int64), base + "/start"),
-            numpy_helper.from_array(np.array([-1], np.int64), base + "/end"),
-        ]
-    )
-    padded, wide, result = base + "/indices", base + "/y", node.output[0]
-    concat = helper.make_node("Concat", [node.input[1], base + "/zero_row"], [padded], name=base, axis=0)
-    node.input[1] = padded
-    node.output[0] = wide
-    slice_ = helper.make_node(
-        "Slice", [wide, base + "/start", base + "/end", base + "/start"], [result], name=base + "/slice"
-    )
-    return [concat], [slice_]

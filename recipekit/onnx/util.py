@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 Dim = int | str | None
 """A dimension: an int when known, a symbolic name, or None when nothing is known."""
 
+# Ops whose output size depends on the data: their outputs can have zero rows (webgpu-lint, the zero-safe fixes).
+EMPTY_SOURCES = frozenset({"NonMaxSuppression", "NonZero", "Compress", "Unique"})
+
 RANDOM_OPS = frozenset(
     {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
 )

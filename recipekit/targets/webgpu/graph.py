@@ -15,12 +15,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recipekit.onnx.util import EMPTY_SOURCES
+
 if TYPE_CHECKING:
     import onnx
 
 TABLE = Path(__file__).with_name("ops.json")
-# Ops whose output size depends on the data: their outputs can have zero rows.
-EMPTY_SOURCES = {"NonMaxSuppression", "NonZero", "Compress", "Unique"}
 # Ops that turn an empty input into an empty output (element-wise, layout, gathers): emptiness passes on.
 EMPTY_PRESERVING = {
     "Abs",
