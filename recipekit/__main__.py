@@ -1,5 +1,3 @@
-import sys
+from recipekit.cli import run
 
-from recipekit.cli import main
-
-sys.exit(main())
+run()
