@@ -155,6 +155,15 @@ def make_tempdir(kind: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"recipekit-{kind}-{os.getpid()}-"))
 
 
+def remove_at_exit(path: Path) -> None:
+    """Delete `path` when this process exits normally, a `-j`/warm pool worker included: those end
+    through multiprocessing (os._exit, no atexit), which runs its own exit finalizers instead; the
+    main process runs them from atexit. A killed process's folder is swept by the next build."""
+    from multiprocessing import util
+
+    util.Finalize(None, shutil.rmtree, args=(str(path), True), exitpriority=0)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -114,13 +114,10 @@ def _no_home_caches() -> None:
     import tempfile
 
     if "matplotlib" not in sys.modules and "MPLCONFIGDIR" not in os.environ:
-        import atexit
-        import shutil
-
-        from recipekit.core.lifetime import make_tempdir
+        from recipekit.core.lifetime import make_tempdir, remove_at_exit
 
         mpl = make_tempdir("mpl")  # removed at exit, or by the next build's sweep if this one is killed
-        atexit.register(shutil.rmtree, mpl, True)
+        remove_at_exit(mpl)
         os.environ["MPLCONFIGDIR"] = str(mpl)
     if "yapf_third_party._ylib2to3.pygram" in sys.modules:
         return

@@ -11,13 +11,10 @@ import os
 
 def _settings_dir() -> str:
     """A temporary settings folder, removed at exit (or by the next build's sweep if this one is killed)."""
-    import atexit
-    import shutil
-
-    from recipekit.core.lifetime import make_tempdir
+    from recipekit.core.lifetime import make_tempdir, remove_at_exit
 
     path = make_tempdir("ultralytics")
-    atexit.register(shutil.rmtree, path, True)
+    remove_at_exit(path)
     return str(path)
 
 
