@@ -27,5 +27,10 @@ class Plugin:
     """The heavy modules its steps import. A `-j N` worker imports those of the planned steps once, as it
     starts, and nothing else (an unneeded torchvision costs a second on the critical path)."""
 
+    @classmethod
+    def before_import(cls) -> None:
+        """Set up what its libraries read when they are first imported (environment, settings folders,
+        import shims). Its steps call this themselves; a worker that preloads `imports` calls it first."""
+
     def __init__(self, config: Strict | None = None) -> None:
         self.config = config if config is not None else self.Config()

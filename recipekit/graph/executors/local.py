@@ -41,11 +41,31 @@ def pending(steps: list[Step], settings_by_recipe: dict[str, dict[str, Any]]) ->
     return out
 
 
-def _warm(modules: tuple[str, ...]) -> None:
-    """Pool initializer: the heavy imports the planned steps need, once per worker process."""
-    from recipekit.graph.executors.worker import preload
+def _warm(plugins: list[tuple[str, str]]) -> None:
+    """Pool initializer: the heavy imports the planned steps' plugins need, once per worker process."""
+    from recipekit.graph.executors.worker import preload_plugins
 
-    preload(modules)
+    preload_plugins(plugins)
+
+
+def chain_lengths(steps: list[Step]) -> dict[str, int]:
+    """Per step, the number of steps in the longest chain from it to a step nothing depends on.
+
+    A free worker takes the ready step that leads the longest chain (the critical path first): a
+    cell's fix and gates start before another cell's last gate, so the run ends with every worker
+    busy rather than one working through a long chain alone."""
+    below: dict[str, list[str]] = {s.task: [] for s in steps}
+    for s in steps:
+        for dep in s.deps.values():
+            below.setdefault(dep, []).append(s.task)
+    memo: dict[str, int] = {}
+
+    def length(task: str) -> int:
+        if task not in memo:
+            memo[task] = 1 + max((length(t) for t in below.get(task, [])), default=0)
+        return memo[task]
+
+    return {s.task: length(s.task) for s in steps}
 
 
 class DependencyLoop:
@@ -58,10 +78,13 @@ class DependencyLoop:
         self.waiting = list(steps)
         self.running: dict[Future, Step] = {}
         self.outcome = Outcome()
+        self.chain = chain_lengths(steps)
 
     def ready(self) -> list[Step]:
+        """The steps whose upstreams all have a result, those leading the longest chains first."""
         done = self.outcome.results
-        return [s for s in self.waiting if all(d in done for d in s.deps.values())]
+        ready = [s for s in self.waiting if all(d in done for d in s.deps.values())]
+        return sorted(ready, key=lambda s: -self.chain[s.task])  # stable: plan order among equals
 
     def submit(self) -> None:
         from recipekit.graph.executors.worker import blocked, run_task
@@ -106,24 +129,30 @@ class DependencyLoop:
 
 
 def run_local(
-    steps: list[Step], settings_by_recipe: dict[str, dict[str, Any]], jobs: int, events: EventSink = discard
+    steps: list[Step],
+    settings_by_recipe: dict[str, dict[str, Any]],
+    jobs: int,
+    events: EventSink = discard,
+    pool: Any = None,
 ) -> Outcome:
-    """The (keyed) steps on `jobs` pre-loaded worker processes; the Outcome of a local run."""
+    """The (keyed) steps on `jobs` pre-loaded worker processes; the Outcome of a local run.
+
+    `pool`: `jobs` workers started already (a warm start, graph/executors/warm.py), else new ones."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     from recipekit.core import lifetime
-    from recipekit.graph.executors.worker import step_imports
+    from recipekit.graph.executors.worker import step_plugins
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
     settings_by_recipe = {name: {**settings, "threads": threads} for name, settings in settings_by_recipe.items()}
     lifetime.sweep_stale()
     with lifetime.supervised_run():
-        pool = ProcessPoolExecutor(
+        pool = pool or ProcessPoolExecutor(
             jobs,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_warm,
-            initargs=(step_imports(pending(steps, settings_by_recipe)),),
+            initargs=(step_plugins(pending(steps, settings_by_recipe)),),
         )
         try:
             outcome = DependencyLoop(pool, steps, settings_by_recipe, jobs, events).run()

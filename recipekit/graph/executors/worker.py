@@ -15,33 +15,54 @@ from typing import Any
 HEAVY = ("torch", "torchvision", "ultralytics", "onnx", "onnxruntime", "onnxslim", "cv2")
 
 
-def step_imports(steps: list[Any]) -> tuple[str, ...]:
-    """The heavy modules the plugins of `steps` import (Plugin.imports), torch first, in a stable order."""
+def step_plugins(steps: list[Any]) -> list[tuple[str, str]]:
+    """The (role, name) of every plugin the steps run, in plan order, each once."""
+    out: list[tuple[str, str]] = []
+    for step in steps:
+        if step.kind in ("export", "golden"):
+            found = [("source", step.plugin)]
+        elif step.kind == "fix":
+            found = [("fix", f["name"]) for f in step.config.get("fixes", []) if isinstance(f, dict) and "name" in f]
+        elif step.kind == "gate":
+            found = [("gate", step.plugin)]
+        elif step.target:
+            found = [("target", step.target)]
+        else:
+            found = []
+        out += [p for p in found if p not in out]
+    return out
+
+
+def _plugin(role: str, name: str) -> Any:
     from recipekit.fixes import FIXES
     from recipekit.gates import GATES
     from recipekit.sources import SOURCES
     from recipekit.targets import TARGETS
 
-    names: set[str] = set()
-    for step in steps:
-        if step.kind in ("export", "golden"):
-            plugins = [SOURCES.get(step.plugin)]
-        elif step.kind == "fix":
-            plugins = [
-                FIXES.get(f["name"]) for f in step.config.get("fixes", []) if isinstance(f, dict) and "name" in f
-            ]
-        elif step.kind == "gate":
-            plugins = [GATES.get(step.plugin)]
-        elif step.target:
-            plugins = [TARGETS.get(step.target)]
-        else:
-            plugins = []
-        names.update(m for p in plugins for m in p.imports)
+    return {"source": SOURCES, "fix": FIXES, "gate": GATES, "target": TARGETS}[role].get(name)
+
+
+def plugin_imports(plugins: list[tuple[str, str]], extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The heavy modules those plugins import (Plugin.imports) and `extra`, torch first, in a stable order."""
+    names = set(extra).union(m for role, name in plugins for m in _plugin(role, name).imports)
     return tuple(sorted(names, key=lambda m: (m != "torch", m)))
 
 
+def step_imports(steps: list[Any]) -> tuple[str, ...]:
+    """The heavy modules the plugins of `steps` import (Plugin.imports), torch first, in a stable order."""
+    return plugin_imports(step_plugins(steps))
+
+
+def preload_plugins(plugins: list[tuple[str, str]], extra: tuple[str, ...] = ()) -> list[str]:
+    """In a worker: each plugin's `before_import`, then every module they (and `extra`) declare."""
+    for role, name in plugins:
+        _plugin(role, name).before_import()
+    return preload(plugin_imports(plugins, extra))
+
+
 def preload(modules: tuple[str, ...] = HEAVY) -> list[str]:
-    """Import the heavy libraries once, when the worker starts, instead of in its first step."""
+    """Import the heavy libraries once, when the worker starts, instead of in its first step. A module
+    that fails to import is left to the step that needs it (which reports why)."""
     import importlib
 
     done = []
@@ -49,7 +70,7 @@ def preload(modules: tuple[str, ...] = HEAVY) -> list[str]:
         try:
             importlib.import_module(name)
             done.append(name)
-        except ImportError:
+        except Exception:  # noqa: BLE001 - a failing preload must not kill the worker; the step reports it
             pass
     return done
 

@@ -64,6 +64,12 @@ class MmposeSource(Source):
 
     imports: ClassVar[tuple[str, ...]] = ("torch", "torchvision", "mmpose", "onnx", "onnxruntime", "cv2")
 
+    @classmethod
+    def before_import(cls) -> None:
+        from recipekit.sources.mmpose.mmcv_compat import install
+
+        install()  # mmcv-lite's missing ops and no caches in the home folder: before `import mmpose`
+
     name: ClassVar[str] = "mmpose"
     version: ClassVar[str] = "2"
     Config = MmposeConfig

@@ -119,6 +119,10 @@ class UltralyticsSource(Source):
     Config = UltralyticsConfig
     checkpoint_family: ClassVar[str] = "ultralytics"
 
+    @classmethod
+    def before_import(cls) -> None:
+        _ultralytics_env.prepare()  # offline, settings in a temporary folder: before `import ultralytics`
+
     def size_multiple(self) -> int:
         """YOLO's coarsest level is stride 32 (P5 models), 64 for the -p6 ones."""
         return 64 if "p6" in Path(self.config.model).stem else 32
