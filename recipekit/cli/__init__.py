@@ -79,6 +79,9 @@ def run() -> None:
     would up to that point (non-daemon threads joined, atexit handlers run, output flushed) and
     then skips the teardown, as multiprocessing's children do. Everything a step writes is closed
     by the step itself; nothing is left in a buffer for the teardown to flush."""
+    from recipekit.graph.executors import warm
+
+    warm.enable()  # a fresh process of its own: a likely build may fork its workers early
     code = main()
     if "torch" in sys.modules:
         _exit_now(code)

@@ -96,22 +96,24 @@ def cells_of(outcome: Any, recipe: Any, steps: list, targets: list[str], out: Pa
 
 
 def build(args: argparse.Namespace) -> int:
+    from recipekit.graph.executors.warm import warm_start
     from recipekit.graph.plan import plan
     from recipekit.graph.runner import key_steps, run_steps
     from recipekit.recipe.load import load_pending
 
     writable_folder("--cache", cache_root(args))
     writable_folder("--out", Path(args.out).resolve())
-    recipe, remember = load_pending(args.recipe, args.overrides, cache_root(args))
-    targets = targets_arg(args.targets) or list(recipe.targets)
-    settings_by_recipe = {recipe.name: build_settings(recipe, args)}
-    # keyed here: every input file found and hashed, so bad input stops before anything runs
-    steps = key_steps(plan(recipe, targets), settings_by_recipe)
-    remember()  # only a recipe that planned and keyed leaves anything behind
-    with console_for(args) as console:
-        outcome = run_steps(steps, settings_by_recipe, jobs=args.jobs, events=console)
-        for text, record in summary(outcome, recipe, targets):
-            console.summary(text, record)
+    with warm_start([args.recipe], args.overrides, cache_root(args), args.jobs, args.force) as warm:
+        recipe, remember = load_pending(args.recipe, args.overrides, cache_root(args))
+        targets = targets_arg(args.targets) or list(recipe.targets)
+        settings_by_recipe = {recipe.name: build_settings(recipe, args)}
+        # keyed here: every input file found and hashed, so bad input stops before anything runs
+        steps = key_steps(plan(recipe, targets), settings_by_recipe)
+        remember()  # only a recipe that planned and keyed leaves anything behind
+        with console_for(args) as console:
+            outcome = run_steps(steps, settings_by_recipe, jobs=args.jobs, events=console, warm=warm)
+            for text, record in summary(outcome, recipe, targets):
+                console.summary(text, record)
     ci_reports(
         args, cells_of(outcome, recipe, steps, targets, Path(args.out).resolve()), f"recipekit build {recipe.name}"
     )

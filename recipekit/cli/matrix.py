@@ -138,24 +138,30 @@ def invoke(command: str, argv: list[str]) -> int:
         from recipekit.graph.executors.cluster import check_scheduler
 
         check_scheduler(args.scheduler, *remote_settings(args))
-    recipes, overrides = split_items(args.items)
-    steps, settings_by_recipe, planned = plan_all(args, recipes, overrides)
-    out_dir = Path(args.out).resolve()
-    with console_for(args) as console:
-        if args.scheduler and steps:
-            from recipekit.graph.executors.cluster import on_scheduler
+    from recipekit.graph.executors.warm import warm_start
 
-            outcome = on_scheduler(args.scheduler, steps, settings_by_recipe, events=console)
-        else:
-            outcome = run_steps(steps, settings_by_recipe, jobs=args.jobs, events=console) if steps else None
-        cells = [
-            cell(r, t, x, outcome.results, out_dir) if isinstance(x, list) else Cell(r, t, "n/a", x)
-            for r, t, x in planned
-        ]
-        console.text(terminal(cells))
-        if args.json:
-            for c in cells:
-                console.summary("", cell_record(c))
+    recipes, overrides = split_items(args.items)
+    ahead = [] if args.scheduler else recipes  # on a cluster the steps run elsewhere: nothing to load here
+    with warm_start(ahead, overrides, Path(args.cache).resolve(), args.jobs, args.force) as warm:
+        steps, settings_by_recipe, planned = plan_all(args, recipes, overrides)
+        out_dir = Path(args.out).resolve()
+        with console_for(args) as console:
+            if args.scheduler and steps:
+                from recipekit.graph.executors.cluster import on_scheduler
+
+                outcome = on_scheduler(args.scheduler, steps, settings_by_recipe, events=console)
+            else:
+                outcome = (
+                    run_steps(steps, settings_by_recipe, jobs=args.jobs, events=console, warm=warm) if steps else None
+                )
+            cells = [
+                cell(r, t, x, outcome.results, out_dir) if isinstance(x, list) else Cell(r, t, "n/a", x)
+                for r, t, x in planned
+            ]
+            console.text(terminal(cells))
+            if args.json:
+                for c in cells:
+                    console.summary("", cell_record(c))
     ci_reports(args, cells, "recipekit matrix")
     if args.report:
         write_reports(

@@ -1,4 +1,5 @@
-"""Run steps: in this process for -j 1 (or nothing to build), on a pool of pre-loaded workers for -j N.
+"""Run steps: in this process for -j 1 (or nothing to build), on a pool of pre-loaded workers for -j N,
+or on the workers the console command forked before composing (a warm start, executors/warm.py).
 
 Every executor reports through `step_started` and `report_step`; what is shown (live view, plain lines,
 JSON) is the event sink's business (recipekit.report.console), never the runner's."""
@@ -58,10 +59,15 @@ def key_steps(steps: list[Step], settings_by_recipe: dict[str, dict[str, Any]], 
 
 
 def run_steps(
-    steps: list[Step], settings_by_recipe: dict[str, dict[str, Any]], jobs: int = 1, events: EventSink = discard
+    steps: list[Step],
+    settings_by_recipe: dict[str, dict[str, Any]],
+    jobs: int = 1,
+    events: EventSink = discard,
+    warm: Any = None,
 ) -> Outcome:
     """Execute the steps in this process; with jobs > 1 and something to build, on a
-    pool of pre-loaded worker processes (graph/executors/local.py).
+    pool of pre-loaded worker processes (graph/executors/local.py); with `warm` (workers started
+    before the recipe was composed, graph/executors/warm.py) and something to build, on those.
 
     `settings_by_recipe` maps a recipe name to its build settings (several recipes may share one
     run); `events` receives a StepEvent as each step starts and finishes. Steps are keyed first
@@ -81,7 +87,7 @@ def run_steps(
                 s.key for s in steps if str(Path(settings_of(settings_by_recipe, s.task)["cache"]).resolve()) == root
             ]
             stack.enter_context(store.hold(mine))
-        if jobs > 1:
+        if jobs > 1 or warm is not None:
             from recipekit.graph.executors.local import must_run, run_local
 
             if must_run(steps, settings_by_recipe):
@@ -89,7 +95,7 @@ def run_steps(
 
                 os.environ.update(lifetime.DASK_PRELOAD)  # workers ignore Ctrl-C and die with the build
                 with lifetime.supervised_run():  # Ctrl-C/SIGTERM: workers stopped at once, one orderly stop
-                    return run_local(steps, settings_by_recipe, jobs, events)
+                    return run_local(steps, settings_by_recipe, jobs, events, pool=warm.pool if warm else None)
         return _run_inline(steps, settings_by_recipe, events)  # -j 1, or nothing to build: no worker processes
 
 

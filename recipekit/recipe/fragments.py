@@ -145,3 +145,63 @@ def memo_key(comp: Composition, overrides: list[str]) -> str:
     for var in comp.env_vars:
         h.update(json.dumps([var, os.environ.get(var)]).encode())
     return h.hexdigest()
+
+
+def read_json(path: Path | None) -> Any:
+    """A JSON file's data, or None when it is missing or unreadable (a memo, never an input)."""
+    import json
+
+    try:
+        return json.loads(path.read_text()) if path else None
+    except (OSError, ValueError):
+        return None
+
+
+def compose_key(path: Path, overrides: list[str], known: dict[str, Any] | None = None) -> str | None:
+    """A digest of the recipe, every fragment its defaults list loads (wherever it lives), the
+    overrides and the env vars they interpolate; None when composing cannot be remembered safely
+    (an override choosing a config group, a defaults entry the resolver does not follow)."""
+    comp = composition(path, overrides, known)
+    groups = [o for o in overrides if (path.resolve().parent / o.split("=", 1)[0].lstrip("+~")).is_dir()]
+    if not comp.exact or groups:
+        return None
+    try:
+        return memo_key(comp, overrides)
+    except OSError:
+        return None
+
+
+def remembered(path: str | Path, overrides: list[str], cache_dir: Path | None) -> bool:
+    """True when `cache_dir` holds this composition (recipe bytes, fragments, overrides): the recipe
+    was built before as it is now, so a build of it is likely a no-op. Never raises: a recipe that
+    cannot be read is simply not remembered (composing it reports why)."""
+    path = Path(path).resolve()
+    if cache_dir is None or not path.is_file():
+        return False
+    try:
+        key = compose_key(path, list(overrides), read_json(cache_dir / "resolved" / "defaults.json") or {})
+    except (RecipeError, OSError, ValueError):
+        return False
+    return bool(key) and (cache_dir / "resolved" / f"{key}.json").is_file()
+
+
+def source_kind_hint(path: str | Path, overrides: list[str]) -> str | None:
+    """The recipe's `source.kind` as its texts say (the last `source.kind=` override, else the recipe's
+    own, else its fragments'), read without composing; None when none says. A hint for what to load
+    ahead (graph.executors.warm), never the recipe's meaning: that is Hydra's composition."""
+    from recipekit.recipe.yamlcheck import check_file
+
+    for text in reversed(overrides):
+        key, _, value = text.lstrip("+").partition("=")
+        if key == "source.kind" and value:
+            return value.strip()
+    try:
+        comp = composition(Path(path), list(overrides))
+        for file in (comp.recipe, *reversed(comp.fragments)):
+            data = check_file(file)
+            kind = (data.get("source") or {}).get("kind") if isinstance(data, dict) else None
+            if isinstance(kind, str):
+                return kind
+    except (RecipeError, OSError, ValueError, AttributeError):
+        return None
+    return None

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from recipekit.core.errors import RecipeError
 from recipekit.core.plugin import Strict
 from recipekit.recipe.errors import from_validation, key_path
+from recipekit.recipe.fragments import compose_key, read_json
 from recipekit.recipe.schema import MAX_NAME, NAME_RE, Export, FixEntry, Input, Recipe, TargetEntry
 
 
@@ -231,29 +232,6 @@ def validate(data: dict[str, Any], file: str, base_dir: str = "") -> Recipe:
     )
 
 
-def _compose_key(path: Path, overrides: list[str], known: dict[str, Any] | None = None) -> str | None:
-    """A digest of the recipe, every fragment its defaults list loads (wherever it lives), the
-    overrides and the env vars they interpolate; None when composing cannot be remembered safely
-    (an override choosing a config group, a defaults entry the resolver does not follow)."""
-    from recipekit.recipe.fragments import composition, memo_key
-
-    comp = composition(path, overrides, known)
-    groups = [o for o in overrides if (path.resolve().parent / o.split("=", 1)[0].lstrip("+~")).is_dir()]
-    if not comp.exact or groups:
-        return None
-    try:
-        return memo_key(comp, overrides)
-    except OSError:
-        return None
-
-
-def _read_json(path: Path | None) -> Any:
-    try:
-        return json.loads(path.read_text()) if path else None
-    except (OSError, ValueError):
-        return None
-
-
 def compose_cached(
     path: Path, overrides: list[str], cache_dir: Path | None
 ) -> tuple[dict[str, Any], Callable[[], None]]:
@@ -267,11 +245,11 @@ def compose_cached(
     if not path.is_file():
         raise RecipeError(str(path), "", "recipe file not found")
     defaults_memo = cache_dir / "resolved" / "defaults.json" if cache_dir else None
-    known = _read_json(defaults_memo) or {}
+    known = read_json(defaults_memo) or {}
     before = len(known)
-    key = _compose_key(path, overrides, known)
+    key = compose_key(path, overrides, known)
     memo = cache_dir / "resolved" / f"{key}.json" if cache_dir and key else None
-    data = _read_json(memo)
+    data = read_json(memo)
     if not isinstance(data, dict):
         data = compose(path, overrides)
 

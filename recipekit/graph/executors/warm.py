@@ -1,0 +1,106 @@
+"""A warm start: the worker processes forked before the recipe is composed, when a build is likely.
+
+A cold build spends its first second importing torch and the source's libraries, and before that
+about 0.3 s composing the recipe (Hydra), planning and keying, one after the other. When the
+recipe's composition is not remembered in the cache (a new or edited recipe, new overrides, a new
+cache) or `--force` is given, the `recipekit` command forks its N workers first: they import what
+the recipe's source declares (Plugin.imports; the kind read from the recipe's text) while this process
+composes, plans and keys, and then run the steps, `-j 1` included (one worker). A build whose
+composition is remembered (a no-op build, most likely) forks nothing and runs inline, and this
+process never imports torch either way: if the plan turns out to have nothing to build, the
+workers are stopped unused.
+
+Only the console command starts warm (cli.run sets it), in a process that has loaded no heavy
+library and runs no thread: forking is safe there. `main()` called from Python, and
+RECIPEKIT_WARM_START=0, keep the inline run. The workers are supervised like any -j worker
+(core.lifetime: they die with the build, Ctrl-C is one orderly stop).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ALWAYS = ("onnx", "onnxruntime", "cv2")
+"""What every build's later steps load (fix chain, compile, gates), whatever the source."""
+
+_enabled = {"console": False}
+
+
+def enable() -> None:
+    """Called by the console command (cli.run), never by `main()` used as a library."""
+    _enabled["console"] = True
+
+
+@dataclass
+class Warm:
+    """Started workers: `run_local` takes the pool."""
+
+    pool: Any
+    jobs: int
+
+
+def _can_fork() -> bool:
+    import threading
+
+    return (
+        _enabled["console"]
+        and os.environ.get("RECIPEKIT_WARM_START", "1") != "0"
+        and hasattr(os, "fork")
+        and "torch" not in sys.modules
+        and threading.active_count() == 1
+    )
+
+
+def likely_build(recipes: list[str], overrides: list[str], cache: Path, force: bool) -> bool:
+    """True when a build of these recipes is likely to run steps: --force, or some recipe's composition
+    is not remembered in the cache. Reads only the recipe texts and the memo (no pydantic, no Hydra)."""
+    from recipekit.recipe.fragments import remembered
+
+    return bool(recipes) and (force or not all(remembered(path, overrides, cache) for path in recipes))
+
+
+def likely_sources(recipes: list[str], overrides: list[str]) -> list[tuple[str, str]]:
+    """("source", kind) of each recipe whose text names a known source kind (a hint, see source_kind_hint)."""
+    from recipekit.recipe.fragments import source_kind_hint
+    from recipekit.sources import SOURCES
+
+    kinds = {source_kind_hint(path, overrides) for path in recipes}
+    return [("source", k) for k in sorted(k for k in kinds if k in SOURCES)]
+
+
+def _preload_for(recipes: list[str], overrides: list[str]) -> None:
+    """Pool initializer: in the worker, work out what to load ahead, then load it (the parent meanwhile composes)."""
+    from recipekit.graph.executors.worker import preload_plugins
+
+    preload_plugins(likely_sources(recipes, overrides), ALWAYS)
+
+
+@contextmanager
+def warm_start(recipes: list[str], overrides: list[str], cache: Path, jobs: int, force: bool) -> Iterator[Warm | None]:
+    """Around composing, planning and running: the Warm workers, or None (run as before)."""
+    if not (_can_fork() and likely_build(recipes, overrides, cache, force)):
+        yield None
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from recipekit.core import lifetime
+
+    with lifetime.supervised_run():  # forked under supervision: they die with the build
+        pool = ProcessPoolExecutor(
+            jobs,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_preload_for,
+            initargs=(list(recipes), list(overrides)),
+        )
+        pool.submit(os.getpid)  # the fork start method launches every worker at the first submit: now
+        try:
+            yield Warm(pool, jobs)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)  # unused or done; supervised_run ends the rest
