@@ -22,7 +22,7 @@ class Parity(Gate):
     """Runs every golden case through the artifact and compares each output with the source's."""
 
     name: ClassVar[str] = "parity"
-    version: ClassVar[str] = "6"
+    version: ClassVar[str] = "7"
     Config = ParityConfig
     default_tolerances: ClassVar[dict[str, Any]] = {}
 
@@ -33,7 +33,8 @@ class Parity(Gate):
         bad_keys = unknown_keys(self.config, golden.output_names, ctx.output_kinds)
         if bad_keys:
             return GateResult("failed", failures=bad_keys, message="tolerance keys that name no output")
-        runner, tol = ctx.runner(), layers(self.config, self.default_tolerances)
+        fp16 = ctx.recipe.export.precision == "fp16"  # the documented fp16 margin, as the browser gate adds it
+        runner, tol = ctx.runner(), layers(self.config, self.default_tolerances, fp16=fp16)
         rows = []
         for case in golden.cases:
             got = runner.run_one(case.input)

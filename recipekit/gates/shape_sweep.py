@@ -51,7 +51,7 @@ class ShapeSweep(Gate):
     """Per shape: golden cases compared with the artifact's outputs, or a run-only check."""
 
     name: ClassVar[str] = "shape-sweep"
-    version: ClassVar[str] = "5"
+    version: ClassVar[str] = "6"
     Config = ShapeSweepConfig
     default_tolerances: ClassVar[dict[str, Any]] = {}
 
@@ -96,7 +96,7 @@ class ShapeSweep(Gate):
             if isinstance(got, str):
                 rows.append({**base, "sample": case.sample, "output": "*", "passed": False, "reason": got})
                 continue
-            tol = layers(self.config, self.default_tolerances)
+            tol = layers(self.config, self.default_tolerances, fp16=ctx.recipe.export.precision == "fp16")
             for row in compare_outputs(golden.output_names, case.outputs, got, ctx.output_kinds, tol, shape):
                 rows.append({**base, "sample": case.sample, **row})
         return rows
