@@ -14,7 +14,7 @@ import pytest
 from helpers.common import RECIPES, copy_recipes
 
 from recipekit.graph.executors.local import chain_lengths
-from recipekit.graph.executors.warm import likely_build, likely_sources
+from recipekit.graph.executors.warm import likely_sources
 from recipekit.graph.plan import plan
 from recipekit.recipe.fragments import source_kind_hint
 from recipekit.recipe.load import load
@@ -23,13 +23,14 @@ SMALL = "export.imgsz=320"
 
 
 def test_a_remembered_composition_is_not_a_likely_build(tmp_path):
-    recipe, cache = RECIPES / "yolo11n.yaml", tmp_path / "c"
-    assert likely_build([str(recipe)], [SMALL], cache, force=False)  # nothing remembered yet
+    recipe, cache = str(RECIPES / "yolo11n.yaml"), tmp_path / "c"
+    ultralytics = [("source", "ultralytics")]
+    assert likely_sources([recipe], [SMALL], cache, force=False) == ultralytics  # nothing remembered yet
     load(recipe, [SMALL], cache)  # what a build does once the recipe planned: remember its composition
-    assert not likely_build([str(recipe)], [SMALL], cache, force=False)
-    assert likely_build([str(recipe)], [SMALL], cache, force=True)
-    assert likely_build([str(recipe)], ["export.imgsz=256"], cache, force=False)  # other overrides: not remembered
-    assert not likely_build([], [], cache, force=False)
+    assert likely_sources([recipe], [SMALL], cache, force=False) == []
+    assert likely_sources([recipe], [SMALL], cache, force=True) == ultralytics
+    assert likely_sources([recipe], ["export.imgsz=256"], cache, force=False) == ultralytics  # other overrides
+    assert likely_sources([], [], cache, force=False) == []
 
 
 def test_source_kind_hint_reads_overrides_then_recipe_then_fragments(tmp_path):
@@ -41,7 +42,9 @@ def test_source_kind_hint_reads_overrides_then_recipe_then_fragments(tmp_path):
     assert source_kind_hint(folder / "frag.yaml", []) == "torchvision"
     (folder / "bad.yaml").write_text("name: [unclosed\n")
     assert source_kind_hint(folder / "bad.yaml", []) is None  # composing it reports the error, not the hint
-    assert likely_sources([str(folder / "yolo11n.yaml"), str(folder / "bad.yaml")], []) == [("source", "ultralytics")]
+    both = [str(folder / "yolo11n.yaml"), str(folder / "bad.yaml")]
+    assert likely_sources(both, [], tmp_path / "c", force=False) == [("source", "ultralytics")]
+    assert likely_sources([str(folder / "bad.yaml")], [], tmp_path / "c", force=False) == []  # nothing to warm
 
 
 def test_the_longest_chain_goes_first():

@@ -26,9 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ALWAYS = ("onnx", "onnxruntime", "cv2")
-"""What every build's later steps load (fix chain, compile, gates), whatever the source."""
-
 _enabled = {"console": False}
 
 
@@ -57,47 +54,39 @@ def _can_fork() -> bool:
     )
 
 
-def likely_build(recipes: list[str], overrides: list[str], cache: Path, force: bool) -> bool:
-    """True when a build of these recipes is likely to run steps: --force, or some recipe's composition
-    is not remembered in the cache. Reads only the recipe texts and the memo (no pydantic, no Hydra)."""
-    from recipekit.recipe.fragments import remembered
-
-    return bool(recipes) and (force or not all(remembered(path, overrides, cache) for path in recipes))
-
-
-def likely_sources(recipes: list[str], overrides: list[str]) -> list[tuple[str, str]]:
-    """("source", kind) of each recipe whose text names a known source kind (a hint, see source_kind_hint)."""
-    from recipekit.recipe.fragments import source_kind_hint
+def likely_sources(recipes: list[str], overrides: list[str], cache: Path, force: bool) -> list[tuple[str, str]]:
+    """("source", kind) for each recipe a build would likely run steps for (--force, or its composition
+    not remembered in the cache) whose text names a known source kind; [] means no warm start (a
+    likely no-op, or recipes that composing will reject). Reads only the recipe texts and the memo:
+    no pydantic, no Hydra."""
+    from recipekit.recipe.fragments import remembered, source_kind_hint
     from recipekit.sources import SOURCES
 
-    kinds = {source_kind_hint(path, overrides) for path in recipes}
+    kinds = {
+        source_kind_hint(path, overrides) for path in recipes if force or not remembered(path, overrides, cache)
+    }
     return [("source", k) for k in sorted(k for k in kinds if k in SOURCES)]
-
-
-def _preload_for(recipes: list[str], overrides: list[str]) -> None:
-    """Pool initializer: in the worker, work out what to load ahead, then load it (the parent meanwhile composes)."""
-    from recipekit.graph.executors.worker import preload_plugins
-
-    preload_plugins(likely_sources(recipes, overrides), ALWAYS)
 
 
 @contextmanager
 def warm_start(recipes: list[str], overrides: list[str], cache: Path, jobs: int, force: bool) -> Iterator[Warm | None]:
     """Around composing, planning and running: the Warm workers, or None (run as before)."""
-    if not (_can_fork() and likely_build(recipes, overrides, cache, force)):
+    sources = likely_sources(recipes, overrides, cache, force) if _can_fork() else []
+    if not sources:
         yield None
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     from recipekit.core import lifetime
+    from recipekit.graph.executors.local import _warm
 
     with lifetime.supervised_run():  # forked under supervision: they die with the build
         pool = ProcessPoolExecutor(
             jobs,
             mp_context=multiprocessing.get_context("fork"),
-            initializer=_preload_for,
-            initargs=(list(recipes), list(overrides)),
+            initializer=_warm,  # each source's before_import, then its declared imports
+            initargs=(sources,),
         )
         pool.submit(os.getpid)  # the fork start method launches every worker at the first submit: now
         try:
