@@ -62,9 +62,7 @@ def likely_sources(recipes: list[str], overrides: list[str], cache: Path, force:
     from recipekit.recipe.fragments import remembered, source_kind_hint
     from recipekit.sources import SOURCES
 
-    kinds = {
-        source_kind_hint(path, overrides) for path in recipes if force or not remembered(path, overrides, cache)
-    }
+    kinds = {source_kind_hint(path, overrides) for path in recipes if force or not remembered(path, overrides, cache)}
     return [("source", k) for k in sorted(k for k in kinds if k in SOURCES)]
 
 
