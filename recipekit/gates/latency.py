@@ -2,7 +2,8 @@
 
 A measurement, not a check of correctness: it passes unless `budget_ms` is set and exceeded. The
 figures say which runtime measured them (ONNX Runtime on this machine's CPU for `ort`; targets whose
-real runtime is elsewhere report what ran here), so a report never passes CPU numbers off as GPU ones.
+real runtime is elsewhere report what ran here), so a report never passes CPU numbers off as GPU ones,
+and with how many threads (a `-j N` worker has 1/N of the cores).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def batch_sizes(ctx: GateContext) -> list[int]:
 
 class Latency(Gate):
     name: ClassVar[str] = "latency"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     Config = LatencyConfig
 
     def check(self, ctx: GateContext) -> GateResult:
@@ -49,6 +50,8 @@ class Latency(Gate):
                 times.append((time.perf_counter() - t0) * 1000)
             per_batch[str(n)] = {"median_ms": round(statistics.median(times), 3), "min_ms": round(min(times), 3)}
         figures = {"runner": runner.description, "shape": list(golden.cases[0].shape), "per_batch": per_batch}
+        if getattr(runner, "threads", None):  # a -j N worker has its share of the cores: timings differ by -j
+            figures["threads"] = runner.threads
         first = per_batch[min(per_batch, key=int)]["median_ms"]
         budget = self.config.budget_ms
         if budget is not None and first > budget:

@@ -45,6 +45,7 @@ class OrtRunner(Runner):
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
         opts.intra_op_num_threads = int(os.environ.get("RECIPEKIT_THREADS", "0"))  # 0: all cores
+        self.threads = opts.intra_op_num_threads or os.cpu_count() or 1  # what timings were measured with
         self.session = ort.InferenceSession(model_bytes or str(path), opts, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
