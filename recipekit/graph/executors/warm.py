@@ -36,10 +36,9 @@ def enable() -> None:
 
 @dataclass
 class Warm:
-    """Started workers: `run_local` takes the pool."""
+    """Started workers: `run_local` takes the pool (as many workers as the run's -j)."""
 
     pool: Any
-    jobs: int
 
 
 def _can_fork() -> bool:
@@ -88,6 +87,6 @@ def warm_start(recipes: list[str], overrides: list[str], cache: Path, jobs: int,
         )
         pool.submit(os.getpid)  # the fork start method launches every worker at the first submit: now
         try:
-            yield Warm(pool, jobs)
+            yield Warm(pool)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)  # unused or done; supervised_run ends the rest

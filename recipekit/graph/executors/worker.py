@@ -42,9 +42,9 @@ def _plugin(role: str, name: str) -> Any:
     return {"source": SOURCES, "fix": FIXES, "gate": GATES, "target": TARGETS}[role].get(name)
 
 
-def plugin_imports(plugins: list[tuple[str, str]], extra: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The heavy modules those plugins import (Plugin.imports) and `extra`, torch first, in a stable order."""
-    names = set(extra).union(m for role, name in plugins for m in _plugin(role, name).imports)
+def plugin_imports(plugins: list[tuple[str, str]]) -> tuple[str, ...]:
+    """The heavy modules those plugins import (Plugin.imports), torch first, in a stable order."""
+    names = {m for role, name in plugins for m in _plugin(role, name).imports}
     return tuple(sorted(names, key=lambda m: (m != "torch", m)))
 
 
@@ -53,11 +53,15 @@ def step_imports(steps: list[Any]) -> tuple[str, ...]:
     return plugin_imports(step_plugins(steps))
 
 
-def preload_plugins(plugins: list[tuple[str, str]], extra: tuple[str, ...] = ()) -> list[str]:
-    """In a worker: each plugin's `before_import`, then every module they (and `extra`) declare."""
+def preload_plugins(plugins: list[tuple[str, str]]) -> list[str]:
+    """In a worker: each plugin's `before_import`, then every module they declare. What fails is left
+    to the step that needs it, which calls `before_import` itself and reports why."""
     for role, name in plugins:
-        _plugin(role, name).before_import()
-    return preload(plugin_imports(plugins, extra))
+        try:
+            _plugin(role, name).before_import()
+        except Exception:  # noqa: BLE001 - a failing preload must not kill the worker (every step would fail)
+            pass
+    return preload(plugin_imports(plugins))
 
 
 def preload(modules: tuple[str, ...] = HEAVY) -> list[str]:
