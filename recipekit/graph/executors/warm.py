@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # kept light: `recipekit --help` imports this module
+    from collections.abc import Iterator
+    from pathlib import Path
 
 _enabled = {"console": False}
 
@@ -34,11 +35,11 @@ def enable() -> None:
     _enabled["console"] = True
 
 
-@dataclass
 class Warm:
     """Started workers: `run_local` takes the pool (as many workers as the run's -j)."""
 
-    pool: Any
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
 
 
 def _can_fork() -> bool:
