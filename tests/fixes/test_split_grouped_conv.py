@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 import pytest
 from helpers import webgpu_models as models
+from helpers.fix_models import applied, jsep_before_after
 from onnx import TensorProto, helper, numpy_helper
 
 from recipekit.fixes import FIXES
@@ -68,13 +69,8 @@ def run(path: Path, x: np.ndarray) -> np.ndarray:
 
 
 def fixed(src: Path, dest: Path) -> Path:
-    fix = SplitGroupedConv()
-    model = onnx.load(str(src))
-    check = fix.check(model, None)
-    assert check.status == "applies" and "/conv1" in check.why and "/conv2" not in check.why, check
-    out = fix.apply(model, None)
-    onnx.checker.check_model(out, full_check=True)
-    assert fix.guarantee(out, None).ok and fix.check(out, None).status == "not-needed"
+    check, out = applied(SplitGroupedConv(), src)
+    assert "/conv1" in check.why and "/conv2" not in check.why, check
     groups = [next((a.i for a in n.attribute if a.name == "group"), 1) for n in out.graph.node if n.op_type == "Conv"]
     assert groups == [1] * 9 + [72, 4]  # conv1 as 8 Convs; the depthwise and the aligned ones untouched
     bound = [len([i for i in n.input if i]) + len(n.output) for n in out.graph.node if n.op_type in ("Split", "Concat")]
@@ -119,17 +115,10 @@ def test_webgpu_lint_names_the_conv_on_both_bundles(tmp_path, bundle):
 def test_webgpu_computes_the_split_convs_right(tmp_path):
     """The pinned onnxruntime-web gets the unaligned grouped Conv wrong and the split one right. If a new
     onnxruntime-web computes it right, this test says so: the fix and the lint rule can then be retired."""
-    from recipekit.core.errors import Unavailable
-    from recipekit.targets.webgpu.web import run_in_browser
-
     src = convs(tmp_path / "m.onnx", LAYERS[:2])
     dest = fixed(convs(tmp_path / "all.onnx", LAYERS), tmp_path / "fixed.onnx")
     x = np.random.default_rng(1).standard_normal((1, 3, HW, HW)).astype(np.float32)
-    try:
-        before = run_in_browser(src, [("x", {"images": x})], "jsep", eps=("webgpu",))
-        after = run_in_browser(dest, [("x", {"images": x})], "jsep", eps=("webgpu",))
-    except Unavailable as exc:
-        pytest.skip(str(exc))
+    before, after = jsep_before_after(src, dest, [("x", x)])
     assert np.abs(before.runs[0].cases[0].outputs["output0"] - run(src, x)).max() > 0.5
     np.testing.assert_allclose(after.runs[0].cases[0].outputs["output0"], run(dest, x), atol=1e-4)
 

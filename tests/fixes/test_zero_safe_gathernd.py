@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 import pytest
 from helpers import webgpu_models as models
+from helpers.fix_models import applied, jsep_before_after
 from onnx import TensorProto, helper, numpy_helper
 
 from recipekit.fixes import FIXES
@@ -63,13 +64,7 @@ def inputs() -> dict[str, np.ndarray]:
 
 
 def fixed(src: Path, dest: Path) -> Path:
-    fix = ZeroSafeGatherNd()
-    model = onnx.load(str(src))
-    assert fix.check(model, None).status == "applies"
-    out = fix.apply(model, None)
-    onnx.checker.check_model(out, full_check=True)
-    assert fix.guarantee(out, None).ok and fix.check(out, None).status == "not-needed"
-    onnx.save(out, str(dest))
+    onnx.save(applied(ZeroSafeGatherNd(), src)[1], str(dest))
     return dest
 
 
@@ -103,17 +98,10 @@ def test_webgpu_lint_fails_before_and_passes_after(tmp_path):
 
 @pytest.mark.slow
 def test_jsep_runs_the_fixed_graph_on_a_blank_image(tmp_path):
-    from recipekit.core.errors import Unavailable
-    from recipekit.targets.webgpu.web import run_in_browser
-
     src = picks(tmp_path / "m.onnx")
     dest = fixed(src, tmp_path / "fixed.onnx")
     cases = list(inputs().items())
-    try:
-        before = run_in_browser(src, [(n, {"images": x}) for n, x in cases], "jsep", eps=("webgpu",))
-        after = run_in_browser(dest, [(n, {"images": x}) for n, x in cases], "jsep", eps=("webgpu",))
-    except Unavailable as exc:
-        pytest.skip(str(exc))
+    before, after = jsep_before_after(src, dest, cases)
     assert before.runs[0].cases[0].error, before.runs[0].cases[0]
     for case, (name, x) in zip(after.runs[0].cases, cases, strict=True):
         assert not case.error, case

@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 import pytest
 from helpers import webgpu_models as models
+from helpers.fix_models import applied, jsep_before_after
 from onnx import TensorProto, helper, numpy_helper
 
 from recipekit.fixes import FIXES
@@ -89,14 +90,7 @@ def inputs() -> dict[str, np.ndarray]:
 
 
 def fixed(src: Path, dest: Path) -> Path:
-    fix = ZeroSafeGemm()
-    model = onnx.load(str(src))
-    assert fix.check(model, None).status == "applies"
-    out = fix.apply(model, None)
-    onnx.checker.check_model(out, full_check=True)
-    assert fix.guarantee(out, None).ok
-    assert fix.check(out, None).status == "not-needed"  # idempotent: a guarded Gemm is recognised
-    onnx.save(out, str(dest))
+    onnx.save(applied(ZeroSafeGemm(), src)[1], str(dest))
     return dest
 
 
@@ -142,17 +136,10 @@ def test_webgpu_lint_finds_the_empty_gemm_and_passes_the_fixed_graph(tmp_path, s
 
 @pytest.mark.slow
 def test_jsep_runs_the_fixed_graph_on_a_blank_image(tmp_path):
-    from recipekit.core.errors import Unavailable
-    from recipekit.targets.webgpu.web import run_in_browser
-
     src = rows_into_gemm(tmp_path / "m.onnx", shape_path=True)
     dest = fixed(src, tmp_path / "fixed.onnx")
     cases = list(inputs().items())
-    try:
-        before = run_in_browser(src, [(n, {"images": x}) for n, x in cases], "jsep", eps=("webgpu",))
-        after = run_in_browser(dest, [(n, {"images": x}) for n, x in cases], "jsep", eps=("webgpu",))
-    except Unavailable as exc:
-        pytest.skip(str(exc))
+    before, after = jsep_before_after(src, dest, cases)
     assert "invalid shape" in before.runs[0].cases[0].error, before.runs[0].cases[0]
     for case, (name, x) in zip(after.runs[0].cases, cases, strict=True):
         assert not case.error, case

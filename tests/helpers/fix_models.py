@@ -95,3 +95,35 @@ def apply_checked(fix: Any, model: Any, ctx: Any) -> Any:
     second = fix.check(out, ctx)
     assert second.status == "not-needed", second
     return out
+
+
+def applied(fix: Any, src: Path) -> tuple[Any, Any]:
+    """`fix` applied to the ONNX file `src`, held to every ONNX fix's contract: it applies, the result is
+    a valid model, its guarantee holds and checking it again finds nothing to do. (check result, model)."""
+    import onnx
+
+    model = onnx.load(str(src))
+    check = fix.check(model, None)
+    assert check.status == "applies", check
+    out = fix.apply(model, None)
+    onnx.checker.check_model(out, full_check=True)
+    assert fix.guarantee(out, None).ok
+    assert fix.check(out, None).status == "not-needed"  # idempotent: a guarded graph is recognised
+    return check, out
+
+
+def jsep_before_after(src: Path, dest: Path, cases: list[tuple[str, Any]]) -> tuple[Any, Any]:
+    """Both graphs run on the same `images` inputs in headless Chromium (JSEP WebGPU); the test is
+    skipped, with the reason, where no browser can run."""
+    import pytest
+
+    from recipekit.core.errors import Unavailable
+    from recipekit.targets.webgpu.web import run_in_browser
+
+    feeds = [(name, {"images": x}) for name, x in cases]
+    try:
+        before = run_in_browser(src, feeds, "jsep", eps=("webgpu",))
+        after = run_in_browser(dest, feeds, "jsep", eps=("webgpu",))
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    return before, after
