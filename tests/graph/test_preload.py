@@ -9,13 +9,13 @@ import sys
 import pytest
 from helpers.common import RECIPES, copy_recipes
 
-from recipekit.graph.executors.worker import step_imports
+from recipekit.graph.executors.worker import plugin_imports, step_plugins
 from recipekit.graph.plan import plan
 from recipekit.recipe.load import load
 
 
 def imports(recipe: str, *targets: str) -> tuple[str, ...]:
-    return step_imports(plan(load(RECIPES / recipe), list(targets) or None, check=False))
+    return plugin_imports(step_plugins(plan(load(RECIPES / recipe), list(targets) or None, check=False)))
 
 
 def test_ultralytics_plan_imports_no_torchvision():
@@ -28,7 +28,7 @@ def test_torchvision_and_fix_plugins_add_theirs(tmp_path):
     assert "torchvision" in imports("fasterrcnn-mnv3.yaml")
     recipe = copy_recipes(tmp_path / "r") / "slim.yaml"
     recipe.write_text((RECIPES / "yolo11n.yaml").read_text().replace("fixes: []", "fixes: [onnxslim]"))
-    assert "onnxslim" in step_imports(plan(load(recipe), check=False))
+    assert "onnxslim" in plugin_imports(step_plugins(plan(load(recipe), check=False)))
 
 
 @pytest.mark.slow

@@ -48,11 +48,6 @@ def plugin_imports(plugins: list[tuple[str, str]]) -> tuple[str, ...]:
     return tuple(sorted(names, key=lambda m: (m != "torch", m)))
 
 
-def step_imports(steps: list[Any]) -> tuple[str, ...]:
-    """The heavy modules the plugins of `steps` import (Plugin.imports), torch first, in a stable order."""
-    return plugin_imports(step_plugins(steps))
-
-
 def preload_plugins(plugins: list[tuple[str, str]]) -> list[str]:
     """In a worker: each plugin's `before_import`, then every module they declare. What fails is left
     to the step that needs it, which calls `before_import` itself and reports why."""
