@@ -93,6 +93,7 @@ class Source(Plugin):
         if self.checkpoint_family:
             checks.checkpoints(files, self.checkpoint_family, bool(getattr(self.config, "trust_code", False)))
         checks.sizes(recipe, self.size_multiple())
+        checks.preprocess(recipe)
         checks.samples(recipe)
 
     def export(self, recipe: Recipe, out: Path, patches: list[AbstractContextManager]) -> ExportInfo:

@@ -50,6 +50,31 @@ def sizes(recipe: Recipe, multiple: int) -> None:
             )
 
 
+def preprocess(recipe: Recipe) -> None:
+    """Image-sized modes against the declared shapes: `multiple` feeds each image at its own size
+    (a dynamic H/W graph, sides multiples of N); `fixed-height` buckets share the export height."""
+    pre, shapes = recipe.input.preprocess, recipe.shapes()
+    keys = ["export.imgsz"] + [f"input.shapes[{i}]" for i in range(len(recipe.input.shapes))]
+    if pre.resize == "multiple":
+        if not recipe.export.dynamic.hw:
+            raise RecipeError(
+                recipe.origin,
+                "export.dynamic.hw",
+                "resize: multiple feeds every image at its own size; set export.dynamic.hw: true",
+            )
+        for key, hw in zip(keys, [tuple(recipe.export.imgsz), *map(tuple, recipe.input.shapes)], strict=True):
+            if hw[0] % pre.multiple or hw[1] % pre.multiple:
+                raise RecipeError(recipe.origin, key, f"{list(hw)}: resize: multiple needs multiples of {pre.multiple}")
+    if pre.resize == "fixed-height":
+        for i, hw in enumerate(recipe.input.shapes):
+            if hw[0] != shapes[0][0]:
+                raise RecipeError(
+                    recipe.origin,
+                    f"input.shapes[{i}]",
+                    f"{list(hw)}: resize: fixed-height buckets share the export height {shapes[0][0]}",
+                )
+
+
 def samples(recipe: Recipe) -> None:
     """Every input.samples entry names an existing image file (by its header, not its name)."""
     from recipekit.onnx.preprocess import resolve_sample

@@ -61,6 +61,7 @@ def test_bundle_contents_and_checksums(bundle: tuple[Path, object]) -> None:
         "compare.py",
         *[f"golden/160x160_b{b}.npz" for b in (1, 2, 3, 4)],
         "model.onnx",
+        "pixels.py",
         "profiles.json",
         "trtexec.sh",
     ]
