@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
+VERSION = "1"
+"""Of the arithmetic below: part of the golden step's key (another version makes other input tensors)."""
 PRECISION_BITS = 22  # Pillow's Resample.c
 
 
@@ -106,6 +109,8 @@ def linear(src: np.ndarray, dh: int, dw: int) -> np.ndarray:
     in 11-bit fixed point (w1 = floor(f * 2048 + 0.5), w0 = 2048 - w1), integer arithmetic:
     out = (row0 * wy0 + row1 * wy1 + 2^21) >> 22 with row = a * wx0 + b * wx1. OpenCV's scalar
     INTER_LINEAR path computes the same; its SIMD lanes round differently (at most one level)."""
+    import numpy as np
+
     sh, sw = src.shape[:2]
     iy, wy = _taps(sh, dh)
     ix, wx = _taps(sw, dw)
@@ -119,6 +124,8 @@ def linear(src: np.ndarray, dh: int, dw: int) -> np.ndarray:
 
 def _taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     """Per output index: the first source index and the second one's weight (0..2048)."""
+    import numpy as np
+
     f = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
     i = np.floor(f)
     f = f - i
@@ -132,6 +139,8 @@ def _taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
 def _pil_coefficients(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pillow's precompute_coeffs + normalize_coeffs_8bpc for the bilinear filter: per output
     index its first input index, tap count and fixed-point weights."""
+    import numpy as np
+
     scale = n_in / n_out
     filterscale = max(scale, 1.0)
     support, ss = filterscale, 1.0 / filterscale
@@ -158,6 +167,8 @@ def _triangle(x: float) -> float:
 
 
 def _pil_pass(src: np.ndarray, n_out: int, axis: int) -> np.ndarray:
+    import numpy as np
+
     first, count, kk = _pil_coefficients(src.shape[axis], n_out)
     acc = np.full(src.shape[:axis] + (n_out,) + src.shape[axis + 1 :], 1 << (PRECISION_BITS - 1), np.int64)
     for t in range(kk.shape[1]):
@@ -176,6 +187,8 @@ def pil(src: np.ndarray, dh: int, dw: int) -> np.ndarray:
 def fit(img: np.ndarray, hw: Sequence[int], pre: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, dict]:
     """The (H, W, 3) uint8 canvas the model sees, the mask of image pixels on it (False: padding),
     and the geometry (ratio, pad: how model pixels map back to the image)."""
+    import numpy as np
+
     h, w = int(hw[0]), int(hw[1])
     geo = geometry(img.shape[0], img.shape[1], (h, w), pre)
     (rh, rw), (top, left) = geo["size"], geo["offset"]
@@ -192,6 +205,8 @@ def fit(img: np.ndarray, hw: Sequence[int], pre: dict[str, Any]) -> tuple[np.nda
 def to_tensor(img_bgr: np.ndarray, pre: dict[str, Any], inside: np.ndarray | None = None, dtype: str = "float32"):
     """HxWx3 BGR uint8 (already sized) -> 1x3xHxW (or 1xHxWx3): colour order, scale, mean, std in
     float64, rounded to float32 once (as preprocess.js does); padding set to `pad_tensor_value` if given."""
+    import numpy as np
+
     img = img_bgr[..., ::-1] if pre.get("color", "rgb") == "rgb" else img_bgr
     mean = np.asarray(pre.get("mean", (0.0, 0.0, 0.0)), np.float64)
     std = np.asarray(pre.get("std", (1.0, 1.0, 1.0)), np.float64)
