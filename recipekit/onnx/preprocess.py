@@ -40,7 +40,7 @@ def mismatch(pre: Preprocess, expected: dict[str, Any]) -> tuple[str, Any, Any] 
     return None
 
 
-def resolve_sample(spec: str, base_dir: Path) -> Path:
+def resolve_sample(spec: str, base_dir: Path, key: str = "input.samples") -> Path:
     """'ultralytics:bus.jpg' -> the file an installed package ships; else a path relative to the recipe."""
     local = (base_dir / spec).resolve()
     if local.is_file():
@@ -53,8 +53,9 @@ def resolve_sample(spec: str, base_dir: Path) -> Path:
             for cand in (Path(root) / rel, Path(root) / "assets" / rel):
                 if cand.is_file():
                     return cand
-        raise RecipeError(str(base_dir), "input.samples", f"no file {rel!r} in installed package {pkg!r}")
-    raise RecipeError(str(base_dir), "input.samples", f"sample image not found: {spec} (looked at {local})")
+        raise RecipeError(str(base_dir), key, f"no file {rel!r} in installed package {pkg!r}")
+    what = "sample image" if key == "input.samples" else "file"
+    raise RecipeError(str(base_dir), key, f"{what} not found: {spec} (looked at {local})")
 
 
 def read_image(path: Path) -> np.ndarray:

@@ -27,9 +27,13 @@ MAX_DET = 10_000
 """Largest nms.max_det: output (B, max_det, 6+extra) and NMS work grow with it (memory)."""
 
 
+MIN_SIDE = 8
+"""Smallest input height or width: small crop classifiers take tiny inputs (MTCNN's RNet: 24x24)."""
+
+
 def _side_ok(v: tuple[int, int], what: str) -> tuple[int, int]:
-    if min(v) < 32:
-        raise ValueError(f"expected (H, W) of at least 32 each, got {list(v)}")
+    if min(v) < MIN_SIDE:
+        raise ValueError(f"expected (H, W) of at least {MIN_SIDE} each, got {list(v)}")
     if max(v) > MAX_SIDE:
         raise ValueError(
             f"expected (H, W) of at most {MAX_SIDE} each, got {list(v)}: {what} memory grows with H x W "
