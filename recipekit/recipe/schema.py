@@ -60,7 +60,7 @@ class Preprocess(Strict):
     pad: Literal["center", "top-left"] = Field(
         "center",
         description="letterbox placement: centre (Ultralytics' LetterBox) or anchored at the top-left corner, "
-        "padding on the bottom and right",
+        "padding on the bottom and right (other modes ignore it)",
     )
     multiple: int = Field(32, ge=1, le=256, description="resize: multiple: each side a multiple of this")
     crop_fraction: float = Field(
@@ -89,12 +89,6 @@ class Preprocess(Strict):
         if any(s == 0 for s in v):
             raise ValueError("std entries must be non-zero")
         return v
-
-    @model_validator(mode="after")
-    def _pad_for_letterbox(self) -> Preprocess:
-        if self.pad != "center" and self.resize != "letterbox":
-            raise ValueError(f"pad: {self.pad} places a letterbox; resize is {self.resize}")
-        return self
 
 
 class Input(Strict):

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
 class OnnxFileConfig(SourceConfig):
     kind: Literal["onnx"] = "onnx"
-    path: str = Field(description="the ONNX file, relative to the recipe")
+    path: str = Field(
+        description="the ONNX file: a path relative to the recipe, or `package:path` inside an installed package"
+    )
     output_kinds: dict[str, OutputKind] = Field(
         default_factory=dict,
         description="what each output's elements are (recipekit.recipe.outputs), e.g. {output0: {kind: raw_head, "
@@ -168,9 +170,12 @@ class OnnxFileSource(Source):
     init = "weights"
 
     def weight_files(self, base: Path) -> list[Path]:
-        path = (base / self.config.path).resolve()
-        if not path.is_file():
-            raise RecipeError(str(base), "source.path", f"ONNX file not found: {path}")
+        from recipekit.onnx.preprocess import resolve_sample
+
+        try:  # a path relative to the recipe, or `package:path` (an ONNX file an installed package ships)
+            path = resolve_sample(self.config.path, base, "source.path")
+        except RecipeError as exc:
+            raise RecipeError(str(base), "source.path", f"ONNX {exc.msg}") from None
         from recipekit.onnx.external import data_files
 
         return [path, *data_files(path)]  # weights kept beside the graph (model.onnx.data) are part of the model

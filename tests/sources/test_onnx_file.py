@@ -171,3 +171,27 @@ def test_a_paddle_style_minus_one_batch_builds_with_a_dynamic_batch(tmp_path, cl
     assert m["gates"]["batch-consistency"]["passed"] and m["gates"]["batch-consistency"]["figures"]["sizes"][-1] == 4
     built = onnx.load(str(tmp_path / "o" / "tiny" / "ort" / "model.onnx"))
     assert built.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+
+
+@pytest.mark.slow
+def test_paddleocr_onnx_files_rapidocr_ships_build(tmp_path, cli):
+    """Real foreign ONNX files: the direction classifier (batch dim_value -1, H and W '?') builds with
+    batch 1..4 and passes batch-consistency; the detector (symbolic N, H, W) builds with the per-image
+    multiple-of-32 resize at its declared shapes. `recipekit matrix -j 2`, as a team would run them."""
+    import importlib.util
+
+    from helpers.common import copy_recipes
+
+    if importlib.util.find_spec("rapidocr_onnxruntime") is None:  # its models only (its pipeline's deps are not ours)
+        pytest.skip("rapidocr-onnxruntime is not installed: run scripts/setup.sh (the fixtures extra)")
+
+    recipes = copy_recipes(tmp_path / "recipes")
+    args = ["matrix", recipes / "ppocr-cls.yaml", recipes / "ppocr-det.yaml", "--targets", "ort", "-j", "2"]
+    code, out, err = cli(*args, "--cache", tmp_path / "c", "--out", tmp_path / "o")
+    assert code == 0, out + err
+    cls = manifest(tmp_path / "o", "ppocr-cls", "ort")
+    batch = cls["gates"]["batch-consistency"]
+    assert batch["passed"] and batch["figures"]["sizes"][-1] == 4
+    assert cls["source"]["notes"]["negative_dims_named"] == 2  # the input's and the output's -1 batch
+    det = manifest(tmp_path / "o", "ppocr-det", "ort")
+    assert det["gates"]["parity"]["passed"] and det["preprocess"]["resize"] == "multiple"
