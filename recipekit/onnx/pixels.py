@@ -116,10 +116,19 @@ def linear(src: np.ndarray, dh: int, dw: int) -> np.ndarray:
     ix, wx = _taps(sw, dw)
     iy1, ix1 = np.minimum(iy + 1, sh - 1), np.minimum(ix + 1, sw - 1)
     used, where = np.unique(np.concatenate([iy, iy1]), return_inverse=True)
-    rows = src[used].astype(np.int32)
-    blend = rows[:, ix] * (2048 - wx)[None, :, None] + rows[:, ix1] * wx[None, :, None]
-    v = blend[where[:dh]] * (2048 - wy)[:, None, None] + blend[where[dh:]] * wy[:, None, None]
-    return ((v + (1 << (2 * COEF_BITS - 1))) >> (2 * COEF_BITS)).astype(np.uint8)
+    rows = src[used]  # each source row blended once, in place: a * 2048 + (b - a) * w is a * (2048 - w) + b * w
+    left = np.take(rows, ix, axis=1).astype(np.int32)
+    right = np.take(rows, ix1, axis=1).astype(np.int32)
+    right -= left
+    right *= wx[None, :, None]
+    left <<= COEF_BITS
+    left += right
+    top, bottom = left[where[:dh]], left[where[dh:]]
+    bottom -= top
+    bottom *= wy[:, None, None]
+    top <<= COEF_BITS
+    top += bottom + (1 << (2 * COEF_BITS - 1))
+    return (top >> (2 * COEF_BITS)).astype(np.uint8)
 
 
 def _taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
@@ -170,12 +179,14 @@ def _pil_pass(src: np.ndarray, n_out: int, axis: int) -> np.ndarray:
     import numpy as np
 
     first, count, kk = _pil_coefficients(src.shape[axis], n_out)
-    acc = np.full(src.shape[:axis] + (n_out,) + src.shape[axis + 1 :], 1 << (PRECISION_BITS - 1), np.int64)
+    # int32 sums, as Resample.c's `int ss`
+    acc = np.full(src.shape[:axis] + (n_out,) + src.shape[axis + 1 :], 1 << (PRECISION_BITS - 1), np.int32)
     for t in range(kk.shape[1]):
         idx = np.minimum(first + t, src.shape[axis] - 1)
-        weight = np.where(t < count, kk[:, t], 0)
-        taken = np.take(src, idx, axis=axis).astype(np.int64)
-        acc += taken * (weight[:, None, None] if axis == 0 else weight[None, :, None])
+        weight = np.where(t < count, kk[:, t], 0).astype(np.int32)
+        taken = np.take(src, idx, axis=axis).astype(np.int32)
+        taken *= weight[:, None, None] if axis == 0 else weight[None, :, None]
+        acc += taken
     return np.clip(acc >> PRECISION_BITS, 0, 255).astype(np.uint8)
 
 
