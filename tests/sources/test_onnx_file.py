@@ -195,3 +195,24 @@ def test_paddleocr_onnx_files_rapidocr_ships_build(tmp_path, cli):
     assert cls["source"]["notes"]["negative_dims_named"] == 2  # the input's and the output's -1 batch
     det = manifest(tmp_path / "o", "ppocr-det", "ort")
     assert det["gates"]["parity"]["passed"] and det["preprocess"]["resize"] == "multiple"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "why"),
+    [
+        (["input.preprocess.resize=multiple"], "export.dynamic.hw", "resize: multiple feeds every image at its own"),
+        (
+            ["input.preprocess.resize=multiple", "export.dynamic.hw=true", "input.preprocess.multiple=40"],
+            "export.imgsz",
+            "[64, 96]: resize: multiple needs multiples of 40",
+        ),
+        (
+            ["input.preprocess.resize=fixed-height", "input.shapes=[[32,96]]"],
+            "input.shapes[0]",
+            "fixed-height buckets share the export height 64",
+        ),
+    ],
+)
+def test_image_sized_preprocessing_is_checked_against_the_shapes_at_plan(tmp_path, cli, overrides, key, why):
+    code, out, err = cli("plan", write(tmp_path), *overrides, "--cache", tmp_path / "c")
+    assert code == 2 and f"{key}: " in err and why in err, out + err
