@@ -3,7 +3,8 @@
 #   1. the virtual environment (Python 3.11)
 #   2. torch 2.14.1 + torchvision 0.29.1 (pip takes both from this machine's disk)
 #   3. recipekit itself (editable) with its pinned dependencies and the test tools
-#   4. the OpenMMLab stack for the mmpose source (scripts/install-mmpose.sh)
+#   4. the test fixtures: trained models PyPI packages ship (facenet-pytorch, rapidocr-onnxruntime, nudenet)
+#   4b. the OpenMMLab stack for the mmpose source (scripts/install-mmpose.sh)
 #   5. Debian's chromium and the locked onnxruntime-web (scripts/install-web.sh)
 #   6. the TensorRT bindings wheels the TensorRT code is checked against (scripts/fetch-trt-bindings.sh)
 # Safe to run again: every step is skipped when what it installs is already there.
@@ -38,6 +39,17 @@ else
     step "installing recipekit (editable) with pinned dependencies"
     "${PIP[@]}" -e ".[dev]"
     touch "$stamp"
+fi
+
+# Test fixtures: trained models that PyPI packages ship (pyproject's `fixtures` extra), without their deps.
+mapfile -t fixtures < <("$PY" -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['fixtures'], sep='\n')")
+missing=()
+for pin in "${fixtures[@]}"; do have "${pin%%==*}" "${pin##*==}" || missing+=("$pin"); done
+if ((${#missing[@]})); then
+    step "installing test fixtures (trained models PyPI packages ship): ${missing[*]}"
+    "${PIP[@]}" --no-deps "${missing[@]}"
+else
+    step "test fixtures present"
 fi
 
 bash scripts/install-mmpose.sh "$VENV"

@@ -117,6 +117,8 @@ def build(args: argparse.Namespace) -> int:
     ci_reports(
         args, cells_of(outcome, recipe, steps, targets, Path(args.out).resolve()), f"recipekit build {recipe.name}"
     )
+    if any(r.get("exit_code") == 2 for r in outcome.failed()):
+        return 2  # bad input found while building (the step's message names the file and key)
     return 0 if outcome.exit_code == 0 and not outcome.failed() else 1
 
 

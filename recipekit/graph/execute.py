@@ -35,8 +35,13 @@ def execute(step: dict[str, Any], settings: dict[str, Any], up: dict[str, dict[s
         ctx = StepContext(s, settings, {role: Output.from_json(role, res) for role, res in up.items()})
         ctx.materialize()
         result = stage(s.kind).run(ctx).to_json()
-    except RecipeKitError as exc:
-        result = {"status": "failed", "error": str(exc), "log": getattr(exc, "step_log", "")}
+    except RecipeKitError as exc:  # exit_code 2: bad input only a build could find (a factory's undeclared read)
+        result = {
+            "status": "failed",
+            "error": str(exc),
+            "log": getattr(exc, "step_log", ""),
+            "exit_code": exc.exit_code,
+        }
     except Exception as exc:  # noqa: BLE001 - a step's failure is reported, not raised
         tb = traceback.format_exc(limit=8)
         result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "log": getattr(exc, "step_log", "") + tb}

@@ -27,9 +27,13 @@ MAX_DET = 10_000
 """Largest nms.max_det: output (B, max_det, 6+extra) and NMS work grow with it (memory)."""
 
 
+MIN_SIDE = 8
+"""Smallest input height or width: small crop classifiers take tiny inputs (MTCNN's RNet: 24x24)."""
+
+
 def _side_ok(v: tuple[int, int], what: str) -> tuple[int, int]:
-    if min(v) < 32:
-        raise ValueError(f"expected (H, W) of at least 32 each, got {list(v)}")
+    if min(v) < MIN_SIDE:
+        raise ValueError(f"expected (H, W) of at least {MIN_SIDE} each, got {list(v)}")
     if max(v) > MAX_SIDE:
         raise ValueError(
             f"expected (H, W) of at most {MAX_SIDE} each, got {list(v)}: {what} memory grows with H x W "
@@ -39,13 +43,31 @@ def _side_ok(v: tuple[int, int], what: str) -> tuple[int, int]:
 
 
 class Preprocess(Strict):
-    """How an image becomes the model's input tensor. Every gate applies it; the manifest records it."""
+    """How an image becomes the model's input tensor. Every gate applies it; the manifest records it;
+    the browser viewer and the Jetson bundle's check.py compute it to the same bits (recipekit.onnx.pixels)."""
 
-    resize: Literal["letterbox", "stretch", "center-crop", "none"] = Field(
+    resize: Literal["letterbox", "stretch", "center-crop", "none", "multiple", "fixed-height"] = Field(
         "letterbox",
-        description="letterbox keeps aspect ratio and pads; stretch resizes to (H, W); center-crop resizes (keeping "
-        "aspect ratio, bilinear with antialiasing as PIL) to cover (H, W) and crops the centre, as torchvision's "
-        "Resize + CenterCrop (Ultralytics' classify_transforms); none requires images of the input size",
+        description="letterbox: keep the aspect ratio, fit (H, W) and pad (see `pad`); stretch: resize to (H, W); "
+        "center-crop: resize (keeping aspect ratio, bilinear with antialiasing as PIL) to cover (H, W) / "
+        "crop_fraction and crop the centre (H, W), as torchvision's Resize + CenterCrop; multiple: each image "
+        "at its own size, its aspect kept within the export size and each side rounded to a multiple of "
+        "`multiple` (text detectors; needs export.dynamic.hw; gates stretch to each declared shape); "
+        "fixed-height: resize to height H keeping the aspect ratio (width ceil(H * w / h), at most W), pad "
+        "on the right to W; a deployment picks the narrowest declared width that holds the line (text "
+        "recognizers); none: requires images of the input size",
+    )
+    pad: Literal["center", "top-left"] = Field(
+        "center",
+        description="letterbox placement: centre (Ultralytics' LetterBox) or anchored at the top-left corner, "
+        "padding on the bottom and right (other modes ignore it)",
+    )
+    multiple: int = Field(32, ge=1, le=256, description="resize: multiple: each side a multiple of this")
+    crop_fraction: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="center-crop: the crop's share of the resized image (0.875: Resize(256) + CenterCrop(224))",
     )
     scale: float = Field(1 / 255, description="multiplied into pixel values (0..255) before mean/std: 1/255 gives 0..1")
     mean: tuple[float, float, float] = Field(
@@ -54,7 +76,12 @@ class Preprocess(Strict):
     std: tuple[float, float, float] = Field((1.0, 1.0, 1.0), description="divided per channel after subtracting mean")
     color: Literal["rgb", "bgr"] = Field("rgb", description="channel order the model expects")
     layout: Literal["nchw", "nhwc"] = Field("nchw", description="tensor layout the model expects")
-    pad_value: int = Field(114, ge=0, le=255, description="letterbox padding pixel value")
+    pad_value: int = Field(114, ge=0, le=255, description="padding pixel value (letterbox, fixed-height)")
+    pad_tensor_value: float | None = Field(
+        None,
+        description="padding written after normalisation, as this tensor value (PaddleOCR's recognizer pads "
+        "with 0.0); default: pad_value pixels, normalised",
+    )
 
     @field_validator("std")
     @classmethod

@@ -9,6 +9,6 @@ SOURCES = Registry(
         "mmpose": "recipekit.sources.mmpose.source:MmposeSource",
         "torchvision": "recipekit.sources.torchvision.source:TorchvisionSource",
         "onnx": "recipekit.sources.onnx_file:OnnxFileSource",
-        "python": "recipekit.sources.python:PythonSource",
+        "python": "recipekit.sources.python.source:PythonSource",
     },
 )

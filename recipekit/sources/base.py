@@ -78,6 +78,10 @@ class Source(Plugin):
         """Files whose contents shape the export (hashed into the export key). `base` = recipe's folder."""
         return []
 
+    def checkpoint_files(self, base: Path) -> list[Path]:
+        """The weight files that are checkpoints, scanned at plan against `checkpoint_family`."""
+        return self.weight_files(base)
+
     def check_recipe(self, recipe: Recipe) -> None:
         """Refuse, before any step runs, a recipe this source cannot build (RecipeError: exit 2).
 
@@ -89,10 +93,11 @@ class Source(Plugin):
 
         from recipekit.sources import checks
 
-        files = self.weight_files(Path(recipe.base_dir))
         if self.checkpoint_family:
+            files = self.checkpoint_files(Path(recipe.base_dir))
             checks.checkpoints(files, self.checkpoint_family, bool(getattr(self.config, "trust_code", False)))
         checks.sizes(recipe, self.size_multiple())
+        checks.preprocess(recipe)
         checks.samples(recipe)
 
     def export(self, recipe: Recipe, out: Path, patches: list[AbstractContextManager]) -> ExportInfo:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from recipekit.core.errors import RecipeError
 
 if TYPE_CHECKING:
+    from recipekit.onnx.wire import Header
     from recipekit.recipe.schema import Recipe
 
 IMAGE_MAGIC = {
@@ -49,6 +50,31 @@ def sizes(recipe: Recipe, multiple: int) -> None:
             )
 
 
+def preprocess(recipe: Recipe) -> None:
+    """Image-sized modes against the declared shapes: `multiple` feeds each image at its own size
+    (a dynamic H/W graph, sides multiples of N); `fixed-height` buckets share the export height."""
+    pre, shapes = recipe.input.preprocess, recipe.shapes()
+    keys = ["export.imgsz"] + [f"input.shapes[{i}]" for i in range(len(recipe.input.shapes))]
+    if pre.resize == "multiple":
+        if not recipe.export.dynamic.hw:
+            raise RecipeError(
+                recipe.origin,
+                "export.dynamic.hw",
+                "resize: multiple feeds every image at its own size; set export.dynamic.hw: true",
+            )
+        for key, hw in zip(keys, [tuple(recipe.export.imgsz), *map(tuple, recipe.input.shapes)], strict=True):
+            if hw[0] % pre.multiple or hw[1] % pre.multiple:
+                raise RecipeError(recipe.origin, key, f"{list(hw)}: resize: multiple needs multiples of {pre.multiple}")
+    if pre.resize == "fixed-height":
+        for i, hw in enumerate(recipe.input.shapes):
+            if hw[0] != shapes[0][0]:
+                raise RecipeError(
+                    recipe.origin,
+                    f"input.shapes[{i}]",
+                    f"{list(hw)}: resize: fixed-height buckets share the export height {shapes[0][0]}",
+                )
+
+
 def samples(recipe: Recipe) -> None:
     """Every input.samples entry names an existing image file (by its header, not its name)."""
     from recipekit.onnx.preprocess import resolve_sample
@@ -80,49 +106,14 @@ def checkpoints(files: list[Path], family: str, trust_code: bool) -> None:
         checkpoint.check(path, family, trust_code)
 
 
-# ---- ONNX files: the protobuf wire format of a ModelProto, walked without the onnx package ----
+def onnx_file(recipe: Recipe, key: str, path: Path) -> Header:
+    """The ONNX file's header (opsets, inputs, outputs), read without the onnx package; exit 2 when
+    the file is not an ONNX model."""
+    from recipekit.onnx.wire import NotOnnx, read_header
 
-_MODEL_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}
-"""ModelProto field number -> wire type (0 varint, 2 length-delimited), from onnx.proto."""
-
-
-def _varint(fh: object, limit: int) -> int | None:
-    value, shift = 0, 0
-    while shift < 70:
-        b = fh.read(1)  # type: ignore[attr-defined]
-        if not b:
-            return None
-        value |= (b[0] & 0x7F) << shift
-        if not b[0] & 0x80:
-            return value
-        shift += 7
-    return None
-
-
-def onnx_problem(path: Path) -> str | None:
-    """Why `path` is not an ONNX model (None: its top-level fields parse and it has a graph).
-
-    Walks the ModelProto's top-level fields (seeking over their contents), so a large file costs a few
-    reads; the onnx package is not imported (a no-op build imports neither it nor torch)."""
-    size = path.stat().st_size
-    seen: set[int] = set()
-    with open(path, "rb") as fh:
-        while fh.tell() < size:
-            tag = _varint(fh, size)
-            if tag is None or (tag >> 3) not in _MODEL_FIELDS or _MODEL_FIELDS[tag >> 3] != (tag & 7):
-                return f"not an ONNX model (unexpected bytes at offset {fh.tell()})"
-            value = _varint(fh, size)
-            if value is None or (tag & 7 == 2 and fh.tell() + value > size):
-                return f"not an ONNX model (truncated at offset {fh.tell()})"
-            if tag & 7 == 2:
-                fh.seek(value, 1)
-            seen.add(tag >> 3)
-    if 7 not in seen or 1 not in seen:
-        return "not an ONNX model (no graph or no IR version)"
-    return None
-
-
-def onnx_file(recipe: Recipe, key: str, path: Path) -> None:
-    why = onnx_problem(path)
-    if why:
-        raise RecipeError(recipe.origin, key, f"{path}: {why}")
+    try:
+        return read_header(path)
+    except NotOnnx as exc:
+        raise RecipeError(recipe.origin, key, f"{path}: {exc}") from None
+    except OSError as exc:
+        raise RecipeError(recipe.origin, key, f"cannot read {path}: {exc.strerror}") from None

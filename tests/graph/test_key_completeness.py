@@ -21,6 +21,7 @@ from recipekit.core.errors import RecipeKitError
 
 ALTERNATIVES = {
     "resize": ["letterbox", "stretch", "none"],
+    "pad": ["center", "top-left"],
     "color": ["rgb", "bgr"],
     "layout": ["nchw", "nhwc"],
     "bundle": ["jsep", "webgpu"],

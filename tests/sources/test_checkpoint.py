@@ -14,6 +14,7 @@ from helpers.common import copy_recipes
 
 from recipekit.sources import checkpoint
 from recipekit.sources.checkpoint import CheckpointRefused
+from recipekit.sources.ultralytics.loading import ultralytics_loading
 
 
 class _Evil:
@@ -40,22 +41,85 @@ def _evil_files(tmp: Path, marker: Path) -> dict[str, Path]:
     return files
 
 
+def _dotted_pickle(marker: Path, how: str = "STACK_GLOBAL") -> bytes:
+    """Protocol 4: `os.system` reached as the attribute path F.torch.os.system of an allowed-looking
+    module (the unpickler walks it attribute by attribute), called on a command that makes `marker`."""
+
+    def text(s: str) -> bytes:
+        raw = s.encode()
+        return b"\x8c" + bytes([len(raw)]) + raw  # SHORT_BINUNICODE
+
+    if how == "STACK_GLOBAL":
+        lookup = text("torch.nn.modules.conv") + text("F.torch.os.system") + b"\x93"
+    else:  # GLOBAL 'module name\n' in a protocol-4 pickle: resolved the same way
+        lookup = b"ctorch.nn.modules.conv\nF.torch.os.system\n"
+    return b"\x80\x04" + lookup + text(f"touch {marker}") + b"\x85R." + b""
+
+
+def _dotted_files(tmp: Path, marker: Path) -> dict[str, Path]:
+    """The dotted payload as a plain pickle (STACK_GLOBAL and GLOBAL) and inside a torch zip."""
+    import zipfile
+
+    import torch
+
+    files = {"dotted-pickle": tmp / "dotted.pkl", "dotted-global": tmp / "dotted_global.pkl"}
+    files["dotted-pickle"].write_bytes(_dotted_pickle(marker))
+    files["dotted-global"].write_bytes(_dotted_pickle(marker, "GLOBAL"))
+    plain = tmp / "plain.pt"
+    torch.save({"w": torch.ones(1)}, plain)
+    files["dotted-zip"] = tmp / "dotted_zip.pt"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(files["dotted-zip"], "w") as dst:
+        for info in src.infolist():
+            data = _dotted_pickle(marker) if info.filename.endswith("data.pkl") else src.read(info)
+            dst.writestr(info, data)
+    return files
+
+
 @pytest.fixture(scope="module")
 def evil(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("evil")
     marker = tmp / "MARKER"
-    return _evil_files(tmp, marker), marker
+    return {**_evil_files(tmp, marker), **_dotted_files(tmp, marker)}, marker
 
 
 @pytest.mark.parametrize("family", sorted(checkpoint.FAMILIES))
 def test_malicious_pickles_are_refused_by_name_and_never_run(evil, family):
     files, marker = evil
     for kind, path in files.items():
+        if kind.startswith("dotted"):
+            continue
         with pytest.raises(CheckpointRefused, match=r"asks to load posix\.system"):
             checkpoint.check(path, family)
         with pytest.raises(CheckpointRefused, match=r"posix\.system"):
             checkpoint.load(path, family)
         assert not marker.exists(), kind
+
+
+DOTTED = r"asks to load torch\.nn\.modules\.conv\.F\.torch\.os\.system \(attribute path F\.torch\.os\.system"
+
+
+@pytest.mark.parametrize("family", sorted(checkpoint.FAMILIES))
+def test_a_dotted_global_is_resolved_as_the_unpickler_does_and_refused(evil, family):
+    """The unpickler walks `F.torch.os.system` from torch.nn.modules.conv (a module the ultralytics
+    family allows classes from): the scan keeps that split and refuses the attribute path."""
+    files, marker = evil
+    for kind in ("dotted-pickle", "dotted-global", "dotted-zip"):
+        names = checkpoint.needed_globals(files[kind])
+        assert [(n.module, n.attr) for n in names] == [("torch.nn.modules.conv", "F.torch.os.system")], kind
+        with pytest.raises(CheckpointRefused, match=DOTTED):
+            checkpoint.check(files[kind], family)
+    with pytest.raises(CheckpointRefused, match="F.torch.os.system"):
+        checkpoint.load(files["dotted-zip"], family)
+    assert not marker.exists()
+
+
+def test_a_prefix_allowed_name_must_be_a_module_on_the_path():
+    """`torch.nn.modules.conv.F` looks like a module under an allowed prefix; it is an attribute."""
+    fam = checkpoint.FAMILIES["ultralytics"]
+    assert fam.allows(checkpoint.GlobalName("torch.nn.modules.conv", "Conv2d"))
+    assert not fam.allows(checkpoint.GlobalName("torch.nn.modules.conv.F", "torch"))
+    assert not fam.allows(checkpoint.GlobalName("torch.nn.modules", "conv.Conv2d"))
+    assert not fam.allows(checkpoint.GlobalName("ultralytics.nn.modules.nothing_here", "Conv"))
 
 
 def test_every_torch_data_name_is_one_torch_itself_allows():
@@ -123,7 +187,7 @@ def test_ultralytics_builds_from_a_checkpoint_through_the_loader(tmp_path):
 
     path = tmp_path / "last.pt"
     _trainer_checkpoint(path, "yolo11n.yaml")
-    with checkpoint.ultralytics_loading():
+    with ultralytics_loading():
         yolo = YOLO(str(path))
     assert type(yolo.model).__name__ == "DetectionModel"
 
@@ -181,11 +245,20 @@ SOURCES = {
     "ultralytics": ("yolo11n.yaml", ["source.init=weights", "source.weights={w}"]),
     "torchvision": ("fasterrcnn-mnv3.yaml", ["source.init=weights", "source.weights={w}"]),
     "mmpose": ("rtmo-640x640.yaml", ["source.init=weights", "source.weights={w}"]),
+    "python": ("python-mobilenetv3.yaml", ["+source.weights={w}"]),
+    "python-files": ("python-mobilenetv3.yaml", ["+source.files=[{w}]"]),
 }
 
 
+def test_every_source_kind_is_tried():
+    from recipekit.sources import SOURCES as REGISTERED
+
+    kinds = {k.split("-")[0] for k in SOURCES} | {"onnx"}  # an ONNX source reads no pickle: see below
+    assert kinds == set(REGISTERED.names())
+
+
 @pytest.mark.parametrize("source", sorted(SOURCES))
-@pytest.mark.parametrize("kind", ["pickle2", "torch-zip", "torch-legacy"])
+@pytest.mark.parametrize("kind", ["pickle2", "torch-zip", "torch-legacy", "dotted-pickle", "dotted-zip"])
 def test_every_source_refuses_a_malicious_checkpoint_at_plan(tmp_path, cli, evil, source, kind):
     files, marker = evil
     recipes = copy_recipes(tmp_path / "recipes")
@@ -193,9 +266,19 @@ def test_every_source_refuses_a_malicious_checkpoint_at_plan(tmp_path, cli, evil
     args = [o.format(w=files[kind]) for o in overrides]
     code, out, err = cli("build", recipes / recipe, *args, "--cache", tmp_path / "c", "--out", tmp_path / "o")
     assert code == 2, out + err
-    assert "posix.system" in err and "Traceback" not in err + out, err
+    named = "torch.nn.modules.conv.F.torch.os.system" if kind.startswith("dotted") else "posix.system"
+    assert named in err and "Traceback" not in err + out, err
     assert not marker.exists()
     assert not (tmp_path / "o").exists()
+
+
+def test_an_onnx_source_given_a_pickle_is_refused_at_plan(tmp_path, cli, evil):
+    files, marker = evil
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"name: r\nsource: {{kind: onnx, path: {files['dotted-pickle']}}}\ntargets: {{ort: {{}}}}\n")
+    code, out, err = cli("plan", recipe, "--cache", tmp_path / "c")
+    assert code == 2 and "not an ONNX model" in err, out + err
+    assert not marker.exists()
 
 
 @pytest.mark.slow
@@ -254,6 +337,6 @@ def test_architecture_yaml_with_code_in_activation_never_runs(tmp_path, cli):
     assert code == 2 and "is not a torch.nn layer call" in err, out + err
     from ultralytics import YOLO
 
-    with checkpoint.ultralytics_loading(), pytest.raises(TypeError):
+    with ultralytics_loading(), pytest.raises(TypeError):
         YOLO(str(evil))
     assert not marker.exists()

@@ -61,6 +61,7 @@ def test_bundle_contents_and_checksums(bundle: tuple[Path, object]) -> None:
         "compare.py",
         *[f"golden/160x160_b{b}.npz" for b in (1, 2, 3, 4)],
         "model.onnx",
+        "pixels.py",
         "profiles.json",
         "trtexec.sh",
     ]
@@ -87,6 +88,28 @@ def test_bundle_contents_and_checksums(bundle: tuple[Path, object]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_check_runs_an_image_preprocessed_as_the_recipe_declares(bundle: tuple[Path, object], tmp_path: Path) -> None:
+    """`check.py --image`: the bundle's own pixels.py preprocesses a photo (the tensor the gates make),
+    the model runs on it; `--preprocess` writes that tensor."""
+    import subprocess
+    import sys
+
+    from recipekit.onnx.preprocess import image_tensor, resolve_sample
+
+    root, _ = bundle
+    photo = resolve_sample("ultralytics:bus.jpg", Path("."))
+    run = [sys.executable, "check.py", "--backend", "ort"]
+    done = subprocess.run([*run, "--image", str(photo)], cwd=root, capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and f"input [1, 3, {IMGSZ}, {IMGSZ}]" in done.stdout, done.stdout + done.stderr
+    args = ["--preprocess", str(photo), "--out", str(tmp_path)]
+    done = subprocess.run([*run, *args], cwd=root, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rec = M.recipe("trt-jetson", IMGSZ)
+    want = image_tensor(photo, (IMGSZ, IMGSZ), rec.input.preprocess)
+    assert np.load(tmp_path / "bus.npy").tobytes() == want.tobytes()
+
+
 def test_golden_batches_stack_the_source_outputs(bundle: tuple[Path, object]) -> None:
     root, _ = bundle
     golden = M.golden("yolo11n-seg.yaml", IMGSZ)

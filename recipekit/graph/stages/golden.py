@@ -24,8 +24,14 @@ if TYPE_CHECKING:
 def key_parts(step: Step, recipe: Recipe) -> KeyParts:
     source = source_plugin(recipe)
     from recipekit.onnx.golden import PROBES_VERSION
+    from recipekit.onnx.pixels import VERSION as PIXELS_VERSION
 
-    version = {"source": source.version, "fixes": fix_versions(step.config["source_fixes"]), "probes": PROBES_VERSION}
+    version = {
+        "source": source.version,
+        "fixes": fix_versions(step.config["source_fixes"]),
+        "probes": PROBES_VERSION,
+        "pixels": PIXELS_VERSION,  # the preprocessing arithmetic: another one makes other input tensors
+    }
     return KeyParts(version, tools.versions(), {**weight_files(recipe), **sample_files(recipe)})
 
 

@@ -37,7 +37,7 @@ def build(cfg: Any, checkpoint: Path | None = None, trust_code: bool = False) ->
     register_all_modules()
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
-        from recipekit.sources.checkpoint import mmengine_loading
+        from recipekit.sources.mmpose.loading import mmengine_loading
 
         with mmengine_loading(trust_code):
             load_checkpoint(model, str(checkpoint), map_location="cpu", logger="silent")

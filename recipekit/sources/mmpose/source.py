@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 
 from recipekit.core.errors import RecipeError
 from recipekit.sources.base import ExportInfo, Forward, Source, WeightsConfig
-from recipekit.sources.checkpoint import mmengine_loading
+from recipekit.sources.mmpose.loading import mmengine_loading
 from recipekit.sources.mmpose.mmdeploy_cfg import DEFAULT_CONFIG, NmsParams
 
 if TYPE_CHECKING:

@@ -104,6 +104,14 @@ def check_preprocess(recipe: Recipe, arch: Arch) -> None:
             f"Ultralytics' predictor {how} ({arch.head} head, imgsz {list(recipe.export.imgsz)}): expected "
             f"resize: {want}, got {pre.resize}",
         )
+    other = mismatch(pre, {"pad": "center", "crop_fraction": 1.0, "pad_tensor_value": None})
+    if other:
+        key, want_value, got = other
+        raise RecipeError(
+            recipe.origin,
+            f"input.preprocess.{key}",
+            f"Ultralytics' predictor uses {key}: {want_value!r}; got {got!r}",
+        )
     if want == "letterbox" and pre.pad_value != 114:
         raise RecipeError(
             recipe.origin,

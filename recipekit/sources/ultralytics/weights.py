@@ -34,9 +34,9 @@ def load_checkpoint_model(path: Path, trust_code: bool = False) -> nn.Module:
     by the safe loader."""
     from ultralytics import YOLO
 
-    from recipekit.sources import checkpoint
+    from recipekit.sources.ultralytics.loading import ultralytics_loading
 
-    with checkpoint.ultralytics_loading(trust_code):
+    with ultralytics_loading(trust_code):
         return YOLO(str(path)).model.float().eval()
 
 
@@ -45,9 +45,9 @@ def from_yaml(spec: str | Path, arch: Arch, trust_code: bool = False) -> nn.Modu
     parsed in Ultralytics' restricted mode."""
     from ultralytics import RTDETR, YOLO
 
-    from recipekit.sources import checkpoint
+    from recipekit.sources.ultralytics.loading import ultralytics_loading
 
-    with checkpoint.ultralytics_loading(trust_code):
+    with ultralytics_loading(trust_code):
         return (RTDETR if arch.rtdetr else YOLO)(str(spec)).model
 
 

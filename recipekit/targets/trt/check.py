@@ -7,6 +7,11 @@ cuda-python (backend trt) or onnxruntime (backend ort): nothing from recipekit.
 
     python3 check.py --backend trt [--engine model.engine]   # on the Jetson
     python3 check.py --backend ort                           # anywhere, as a reference run
+    python3 check.py --image photo.jpg [--size 640x640]      # preprocess as recipekit does, run, print outputs
+    python3 check.py --preprocess a.png b.jpg --out tensors/ # only write the input tensors (.npy)
+
+Images are preprocessed by pixels.py (shipped beside this file): recipekit's own preprocessing, the
+same bits its gates and its browser viewer compute.
 
 Exit status: 0 every case within tolerance; 1 a mismatch; 2 damaged or unusable bundle;
 3 the backend cannot run here (its package is missing or there is no GPU).
@@ -274,6 +279,67 @@ def run_cases(root: Path, spec: dict[str, Any], backend: Any, plan: list[dict[st
     return rows
 
 
+def read_image(path: Path) -> Any:
+    """An image file as HxWx3 uint8 BGR: OpenCV when installed (JetPack ships it), else Pillow."""
+    import numpy as np
+
+    try:
+        import cv2
+    except ImportError:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return np.ascontiguousarray(np.asarray(im.convert("RGB"))[..., ::-1])
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"{path}: not a readable image")
+    return img
+
+
+def image_inputs(spec: dict[str, Any], paths: list[str], size: str | None) -> list[tuple[str, Any, Any]]:
+    """(name, tensor, geometry) per image, preprocessed as bundle.json declares; the size is `size`
+    (HxW), else the one a deployment picks for the image (pixels.deployed_size)."""
+    import pixels
+
+    pre, shapes = spec["preprocess"], spec.get("input_shapes") or [spec["profiles"][0]["opt"][2:]]
+    out = []
+    for name in paths:
+        img = read_image(Path(name))
+        hw = [int(v) for v in size.split("x")] if size else pixels.deployed_size(*img.shape[:2], pre, shapes)
+        x, geo = pixels.tensor(img, hw, pre, spec.get("dtype", "float32"))
+        out.append((name, x, geo))
+    return out
+
+
+def run_images(spec: dict[str, Any], args: Any, backend_of: Any) -> int:
+    """--preprocess: write each image's input tensor to --out; --image: run it and print the outputs."""
+    import numpy as np
+
+    try:
+        inputs = image_inputs(spec, args.preprocess or args.image, args.size)
+    except (OSError, ValueError) as exc:
+        print(f"cannot preprocess: {exc}", file=sys.stderr)
+        return DAMAGED
+    if args.preprocess:
+        folder = Path(args.out or ".")
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, x, _ in inputs:
+            np.save(folder / (Path(name).stem + ".npy"), x)
+            print(f"{name}: input {list(x.shape)} -> {folder / (Path(name).stem + '.npy')}")
+        return OK
+    try:
+        backend, plan = backend_of()
+    except BackendMissing as exc:
+        print(f"backend {args.backend} unavailable: {exc}", file=sys.stderr)
+        return NO_BACKEND
+    for name, x, geo in inputs:
+        where = locate(plan, 0) if plan else {}
+        outs = backend.run(x, where)
+        shapes = ", ".join(f"{n} {list(o.shape)}" for n, o in zip(spec["outputs"], outs))  # noqa: B905 - Python 3.8
+        print(f"{name}: input {list(x.shape)} (ratio {geo['ratio']}, pad {geo['pad']}) -> {shapes}")
+    return OK
+
+
 def figure(row: dict[str, Any]) -> str:
     for key in ("max_abs", "box_px_max"):
         if key in row:
@@ -294,12 +360,20 @@ def print_table(rows: list[dict[str, Any]], backend: str) -> None:
     print(f"{len(rows) - failed}/{len(rows)} comparisons within tolerance")
 
 
+def make_backend(args: Any, spec: dict[str, Any], plan: list[dict[str, Any]]) -> Any:
+    return OrtBackend(HERE, spec) if args.backend == "ort" else TrtBackend(HERE, spec, plan, args.engine)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", choices=("trt", "ort"), default="trt")
     ap.add_argument("--engine", help="a serialized engine (e.g. from trtexec.sh), relative to the bundle")
     ap.add_argument("--trtexec", action="store_true", help="build the engines with trtexec (what trtexec.sh does)")
     ap.add_argument("--json", help="also write the rows as JSON to this file")
+    ap.add_argument("--image", nargs="+", help="run these images (preprocessed as bundle.json declares) instead")
+    ap.add_argument("--preprocess", nargs="+", help="only preprocess these images; tensors go to --out as .npy")
+    ap.add_argument("--out", help="folder for --preprocess tensors (default: here)")
+    ap.add_argument("--size", help="HxW to preprocess at (default: the size a deployment picks per image)")
     args = ap.parse_args(argv)
     bad = verify_checksums(HERE)
     if bad:
@@ -314,9 +388,11 @@ def main(argv: list[str] | None = None) -> int:
         return NO_BACKEND
     if args.trtexec:
         return run_trtexec(plan)
+    if args.image or args.preprocess:
+        return run_images(spec, args, lambda: (make_backend(args, spec, plan), plan))
     print(f"TensorRT: {version or 'not found'}; engine plan: {PLANS[gen]}: " + ", ".join(i["engine"] for i in plan))
     try:
-        backend = OrtBackend(HERE, spec) if args.backend == "ort" else TrtBackend(HERE, spec, plan, args.engine)
+        backend = make_backend(args, spec, plan)
     except BackendMissing as exc:
         print(f"backend {args.backend} unavailable: {exc}", file=sys.stderr)
         return NO_BACKEND

@@ -126,6 +126,8 @@ class TrtJetsonTarget(Target):
             "model": "model.onnx",
             "input": input_of(model)[0],
             "dtype": recipe.input.dtype,
+            "preprocess": recipe.input.preprocess.model_dump(mode="json"),  # check.py --image: pixels.py
+            "input_shapes": [list(s) for s in recipe.shapes()],
             "outputs": outputs,
             "output_kinds": dict(ctx.output_kinds),
             "tolerances": parity_tolerances(recipe, self.name, precision == "fp16"),
@@ -139,10 +141,12 @@ class TrtJetsonTarget(Target):
     @staticmethod
     def _copy_checker(out: Path) -> None:
         import recipekit.onnx.compare
+        import recipekit.onnx.pixels
 
         here = Path(__file__).with_name("check.py")
         shutil.copyfile(here, out / "check.py")
         shutil.copyfile(Path(recipekit.onnx.compare.__file__), out / "compare.py")
+        shutil.copyfile(Path(recipekit.onnx.pixels.__file__), out / "pixels.py")  # check.py's preprocessing
 
 
 def precision_golden(golden: Golden, model: Path, precision: str) -> tuple[Golden, str]:

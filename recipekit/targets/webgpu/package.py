@@ -66,6 +66,7 @@ def page_manifest(
         "onnxruntime_web": {"version": version, "bundle": config.bundle, "import": IMPORTS[config.bundle], **runtime},
         "execution_providers": ["webgpu", "wasm"],
         "input_size": list(recipe.export.imgsz),
+        "input_shapes": [list(s) for s in recipe.shapes()],  # preprocess.js picks per-image sizes among/within them
         "inputs": tensors(graph_inputs(model)),
         "outputs": tensors(model.graph.output, kinds),
         "preprocess": recipe.input.preprocess.model_dump(mode="json"),

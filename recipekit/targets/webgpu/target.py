@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 from recipekit.core.plugin import Strict
 from recipekit.targets.base import BuildResult, Target, TargetContext
 
-PAGE_FILES = ("index.html", "viewer.js")
+PAGE_FILES = ("index.html", "viewer.js", "preprocess.js")
 MANIFEST = "webgpu.json"
 
 

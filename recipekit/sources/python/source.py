@@ -3,9 +3,12 @@
 The recipe names the factory (an importable module on the Python path, its keyword arguments as
 plain YAML values), the weights (a state dict: safetensors, or a torch.save read with
 weights_only=True through the one safe loader; none: the factory's own initialisation under
-`seed`), the input (recipe `input` and `export`: shape (B, C, H, W) or NHWC per the layout, dtype,
-preprocessing, dynamic axes) and what each output means (`outputs`, in the output-semantics model
-of recipekit.recipe.outputs). It is exported with torch's ONNX exporter (TorchScript-based).
+`seed`), the files the factory reads itself (`files`: e.g. the trained weights a package ships,
+`PNet(pretrained=True)`; hashed into the export key, checked at plan, read through the safe loader,
+and any other file it opens is refused: see `reads`), the input (recipe `input` and `export`:
+shape (B, C, H, W) or NHWC per the layout, dtype, preprocessing, dynamic axes) and what each
+output means (`outputs`, in the output-semantics model of recipekit.recipe.outputs). It is
+exported with torch's ONNX exporter (TorchScript-based).
 
 Importing the factory's module runs the user's own code, by their explicit choice in the recipe:
 that is what this source is for. At plan time nothing is imported: the module is located on the
@@ -42,7 +45,15 @@ class PythonConfig(WeightsConfig):
     factory: str = Field(description="`package.module:function` returning a torch.nn.Module (importable)")
     args: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the factory (YAML values)")
     weights: str | None = Field(
-        None, description="state dict (safetensors or torch.save of tensors), relative to the recipe; none: `seed`"
+        None,
+        description="state dict (safetensors or torch.save of tensors) recipekit loads into the factory's module, "
+        "relative to the recipe; none: the factory's own initialisation (`seed`) or what it loads from `files`",
+    )
+    files: list[str] = Field(
+        default_factory=list,
+        description="every file the factory reads itself: a path relative to the recipe or `package:path` inside "
+        "an installed package (e.g. facenet_pytorch:data/pnet.pt); hashed into the export key, checkpoints "
+        "checked at plan and read through the safe loader; the factory opening any other file is refused",
     )
     seed: int = Field(0, description="torch seed around the factory call (its own initialisation when no weights)")
     channels: int = Field(3, ge=1, le=64, description="input channels")
@@ -59,10 +70,6 @@ class PythonConfig(WeightsConfig):
         if not FACTORY_RE.match(v):
             raise ValueError(f"expected `module:function` (e.g. mypkg.models:build), got {v!r}")
         return v
-
-    @property
-    def init(self) -> str:
-        return "weights" if self.weights else "random"
 
 
 def _module_file(name: str) -> Path | None:
@@ -107,21 +114,55 @@ class PythonSource(Source):
     imports: ClassVar[tuple[str, ...]] = ("torch", "onnx", "onnxruntime", "cv2")
 
     name: ClassVar[str] = "python"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     Config = PythonConfig
     checkpoint_family: ClassVar[str] = "state"
 
+    loaded: dict[str, str] | None = None  # after build_module: declared file -> how it was read
+
     @property
     def init(self) -> str:  # type: ignore[override]
-        return self.config.init
+        """`weights` when a weights file was loaded (by recipekit or, through `files`, by the factory),
+        else `random` (the factory's own initialisation). Before a build: what the recipe implies."""
+        if self.loaded is not None:
+            return "weights" if self.loaded else "random"
+        return "weights" if self.config.weights or self.config.files else "random"
+
+    def declared_files(self, base: Path) -> dict[Path, str]:
+        """Every file the recipe declares: resolved path -> as the recipe names it."""
+        from recipekit.onnx.preprocess import resolve_sample
+
+        out: dict[Path, str] = {}
+        if self.config.weights:
+            path = (base / self.config.weights).resolve()
+            if not path.is_file():
+                raise RecipeError(str(base), "source.weights", f"weights file not found: {path}; nothing is downloaded")
+            out[path] = self.config.weights
+        for i, spec in enumerate(self.config.files):
+            try:
+                out[resolve_sample(spec, base, f"source.files[{i}]")] = spec
+            except RecipeError as exc:
+                raise RecipeError(str(base), f"source.files[{i}]", exc.msg) from None
+        return out
 
     def weight_files(self, base: Path) -> list[Path]:
-        if not self.config.weights:
-            return []
-        path = (base / self.config.weights).resolve()
-        if not path.is_file():
-            raise RecipeError(str(base), "source.weights", f"weights file not found: {path}; nothing is downloaded")
-        return [path]
+        return list(self.declared_files(base))
+
+    def checkpoint_files(self, base: Path) -> list[Path]:
+        """Declared files that are checkpoints (pickles, torch zips, safetensors): scanned at plan.
+        Other declared files (a JSON config, a vocabulary) are data, hashed only."""
+        from recipekit.sources.checkpoint import CheckpointRefused, sniff
+
+        out = []
+        for path in self.declared_files(base):
+            try:
+                sniff(path)
+            except CheckpointRefused:
+                if path == (base / (self.config.weights or "")).resolve():
+                    out.append(path)  # `weights` must be a checkpoint: check() says what it is instead
+                continue
+            out.append(path)
+        return out
 
     def check_recipe(self, recipe: Recipe) -> None:
         super().check_recipe(recipe)
@@ -155,6 +196,7 @@ class PythonSource(Source):
 
         import torch
 
+        from recipekit.sources.python.reads import guarded
         from recipekit.sources.synthetic import seeded
 
         module, _, func = self.config.factory.partition(":")
@@ -162,8 +204,15 @@ class PythonSource(Source):
             factory = getattr(importlib.import_module(module), func)
         except (ImportError, AttributeError) as exc:
             raise RecipeError(recipe.origin, "source.factory", f"cannot import {self.config.factory}: {exc}") from None
-        with seeded(self.config.seed):
-            model = factory(**self.config.args)
+        declared = self.declared_files(Path(recipe.base_dir))
+        with guarded(declared, self.config.trust_code) as guard, seeded(self.config.seed):
+            try:
+                model = factory(**self.config.args)
+            except Exception:
+                if not (guard.refused or guard.refused_globals):
+                    raise
+        self._refuse(recipe, guard)
+        self.loaded = {n: guard.loaded.get(n, "opened by the factory") for n in guard.opened}
         if not isinstance(model, torch.nn.Module):
             raise RecipeError(
                 recipe.origin,
@@ -171,8 +220,27 @@ class PythonSource(Source):
                 f"{self.config.factory} returned {type(model).__name__}, not a torch.nn.Module",
             )
         if self.config.weights:
-            self._load(model, self.weight_files(Path(recipe.base_dir))[0])
+            self._load(model, next(iter(declared)))
+            self.loaded[self.config.weights] = "state dict loaded by recipekit (safe loader) after the factory"
         return model.float().eval()
+
+    def _refuse(self, recipe: Recipe, guard: Any) -> None:
+        """Exit 2 when the factory opened an undeclared file or unpickled code."""
+        if guard.refused:
+            raise RecipeError(
+                recipe.origin,
+                "source.files",
+                f"{self.config.factory} read {guard.refused[0]}, which the recipe does not declare; add it to "
+                "source.files (it is then hashed into the export key and read through the safe loader)",
+            )
+        if guard.refused_globals:
+            raise RecipeError(
+                recipe.origin,
+                "source.files",
+                f"{self.config.factory} unpickled a file asking for {guard.refused_globals[0]}, which state-dict "
+                "files do not hold; refused without running it. If this is your own file with custom classes, "
+                "set source.trust_code: true (it may run code)",
+            )
 
     def _load(self, model: Any, path: Path) -> None:
         from recipekit.sources import checkpoint
@@ -235,6 +303,8 @@ class PythonSource(Source):
             "factory": self.config.factory,
             "args": self.config.args,
             "init": self.init,
+            "weights_loaded": dict(self.loaded or {}),  # declared file -> how it was read
+            "trust_code": self.config.trust_code,
             "exporter": "torch.onnx.export(dynamo=False)",
         }
         return ExportInfo(inputs=[input_name], outputs=names, output_kinds=kinds, notes=notes)
