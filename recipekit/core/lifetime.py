@@ -179,7 +179,7 @@ def _stale(name: str) -> bool:
     return owner.gone(int(parts[2]), int(start))
 
 
-def sweep_stale(kinds: tuple[str, ...] = ("web", "chromium", "ultralytics", "mpl")) -> int:
+def sweep_stale(kinds: tuple[str, ...] = ("web", "chromium", "ultralytics", "mpl", "torch")) -> int:
     """Delete temporary folders (and Chromium logs) of recipekit processes that no longer run."""
     removed = 0
     root = Path(tempfile.gettempdir())

@@ -142,3 +142,57 @@ def test_the_next_build_sweeps_the_folders_of_a_killed_builds_zombie_workers(tmp
     assert report["before"] == ["Z", "Z"] and report["after"] == ["Z", "Z"], report  # zombies all along
     assert report["code"] == 0, report["log"]
     assert report["left"] == [], report
+
+
+TINY_TORCHVISION = """
+name: tiny
+source:
+  kind: python
+  factory: torchvision.ops.misc:Conv2dNormActivation
+  args: {in_channels: 3, out_channels: 4}
+  outputs: [features]
+input: {samples: [ultralytics:bus.jpg]}
+export: {opset: 17, imgsz: [64, 96]}
+targets: {ort: {}}
+gates: {parity: {}}
+"""
+"""A torchvision module: importing torchvision imports torch._dynamo, which makes torch's cache folder."""
+
+
+@pytest.mark.slow
+def test_a_build_that_ends_leaves_tmpdir_as_it_found_it(tmp_path):
+    """Passed, failed and interrupted, at -j 1 and -j 2: torch (torch._dynamo makes torchinductor_<user>
+    on import), ONNX Runtime (its telemetry's .ses file) and the workers' settings folders leave nothing."""
+    tmp, recipe = tmp_path / "tmp", tmp_path / "tiny.yaml"
+    tmp.mkdir()
+    recipe.write_text(TINY_TORCHVISION)
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("YOLO_CONFIG_DIR", "MPLCONFIGDIR", "TORCHINDUCTOR_CACHE_DIR")
+    }
+    env["TMPDIR"] = str(tmp)
+    cmd = [sys.executable, "-m", "recipekit", "build", str(recipe), "--cache", str(tmp_path / "c")]
+    cmd += ["--out", str(tmp_path / "o")]
+
+    def build(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(cmd + list(extra), env=env, capture_output=True, text=True, timeout=300)
+
+    passed = build("-j", "2")
+    assert passed.returncode == 0 and sorted(os.listdir(tmp)) == [], passed.stdout + passed.stderr
+    failed = build("-j", "1", "gates.parity.atol=0", "gates.parity.rtol=0")
+    assert failed.returncode == 1 and sorted(os.listdir(tmp)) == [], failed.stdout + failed.stderr
+    proc = subprocess.Popen(
+        cmd + ["-j", "2", "--force"],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not any(n.startswith("recipekit-torch-") for n in os.listdir(tmp)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert any(n.startswith("recipekit-torch-") for n in os.listdir(tmp)), "torch made its cache folder"
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert sorted(os.listdir(tmp)) == []
