@@ -153,3 +153,27 @@ def test_sweep_removes_folders_of_gone_publishes_only(tmp_path):
         (tmp_path / name).mkdir()
     assert publish.sweep(tmp_path, "ort") == len(gone)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
+
+
+@pytest.mark.parametrize("exchanges", [True, False])
+def test_an_interrupted_swap_keeps_the_old_target_and_leaves_no_folder(tmp_path, monkeypatch, exchanges):
+    """Ctrl-C (or a worker's SIGTERM) inside the swap, in a process that lives on (a Dask worker)."""
+    import recipekit.cache.fs as fs
+
+    dest, work = tmp_path / "ort", tmp_path / ".ort.1-1.new"
+    for folder, text in ((dest, "old"), (work, "new")):
+        folder.mkdir()
+        (folder / "manifest.json").write_text(text)
+    if not exchanges:
+        monkeypatch.setattr(fs, "exchange", lambda a, b: False)
+    point = "publish-staged" if exchanges else "publish-between"
+
+    def interrupt(name: str) -> None:
+        if name == point:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(publish, "_kill_point", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        publish._swap_in(work, dest)
+    assert (dest / "manifest.json").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ort"]

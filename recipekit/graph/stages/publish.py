@@ -16,6 +16,7 @@ republishes. The copied bytes are checked against the manifest before the folder
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -198,22 +199,52 @@ def _stage(ctx: StepContext, src_dir: Path, doc: dict[str, Any], dest: Path) -> 
 
 
 def _swap_in(work: Path, dest: Path) -> None:
-    """Put the folder `work` at `dest` in one step, then remove the folder it replaced."""
+    """Put the folder `work` at `dest` in one step, then remove the folder it replaced (interrupted
+    before the swap: the staging folder goes instead)."""
     from recipekit.cache.fs import exchange
 
-    _kill_point("publish-staged")
-    if not (dest.exists() or dest.is_symlink()):
-        os.replace(work, dest)  # nothing to replace: one rename
-        return
-    if exchange(work, dest):
-        _kill_point("publish-swapped")
-        shutil.rmtree(work, ignore_errors=True)  # the old target, now under the staging name
-        return
+    try:
+        _kill_point("publish-staged")
+        if _rename_new(work, dest) or exchange(work, dest):
+            _kill_point("publish-swapped")
+        else:
+            _two_renames(work, dest)
+    finally:
+        _remove(work)  # the old target swapped out, or a staging folder never swapped in
+
+
+def _rename_new(work: Path, dest: Path) -> bool:
+    """One rename where there is no target yet; False if there is one (made meanwhile, too)."""
+    if dest.exists() or dest.is_symlink():
+        return False
+    try:
+        os.rename(work, dest)
+    except OSError as exc:
+        if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+            raise
+        return False
+    return True
+
+
+def _two_renames(work: Path, dest: Path) -> None:
+    """Without RENAME_EXCHANGE: the old target aside, the new one in; the old one is back if that fails."""
     old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.{owner.tag()}.", dir=dest.parent))
     os.replace(dest, old)  # onto an empty folder: allowed, and the old target keeps an owner's name
-    _kill_point("publish-between")
-    os.replace(work, dest)
-    shutil.rmtree(old, ignore_errors=True)
+    try:
+        _kill_point("publish-between")
+        os.replace(work, dest)
+    except BaseException:
+        os.replace(old, dest)
+        raise
+    finally:
+        _remove(old)
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink():  # a target the user had made a symlink, swapped out
+        path.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _blocked(ctx: StepContext) -> Output | None:
