@@ -282,6 +282,7 @@ def test_jetson_device_verdicts_from_the_bundles_own_check(bundle: tuple[Path, o
 
     good = verdict(*run(bundle[0]))
     assert good.status == "passed" and len(good.figures["rows"]) == 8
+    assert good.figures["plan"] == "jp6"  # no TensorRT here: the default plan, shown
     altered = shutil.copytree(bundle[0], tmp_path / "altered")
     case = altered / "golden/160x160_b2.npz"
     with np.load(case) as z:
