@@ -3,12 +3,15 @@ Ultralytics and matplotlib get a temporary config folder before any test imports
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import pytest
 
 _CONFIG = tempfile.mkdtemp(prefix="recipekit-tests-")
+atexit.register(shutil.rmtree, _CONFIG, True)  # the test session leaves nothing in $TMPDIR either
 for _var in ("YOLO_CONFIG_DIR", "MPLCONFIGDIR"):
     os.environ.setdefault(_var, _CONFIG)
 os.environ.setdefault("YOLO_OFFLINE", "1")

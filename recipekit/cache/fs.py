@@ -43,3 +43,40 @@ def atomic_write_text(path: Path, text: str) -> None:
     tmp.write_text(text)
     os.chmod(tmp, 0o666 & ~umask())
     os.replace(tmp, path)
+
+
+RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _renameat2() -> object | None:
+    """glibc's renameat2 (2.28+), looked up once; None elsewhere."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+
+
+_RENAMEAT2 = _renameat2()
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one step (Linux renameat2 RENAME_EXCHANGE): a reader of either path
+    sees the one folder or the other, never neither. False where the kernel, the C library or the file
+    system cannot (NFS, CIFS, not Linux): nothing was changed then."""
+    import ctypes
+    import errno
+
+    if _RENAMEAT2 is None:
+        return False
+    if _RENAMEAT2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:  # type: ignore[operator]
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))

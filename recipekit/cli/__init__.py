@@ -48,8 +48,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _keep_tools_out_of_tmp() -> None:
+    """Tools that leave files in $TMPDIR on their own, set (unless the user set them) before any of
+    them loads, for this process and every child: ONNX Runtime's telemetry writes a session file
+    (`.ses`) on import and keeps it, so it is turned off; importing torch._dynamo (any torch.export)
+    creates `torchinductor_<user>`, so torch's cache goes to a folder of this command's own, removed
+    when it ends (or, if it is killed, by the next build's sweep: core.lifetime)."""
+    import atexit
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from recipekit.core import owner
+
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+        path = Path(tempfile.gettempdir()) / f"recipekit-torch-{owner.tag()}-cache"
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)
+        atexit.register(shutil.rmtree, path, True)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _keep_tools_out_of_tmp()
     parser = _parser()
     if not argv or argv[0] not in COMMANDS:  # --help, --version, or an unknown command
         parser.parse_args(argv or ["--help"])

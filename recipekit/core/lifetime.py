@@ -151,8 +151,11 @@ def _end_children(grace: float = WORKER_GRACE_S + 1) -> None:
 
 
 def make_tempdir(kind: str) -> Path:
-    """A new temporary folder `recipekit-<kind>-<pid>-*` (sweep_stale removes it if this process dies)."""
-    return Path(tempfile.mkdtemp(prefix=f"recipekit-{kind}-{os.getpid()}-"))
+    """A new temporary folder `recipekit-<kind>-<pid>-<start>-*` (core.owner's tag: sweep_stale removes
+    it once this process is gone, even if its pid was given to another process since)."""
+    from recipekit.core import owner
+
+    return Path(tempfile.mkdtemp(prefix=f"recipekit-{kind}-{owner.tag()}-"))
 
 
 def remove_at_exit(path: Path) -> None:
@@ -164,24 +167,25 @@ def remove_at_exit(path: Path) -> None:
     util.Finalize(None, shutil.rmtree, args=(str(path), True), exitpriority=0)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+def _stale(name: str) -> bool:
+    """Whether `recipekit-<kind>-<pid>[-<start>]-<rest>` belongs to a process that is gone (core.owner):
+    exited, a zombie not yet reaped (the workers of a build killed as a group), or replaced under its pid."""
+    from recipekit.core import owner
+
+    parts = name.split("-")
+    if len(parts) < 4 or not parts[2].isdigit():
         return False
-    except PermissionError:
-        return True
-    return True
+    start = parts[3] if len(parts) >= 5 and parts[3].isdigit() else "0"  # folders named before the start time
+    return owner.gone(int(parts[2]), int(start))
 
 
-def sweep_stale(kinds: tuple[str, ...] = ("web", "chromium", "ultralytics", "mpl")) -> int:
-    """Delete temporary folders (and Chromium logs) of recipekit processes that no longer exist."""
+def sweep_stale(kinds: tuple[str, ...] = ("web", "chromium", "ultralytics", "mpl", "torch")) -> int:
+    """Delete temporary folders (and Chromium logs) of recipekit processes that no longer run."""
     removed = 0
     root = Path(tempfile.gettempdir())
     for kind in kinds:
         for path in root.glob(f"recipekit-{kind}-*-*"):
-            pid = path.name.split("-")[2]
-            if not pid.isdigit() or _alive(int(pid)):
+            if not _stale(path.name):
                 continue
             with contextlib.suppress(OSError):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()

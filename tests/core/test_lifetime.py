@@ -9,6 +9,8 @@ import sys
 import tempfile
 import time
 
+import pytest
+
 from recipekit.core import lifetime
 
 PARENT = """
@@ -59,3 +61,138 @@ def test_sweep_removes_only_folders_of_processes_that_are_gone(tmp_path, monkeyp
     assert lifetime.sweep_stale() == 2
     assert not stale.exists() and not stale_log.exists()
     assert live.is_dir() and other.is_file()
+
+
+def test_a_zombie_or_a_process_under_a_reused_pid_is_no_owner():
+    from recipekit.core import owner
+
+    child = os.fork()
+    if child == 0:
+        os._exit(0)
+    try:
+        deadline = time.monotonic() + 5
+        while _alive(child) and time.monotonic() < deadline:  # exited, not reaped: a zombie
+            time.sleep(0.01)
+        assert not _alive(child) and os.path.exists(f"/proc/{child}")
+        assert owner.gone(child)  # os.kill(zombie, 0) succeeds: that test called it alive
+    finally:
+        os.waitpid(child, 0)
+    pid, start = owner.tag().split("-")
+    assert not owner.gone(int(pid), int(start)) and not owner.gone(int(pid))
+    assert owner.gone(int(pid), int(start) + 1)  # this pid, another start time: the pid was reused
+
+
+# Runs as its own process: a child subreaper, so the workers of the build it SIGKILLs (with the build's
+# process group) are reparented to it and stay zombies (it does not reap them) while the next build runs.
+KILLED_BUILD = """
+import ctypes, json, os, signal, subprocess, sys, time
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+tmp, recipe, tiny, work = sys.argv[1:5]
+env = {k: v for k, v in os.environ.items() if k not in ("YOLO_CONFIG_DIR", "MPLCONFIGDIR")}
+env["TMPDIR"] = tmp
+cmd = [sys.executable, "-m", "recipekit", "build", recipe, "--force", "-j", "2"]
+build = subprocess.Popen(cmd + ["--cache", work + "/c1", "--out", work + "/o1"], env=env, start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def folders():
+    return sorted(n for n in os.listdir(tmp) if n.startswith("recipekit-ultralytics-"))
+deadline = time.monotonic() + 120
+while len(folders()) < 2 and time.monotonic() < deadline:
+    time.sleep(0.05)
+made = folders()
+os.killpg(build.pid, signal.SIGKILL)
+build.wait()
+def state(name):
+    try:
+        return open(f"/proc/{name.split('-')[2]}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+deadline = time.monotonic() + 5  # SIGKILL is delivered asynchronously: wait until each worker has exited
+while any(state(n) not in ("Z", "gone") for n in made) and time.monotonic() < deadline:
+    time.sleep(0.01)
+before = [state(n) for n in made]
+again = subprocess.run([sys.executable, "-m", "recipekit", "build", tiny, "--cache", work + "/c2",
+                        "--out", work + "/o2"], env=env, capture_output=True, text=True)
+after = [state(n) for n in made]
+left = folders()
+while True:
+    try:
+        if os.waitpid(-1, 0)[0] == 0:
+            break
+    except ChildProcessError:
+        break
+print(json.dumps({"made": made, "before": before, "after": after, "left": left, "code": again.returncode,
+                  "log": again.stdout + again.stderr}))
+"""
+
+
+@pytest.mark.slow
+def test_the_next_build_sweeps_the_folders_of_a_killed_builds_zombie_workers(tmp_path):
+    import json
+
+    from helpers.common import RECIPES
+    from helpers.tiny_onnx import tiny_recipe
+
+    (tmp_path / "tmp").mkdir()
+    tiny = tiny_recipe(tmp_path)
+    args = [str(tmp_path / "tmp"), str(RECIPES / "yolo11n.yaml"), str(tiny), str(tmp_path)]
+    done = subprocess.run([sys.executable, "-c", KILLED_BUILD, *args], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert len(report["made"]) == 2, report  # one settings folder per worker
+    assert report["before"] == ["Z", "Z"] and report["after"] == ["Z", "Z"], report  # zombies all along
+    assert report["code"] == 0, report["log"]
+    assert report["left"] == [], report
+
+
+TINY_TORCHVISION = """
+name: tiny
+source:
+  kind: python
+  factory: torchvision.ops.misc:Conv2dNormActivation
+  args: {in_channels: 3, out_channels: 4}
+  outputs: [features]
+input: {samples: [ultralytics:bus.jpg]}
+export: {opset: 17, imgsz: [64, 96]}
+targets: {ort: {}}
+gates: {parity: {}}
+"""
+"""A torchvision module: importing torchvision imports torch._dynamo, which makes torch's cache folder."""
+
+
+@pytest.mark.slow
+def test_a_build_that_ends_leaves_tmpdir_as_it_found_it(tmp_path):
+    """Passed, failed and interrupted, at -j 1 and -j 2: torch (torch._dynamo makes torchinductor_<user>
+    on import), ONNX Runtime (its telemetry's .ses file) and the workers' settings folders leave nothing."""
+    tmp, recipe = tmp_path / "tmp", tmp_path / "tiny.yaml"
+    tmp.mkdir()
+    recipe.write_text(TINY_TORCHVISION)
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("YOLO_CONFIG_DIR", "MPLCONFIGDIR", "TORCHINDUCTOR_CACHE_DIR")
+    }
+    env["TMPDIR"] = str(tmp)
+    cmd = [sys.executable, "-m", "recipekit", "build", str(recipe), "--cache", str(tmp_path / "c")]
+    cmd += ["--out", str(tmp_path / "o")]
+
+    def build(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(cmd + list(extra), env=env, capture_output=True, text=True, timeout=300)
+
+    passed = build("-j", "2")
+    assert passed.returncode == 0 and sorted(os.listdir(tmp)) == [], passed.stdout + passed.stderr
+    failed = build("-j", "1", "gates.parity.atol=0", "gates.parity.rtol=0")
+    assert failed.returncode == 1 and sorted(os.listdir(tmp)) == [], failed.stdout + failed.stderr
+    proc = subprocess.Popen(
+        cmd + ["-j", "2", "--force"],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not any(n.startswith("recipekit-torch-") for n in os.listdir(tmp)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert any(n.startswith("recipekit-torch-") for n in os.listdir(tmp)), "torch made its cache folder"
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert sorted(os.listdir(tmp)) == []

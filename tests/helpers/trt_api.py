@@ -30,10 +30,13 @@ WHEELS = ROOT / ".cache" / "trt-bindings"
 PINNED = {
     "8.6.1": "tensorrt_bindings-8.6.1-",
     "10.3.0": "tensorrt_cu12_bindings-10.3.0-",
+    "10.13.3.9": "tensorrt_cu13_bindings-10.13.3.9-",
     "10.16.1.11": "tensorrt_cu12_bindings-10.16.1.11-",
     "11.4.0.106": "tensorrt_cu13_bindings-11.4.0.106-",
 }
-"""The TensorRT releases the code is checked against (the `tensorrt` extra's range, and JetPack 5's 8.6)."""
+"""The TensorRT releases the code is checked against: one per plan of the trt-jetson bundle (JetPack 5:
+8.6, standing for 8.5 too; 6: 10.3; 7.x: 10.13 and 10.16; 11.4.0 standing for JetPack's 11.4.1), which
+span the `tensorrt` extra's range too."""
 
 _DUMP = r"""
 import importlib.util, inspect, json, sys

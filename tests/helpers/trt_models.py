@@ -6,13 +6,16 @@ YAML + torch.manual_seed(0), Ultralytics' own ONNX exporter, batch-dynamic with 
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(tempfile.mkdtemp(prefix="recipekit-trt-tests-"))
+atexit.register(shutil.rmtree, ROOT, True)
 SAMPLES = ["ultralytics:bus.jpg", "ultralytics:zidane.jpg"]
 
 

@@ -79,3 +79,12 @@ def test_version_branches_are_checked_per_release(tmp_path, tmp_path_factory):
     assert missing(uses(branched, 11), "11.4.0.106", work) == []  # EXPLICIT_BATCH is gone in 11, not reached
     assert missing(uses(flat, 11), "11.4.0.106", work) == ["flat.py:6: NetworkDefinitionCreationFlag.EXPLICIT_BATCH"]
     assert missing(uses(flat, 8), "8.6.1", work) == ["flat.py:7: NetworkDefinitionCreationFlag.STRONGLY_TYPED"]
+
+
+def test_every_planned_jetpack_is_checked_against_bindings_of_its_tensorrt():
+    from recipekit.targets.trt.check import version_parts
+    from recipekit.targets.trt.jetson import PLANS
+
+    for plan in PLANS:
+        covered = [v for v in DEVICE if plan.first <= version_parts(v) < plan.below]
+        assert covered, f"{plan.title}: no pinned bindings wheel in TensorRT {plan.first} .. {plan.below}"

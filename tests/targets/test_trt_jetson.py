@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -58,6 +59,8 @@ def test_bundle_contents_and_checksums(bundle: tuple[Path, object]) -> None:
         "check.py",
         "commands-jp5.txt",
         "commands-jp6.txt",
+        "commands-jp7.txt",
+        "commands-trt11.txt",
         "compare.py",
         *[f"golden/160x160_b{b}.npz" for b in (1, 2, 3, 4)],
         "model.onnx",
@@ -82,8 +85,13 @@ def test_bundle_contents_and_checksums(bundle: tuple[Path, object]) -> None:
     )
     assert (root / "commands-jp6.txt").read_text() == line + "\n"
     assert (root / "commands-jp5.txt").read_text() == line + "\n"  # one profile: the same line on TensorRT 8.x
+    assert (root / "commands-trt11.txt").read_text() == line + "\n"  # fp32: no precision flags anywhere
+    typed = line.replace(" --memPoolSize", " --stronglyTyped --memPoolSize")  # 10.12+: strongly typed, fp32 too
+    assert (root / "commands-jp7.txt").read_text() == typed + "\n"
     assert "check.py --trtexec" in (root / "trtexec.sh").read_text()
-    assert result.artifact == "model.onnx" and result.manifest["trtexec"]["10"] == [line]
+    assert result.artifact == "model.onnx" and result.manifest["trtexec"]["jp6"] == [line]
+    readme = (root / "README.md").read_text()
+    assert "JetPack 7.x (TensorRT 10.13 on Thor; 10.16 on 7.2): TensorRT >= 10.12, < 11: commands-jp7.txt" in readme
     assert result.manifest["precision"] == "fp32" and result.manifest["golden"] == "PyTorch source outputs"
 
 
@@ -185,10 +193,25 @@ def test_lint_failure_stops_the_bundle(tmp_path: Path) -> None:
     assert list((tmp_path / "bundle").iterdir()) == []
 
 
+FAKE_TRTEXEC = '#!/bin/sh\necho "$*" >> "$TRTEXEC_LOG"\n'
+PROBES = [  # the TensorRT a device reports -> the plan check.py must take
+    ("8.5.2.2", "jp5"),
+    ("8.6.2", "jp5"),
+    ("10.3.0", "jp6"),
+    ("10.7.0", "jp6"),
+    ("10.13.3.9", "jp7"),
+    ("10.16.1", "jp7"),
+    ("11.4.1", "trt11"),
+]
+
+
 @pytest.mark.slow
-def test_two_profiles_one_engine_each_on_jetpack5(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """JetPack 5 (TensorRT 8.x) and JetPack 6 (10.x) check runs: only the version probe is faked."""
-    cfg = TrtJetsonConfig(profiles=[Batch(min=1, opt=1, max=1), Batch(min=2, opt=3, max=4)])
+def test_check_picks_each_planned_jetpacks_commands_from_the_tensorrt_it_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two profiles: JetPack 5 (TensorRT 8.x) builds one engine per profile, later ones one engine. Only the
+    version probe is faked (RECIPEKIT_TENSORRT_VERSION) and trtexec is a script recording its arguments."""
+    cfg = TrtJetsonConfig(trtexec="trtexec", profiles=[Batch(min=1, opt=1, max=1), Batch(min=2, opt=3, max=4)])
     root, result = build(tmp_path, cfg)
     jp6 = (root / "commands-jp6.txt").read_text()
     assert (
@@ -201,14 +224,30 @@ def test_two_profiles_one_engine_each_on_jetpack5(tmp_path: Path, monkeypatch: p
     assert len(jp5) == 2 and all("--profile=" not in line for line in jp5)
     assert "--saveEngine=model.p0.engine" in jp5[0] and "--maxShapes=images:4x3x160x160" in jp5[1]
     assert [(c["batch"], c["profile"]) for c in result.manifest["cases"]] == [(1, 0), (2, 1), (3, 1), (4, 1)]
-    for version, engines in (("8.5.2", ["model.p0.engine", "model.p1.engine"]), ("10.3.0", ["model.engine"])):
+    bin_dir, log = tmp_path / "bin", tmp_path / "trtexec.log"
+    bin_dir.mkdir()
+    (bin_dir / "trtexec").write_text(FAKE_TRTEXEC)
+    (bin_dir / "trtexec").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("TRTEXEC_LOG", str(log))
+    checked = set()
+    for version, plan in PROBES:
         monkeypatch.setenv("RECIPEKIT_TENSORRT_VERSION", version)
+        log.unlink(missing_ok=True)
+        assert device_check(root, "ort", ["--trtexec"]) == 0
+        ran = ["trtexec " + args for args in log.read_text().splitlines()]
+        assert ran == (root / f"commands-{plan}.txt").read_text().splitlines(), version
+        if plan in checked:  # the cases once per plan: each engine serves the profiles it holds
+            continue
+        checked.add(plan)
         assert device_check(root, "ort", ["--json", str(tmp_path / f"{version}.json")]) == 0
         doc = json.loads((tmp_path / f"{version}.json").read_text())
-        assert doc["tensorrt"] == version and doc["generation"] == version.split(".")[0]
+        assert doc["tensorrt"] == version and doc["plan"] == plan and doc["generation"] == version.split(".")[0]
+        engines = ["model.p0.engine", "model.p1.engine"] if plan == "jp5" else ["model.engine"]
         assert sorted({r["engine"] for r in doc["rows"]}) == engines
-    monkeypatch.setenv("RECIPEKIT_TENSORRT_VERSION", "7.1.3")
-    assert device_check(root, "ort") == 3  # JetPack 4's TensorRT: not supported, said so
+    for version in ("7.1.3", "8.4.1", "9.2.0", "12.0.0"):  # JetPack 4's and unplanned TensorRT: said so, exit 3
+        monkeypatch.setenv("RECIPEKIT_TENSORRT_VERSION", version)
+        assert device_check(root, "ort") == 3, version
 
 
 def test_device_check_usage_errors(tmp_path: Path) -> None:
@@ -266,6 +305,7 @@ def test_jetson_device_verdicts_from_the_bundles_own_check(bundle: tuple[Path, o
 
     good = verdict(*run(bundle[0]))
     assert good.status == "passed" and len(good.figures["rows"]) == 8
+    assert good.figures["plan"] == "jp6"  # no TensorRT here: the default plan, shown
     altered = shutil.copytree(bundle[0], tmp_path / "altered")
     case = altered / "golden/160x160_b2.npz"
     with np.load(case) as z:

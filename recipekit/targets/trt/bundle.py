@@ -21,10 +21,13 @@ if TYPE_CHECKING:
 README = """# {name}: TensorRT bundle for {target}
 
 Built by recipekit without a GPU. The engine is built on the device itself: TensorRT engines are
-tied to the GPU and the TensorRT version they were built with. One bundle serves JetPack 5
-(TensorRT 8.5/8.6: one optimization profile per engine, --fp16/--int8 flags) and JetPack 6
-(TensorRT 10.x: one engine, strongly typed when the ONNX is fp16 or INT8 QDQ): check.py picks the
-engine plan from the TensorRT it finds on the device.
+tied to the GPU and the TensorRT version they were built with. One bundle serves every JetPack it
+plans, and check.py picks the plan from the TensorRT it finds on the device:
+
+{plans}
+(8.x: one optimization profile per engine, --fp16/--int8 flags; 10.x: one engine, strongly typed
+when the ONNX is fp16 or INT8 QDQ, and from 10.12 always; 11.x: always strongly typed, no
+precision flags.) `RECIPEKIT_TENSORRT_VERSION=10.16.1 python3 check.py ...` overrides the probe.
 
 ## On the device (JetPack with TensorRT, numpy; cuda-python for the Python check)
 
@@ -41,7 +44,7 @@ bundle, 3: backend not installed or TensorRT version not supported). Without Ten
 ## Contents
 
 - model.onnx: the {precision} ONNX graph; profiles.json: optimization profiles (min/opt/max per input)
-- commands-jp5.txt / commands-jp6.txt: the exact trtexec lines per JetPack ({n_profiles} profile{plural})
+- commands-<plan>.txt: the exact trtexec lines per plan ({n_profiles} profile{plural})
 - golden/: one .npz per (shape, batch): `input` and `out0..` ({golden})
 - bundle.json: output names and kinds, tolerances, cases, engine plans; check.py + compare.py: the check
 """
@@ -93,17 +96,28 @@ def write_json(path: Path, doc: dict[str, Any]) -> None:
     path.write_text(json.dumps(doc, indent=1, sort_keys=True, default=str) + "\n")
 
 
-def write_commands(out: Path, plans: dict[str, list[dict[str, Any]]]) -> None:
-    """commands-jp5.txt / commands-jp6.txt: the exact lines; trtexec.sh runs the device's plan (check.py --trtexec)."""
-    for gen, name in (("8", "commands-jp5.txt"), ("10", "commands-jp6.txt")):
-        (out / name).write_text("".join(item["trtexec"] + "\n" for item in plans[gen]))
+def write_commands(out: Path, plans: list[dict[str, Any]]) -> None:
+    """commands-<plan>.txt: the exact lines per plan; trtexec.sh runs the device's plan (check.py --trtexec)."""
+    for plan in plans:
+        (out / plan["commands"]).write_text("".join(item["trtexec"] + "\n" for item in plan["engines"]))
     script = (
-        "#!/bin/sh\n# Build the engines on the device with trtexec: check.py picks the lines for the installed\n"
-        '# TensorRT (commands-jp5.txt for 8.5/8.6, commands-jp6.txt for 10.x).\nset -e\ncd "$(dirname "$0")"\n'
+        "#!/bin/sh\n# Build the engines on the device with trtexec: check.py picks the lines of the plan for the\n"
+        '# installed TensorRT (README.md lists the plans).\nset -e\ncd "$(dirname "$0")"\n'
         "exec python3 check.py --trtexec\n"
     )
     (out / "trtexec.sh").write_text(script)
     (out / "trtexec.sh").chmod(0o755)
+
+
+def plan_lines(plans: list[dict[str, Any]]) -> str:
+    """The README's list of plans: which TensorRT versions take each, and its commands file."""
+
+    def version(parts: list[int]) -> str:
+        return ".".join(map(str, parts))
+
+    return "".join(
+        f"- {p['title']}: TensorRT >= {version(p['first'])}, < {version(p['below'])}: {p['commands']}\n" for p in plans
+    )
 
 
 def write_readme(out: Path, **fields: Any) -> None:

@@ -95,7 +95,7 @@ class TrtBackend:
     """TensorRT on this device: the engines of the plan for its TensorRT generation, loaded from
     --engine (one-engine plans) or the bundle folder, else built here from model.onnx."""
 
-    def __init__(self, root: Path, spec: dict[str, Any], plan: list[dict[str, Any]], engine: str | None) -> None:
+    def __init__(self, root: Path, spec: dict[str, Any], plan: dict[str, Any], engine: str | None) -> None:
         try:
             import tensorrt as trt
         except ImportError as exc:
@@ -103,8 +103,9 @@ class TrtBackend:
         self.trt, self.rt, self.spec, self.root = trt, _cudart(), spec, root
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.engines: dict[str, Any] = {}
-        self.given = engine if engine and len(plan) == 1 else None
-        self.plan = {item["engine"]: item for item in plan}
+        self.given = engine if engine and len(plan["engines"]) == 1 else None
+        self.plan = {item["engine"]: item for item in plan["engines"]}
+        self.strongly_typed = bool(plan["strongly_typed"])
         self.stream = _ok(self.rt.cudaStreamCreate())
         self.name = f"TensorRT {trt.__version__}"
 
@@ -114,7 +115,7 @@ class TrtBackend:
             data = (
                 path.read_bytes()
                 if path.is_file()
-                else build_engine(trt, self.logger, self.root, self.spec, self.plan[engine])
+                else build_engine(trt, self.logger, self.root, self.spec, self.plan[engine], self.strongly_typed)
             )
             loaded = trt.Runtime(self.logger).deserialize_cuda_engine(data)
             if loaded is None:
@@ -179,29 +180,39 @@ def tensorrt_version() -> str | None:
     return None
 
 
+def version_parts(version: str) -> tuple[int, ...]:
+    """(10, 13, 3, 9) from "10.13.3.9", "10.13.3.9.post1" or JetPack's "8.5.2-1+cuda11.4"."""
+    found = re.match(r"\d+(?:\.\d+)*", str(version).strip())
+    if found is None:
+        raise ValueError(f"TensorRT version {version!r} is not a version number")
+    return tuple(int(x) for x in found.group(0).split("."))
+
+
 def generation(version: str) -> str:
-    """8 (JetPack 5: TensorRT 8.5/8.6), 10 (JetPack 6) or 11; anything else is not supported."""
-    major = int(str(version).split(".")[0])
+    """The API generation: 8 (8.5/8.6), 10 or 11; anything else is not supported."""
+    major = version_parts(version)[0]
     if major not in (8, 10, 11):
         raise ValueError(f"TensorRT {version} is not supported by this bundle (8.5/8.6, 10.x, 11.x)")
     return str(major)
 
 
-def network_flags(trt: Any, gen: str, precision: str) -> int:
-    """8.x: explicit batch (precision from builder flags); 10.x: strongly typed when the ONNX carries
-    fp16/QDQ; 11.x: always strongly typed, no flag."""
+def network_flags(trt: Any, gen: str, strongly_typed: bool) -> int:
+    """8.x: explicit batch (precision from builder flags); 10.x: strongly typed as the plan says (an
+    fp16/QDQ ONNX, and every network from 10.12); 11.x: always strongly typed, no flag."""
     if gen == "8":
         return 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-    if gen == "10" and precision != "fp32":
+    if gen == "10" and strongly_typed:
         return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     return 0
 
 
-def build_engine(trt: Any, logger: Any, root: Path, spec: dict[str, Any], item: dict[str, Any]) -> bytes:
+def build_engine(
+    trt: Any, logger: Any, root: Path, spec: dict[str, Any], item: dict[str, Any], strongly_typed: bool
+) -> bytes:
     """The same build as the trtexec line of `item`, through the Python API; saves engine and timing cache."""
     gen, precision = generation(trt.__version__), spec["precision"]
     builder = trt.Builder(logger)
-    network = builder.create_network(network_flags(trt, gen, precision))
+    network = builder.create_network(network_flags(trt, gen, strongly_typed))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(root / spec["model"])):
         raise RuntimeError("ONNX parser: " + "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors)))
@@ -227,11 +238,22 @@ def build_engine(trt: Any, logger: Any, root: Path, spec: dict[str, Any], item: 
     return bytes(data)
 
 
-def choose_plan(spec: dict[str, Any], version: str | None) -> tuple[str | None, list[dict[str, Any]]]:
-    """The engines for this device's TensorRT: one per profile on 8.x, one with all profiles on 10/11.
-    Without TensorRT (an ort run anywhere) the JetPack 6 plan is shown."""
-    gen = generation(version) if version else None
-    return gen, spec["engines"][gen or "10"]
+def choose_plan(spec: dict[str, Any], version: str | None) -> tuple[str | None, dict[str, Any]]:
+    """The plan for this device's TensorRT: the one of bundle.json's `plans` whose range holds the
+    version (one engine per profile on 8.x, one with every profile on 10/11). Without TensorRT (an ort
+    run anywhere) the default plan is shown."""
+    if version is None:
+        return None, next(p for p in spec["plans"] if p["id"] == spec["default_plan"])
+    found = version_parts(version)
+    for plan in spec["plans"]:
+        if tuple(plan["first"]) <= found < tuple(plan["below"]):
+            return generation(version), plan
+    planned = "; ".join(f"{p['title']}: >= {_dotted(p['first'])}, < {_dotted(p['below'])}" for p in spec["plans"])
+    raise ValueError(f"TensorRT {version} is not one this bundle plans for ({planned})")
+
+
+def _dotted(parts: list[int]) -> str:
+    return ".".join(map(str, parts))
 
 
 def locate(plan: list[dict[str, Any]], profile: int) -> dict[str, Any]:
@@ -360,7 +382,7 @@ def print_table(rows: list[dict[str, Any]], backend: str) -> None:
     print(f"{len(rows) - failed}/{len(rows)} comparisons within tolerance")
 
 
-def make_backend(args: Any, spec: dict[str, Any], plan: list[dict[str, Any]]) -> Any:
+def make_backend(args: Any, spec: dict[str, Any], plan: dict[str, Any]) -> Any:
     return OrtBackend(HERE, spec) if args.backend == "ort" else TrtBackend(HERE, spec, plan, args.engine)
 
 
@@ -387,30 +409,24 @@ def main(argv: list[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return NO_BACKEND
     if args.trtexec:
-        return run_trtexec(plan)
+        return run_trtexec(plan["engines"])
     if args.image or args.preprocess:
-        return run_images(spec, args, lambda: (make_backend(args, spec, plan), plan))
-    print(f"TensorRT: {version or 'not found'}; engine plan: {PLANS[gen]}: " + ", ".join(i["engine"] for i in plan))
+        return run_images(spec, args, lambda: (make_backend(args, spec, plan), plan["engines"]))
+    shown = plan["title"] + ("" if version else ", shown without TensorRT")
+    print(
+        f"TensorRT: {version or 'not found'}; engine plan: {shown}: " + ", ".join(i["engine"] for i in plan["engines"])
+    )
     try:
         backend = make_backend(args, spec, plan)
     except BackendMissing as exc:
         print(f"backend {args.backend} unavailable: {exc}", file=sys.stderr)
         return NO_BACKEND
-    rows = run_cases(HERE, spec, backend, plan)
+    rows = run_cases(HERE, spec, backend, plan["engines"])
     print_table(rows, backend.name)
     if args.json:
-        Path(args.json).write_text(
-            json.dumps({"tensorrt": version, "generation": gen, "rows": rows}, indent=1, default=str)
-        )
+        doc = {"tensorrt": version, "generation": gen, "plan": plan["id"], "rows": rows}
+        Path(args.json).write_text(json.dumps(doc, indent=1, default=str))
     return OK if rows and all(r["passed"] for r in rows) else MISMATCH
-
-
-PLANS = {
-    "8": "JetPack 5 (TensorRT 8.x, one profile per engine)",
-    "10": "JetPack 6 (TensorRT 10.x)",
-    "11": "TensorRT 11.x",
-    None: "JetPack 6 (TensorRT 10.x), shown without TensorRT",
-}
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ with TensorRT. The trt-lint runs first: a model TensorRT's parser would refuse i
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -22,7 +23,39 @@ if TYPE_CHECKING:
     from recipekit.onnx.golden import Golden
 
 ENGINE, CACHE = "model.engine", "timing.cache"
-GENERATIONS = ("8", "10", "11")
+
+
+@dataclass(frozen=True)
+class DevicePlan:
+    """One JetPack (or TensorRT line) the bundle plans for: the TensorRT versions that take it
+    (`first` <= version < `below`) and how they build the engines: the API generation (8: explicit
+    batch flag, --fp16/--int8, one profile per trtexec engine; 10: --stronglyTyped; 11: strongly
+    typed always, no precision flags) and whether an fp32 network is built strongly typed too."""
+
+    id: str
+    title: str
+    first: tuple[int, ...]
+    below: tuple[int, ...]
+    gen: str
+    fp32_strongly_typed: bool = False
+
+    @property
+    def commands(self) -> str:
+        return f"commands-{self.id}.txt"
+
+
+PLANS = (
+    DevicePlan("jp5", "JetPack 5 (TensorRT 8.5; 8.6)", (8, 5), (9,), "8"),
+    DevicePlan("jp6", "JetPack 6 (TensorRT 10.3)", (10,), (10, 12), "10"),
+    # weak typing is deprecated from 10.12: the network is strongly typed as TensorRT 11 builds it
+    DevicePlan("jp7", "JetPack 7.x (TensorRT 10.13 on Thor; 10.16 on 7.2)", (10, 12), (11,), "10", True),
+    DevicePlan("trt11", "TensorRT 11.4 (11.4.1 on JetPack >= 7.2.2, Orin and Thor)", (11,), (12,), "11"),
+)
+"""What each JetPack runs: 5.x TensorRT 8.5 (8.6), 6.x 10.3, 7.x on Thor 10.13, 7.2 10.16, and
+TensorRT 11.4.1 on JetPack >= 7.2.2 (Orin and Thor). check.py takes the plan whose range holds the
+TensorRT it finds; tests/targets/test_trt_api.py checks check.py against each plan's bindings."""
+DEFAULT_PLAN = "jp6"
+"""The plan check.py shows when it finds no TensorRT (a --backend ort run anywhere)."""
 
 
 class TrtJetsonConfig(TrtConfig):
@@ -31,7 +64,7 @@ class TrtJetsonConfig(TrtConfig):
 
 class TrtJetsonTarget(Target):
     name: ClassVar[str] = "trt-jetson"
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "3"
     Config = TrtJetsonConfig
     default_gates: ClassVar[tuple[str, ...]] = ("trt-lint", "parity", "batch-consistency", "shape-sweep")
     reads_gates: ClassVar[tuple[str, ...]] = ("trt-lint", "parity")  # the lint it runs, the tolerances it ships
@@ -66,11 +99,12 @@ class TrtJetsonTarget(Target):
                 "profiles": [p.to_json() for p in profiles],
             },
         )
-        jb.write_json(out / "bundle.json", {**spec, "engines": plans, "golden": source})
+        jb.write_json(out / "bundle.json", {**spec, "plans": plans, "default_plan": DEFAULT_PLAN, "golden": source})
         self._copy_checker(out)
         plural = "s" if len(profiles) > 1 else ""
         jb.write_readme(
             out,
+            plans=jb.plan_lines(plans),
             name=ctx.recipe.name,
             target=self.name,
             cache=CACHE,
@@ -86,18 +120,19 @@ class TrtJetsonTarget(Target):
             "profiles": [p.to_json() for p in profiles],
             "cases": [{k: c[k] for k in ("shape", "batch", "profile")} for c in index],
             "missing_golden_shapes": missing,
-            "trtexec": {g: [i["trtexec"] for i in plans[g]] for g in plans},
+            "trtexec": {p["id"]: [i["trtexec"] for i in p["engines"]] for p in plans},
             "trt_lint": lint.status,
             "precision": precision,
             "golden": source,
         }
         return BuildResult("model.onnx", manifest)
 
-    def _plans(self, profiles: list[Any], precision: str) -> dict[str, list[dict[str, Any]]]:
-        """Per TensorRT generation: the engines (file, profiles) and the trtexec line that builds each."""
+    def _plans(self, profiles: list[Any], precision: str) -> list[dict[str, Any]]:
+        """Per planned JetPack: the TensorRT versions it takes, the engines (file, profiles) and the
+        trtexec line that builds each."""
         from recipekit.targets.trt.profiles import engine_plan, shell_line, trtexec_command
 
-        cfg, out = self.config, {}
+        cfg, out = self.config, []
         common = {
             "trtexec": cfg.trtexec,
             "onnx": "model.onnx",
@@ -105,12 +140,26 @@ class TrtJetsonTarget(Target):
             "workspace_mib": cfg.workspace_mib,
             "timing_cache": CACHE,
         }
-        for gen in GENERATIONS:
-            items = engine_plan(profiles, gen, ENGINE)
+        for plan in PLANS:
+            typed = plan.gen == "11" or plan.gen == "10" and (plan.fp32_strongly_typed or precision != "fp32")
+            items = engine_plan(profiles, plan.gen, ENGINE)
             for item in items:
                 chosen = [profiles[k] for k in item["profiles"]]
-                item["trtexec"] = shell_line(trtexec_command(chosen, engine=item["engine"], gen=gen, **common))
-            out[gen] = items
+                argv = trtexec_command(
+                    chosen, engine=item["engine"], gen=plan.gen, strongly_typed=plan.fp32_strongly_typed, **common
+                )
+                item["trtexec"] = shell_line(argv)
+            out.append(
+                {
+                    "id": plan.id,
+                    "title": plan.title,
+                    "first": list(plan.first),
+                    "below": list(plan.below),
+                    "strongly_typed": typed,
+                    "commands": plan.commands,
+                    "engines": items,
+                }
+            )
         return out
 
     def _spec(
@@ -121,7 +170,7 @@ class TrtJetsonTarget(Target):
 
         recipe = ctx.recipe
         return {
-            "format": 2,
+            "format": 3,
             "recipe": recipe.name,
             "model": "model.onnx",
             "input": input_of(model)[0],

@@ -45,7 +45,7 @@ def why_not_here() -> str | None:
 
 class JetsonDevice(Gate):
     name: ClassVar[str] = "jetson-device"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     Config = JetsonDeviceConfig
     targets: ClassVar[tuple[str, ...] | None] = ("trt-jetson",)
     uses_golden: ClassVar[bool] = False  # the bundle carries its own golden outputs
@@ -79,7 +79,12 @@ def verdict(run: subprocess.CompletedProcess[str], doc: dict) -> GateResult:
     from recipekit.targets.trt.check import DAMAGED, MISMATCH, NO_BACKEND, OK
 
     rows = doc.get("rows") or []
-    figures = {"tensorrt": doc.get("tensorrt"), "generation": doc.get("generation"), "rows": rows}
+    figures = {
+        "tensorrt": doc.get("tensorrt"),
+        "generation": doc.get("generation"),
+        "plan": doc.get("plan"),
+        "rows": rows,
+    }
     if run.returncode == OK and rows:
         return GateResult("passed", figures, message=f"{len(rows)} comparisons within tolerance on the device")
     if run.returncode == NO_BACKEND:

@@ -135,13 +135,14 @@ def generation(version: str) -> str:
     return str(major)
 
 
-def precision_flags(precision: str, gen: str) -> list[str]:
+def precision_flags(precision: str, gen: str, strongly_typed: bool = False) -> list[str]:
     """trtexec's precision flags: 8.x needs --fp16/--int8 to use the ONNX's fp16/QDQ; 10.x builds a
-    strongly typed network from it; 11.x is always strongly typed (no flags)."""
+    strongly typed network from it (`strongly_typed`: an fp32 one too); 11.x is always strongly typed
+    (no flags)."""
+    if gen == "10":
+        return ["--stronglyTyped"] if strongly_typed or precision != "fp32" else []
     if precision == "fp32" or gen == "11":
         return []
-    if gen == "10":
-        return ["--stronglyTyped"]
     return ["--fp16"] if precision == "fp16" else ["--int8"]
 
 
@@ -155,6 +156,7 @@ def trtexec_command(
     workspace_mib: int,
     timing_cache: str,
     gen: str = "10",
+    strongly_typed: bool = False,
 ) -> list[str]:
     """trtexec's argv for the same engine the Python API builds (several profiles need TensorRT >= 10)."""
     if gen == "8" and len(profiles) > 1:
@@ -164,7 +166,7 @@ def trtexec_command(
         if len(profiles) > 1:
             argv.append(f"--profile={k}")
         argv += [f"--minShapes={_spec(p, 'min')}", f"--optShapes={_spec(p, 'opt')}", f"--maxShapes={_spec(p, 'max')}"]
-    argv += precision_flags(precision, gen)
+    argv += precision_flags(precision, gen, strongly_typed)
     argv += [f"--memPoolSize=workspace:{workspace_mib}", f"--timingCacheFile={timing_cache}"]
     return argv
 
