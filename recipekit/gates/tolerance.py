@@ -23,6 +23,7 @@ TOLERANCE_KEYS = (
     "score_abs",
     "angle_rad",
     "mask_iou",
+    "cosine",
     "iou_match",
     "min_score",
 )
@@ -54,14 +55,18 @@ class ToleranceConfig(GateConfig):
     mask_iou: Tol | None = Field(
         None, description="decoded masks: smallest IoU of a result's mask with the reference's; default 0.9"
     )
+    cosine: Tol | None = Field(
+        None,
+        description="embeddings: smallest cosine similarity of a result's vector with the reference's; default 0.999",
+    )
     iou_match: Tol | None = Field(
         None, description="detections: IoU (same class) at which two detections match; default 0.5"
     )
     min_score: Tol | None = Field(
         None,
-        description="detections: unmatched ones scoring below this are ignored (default: the NMS score threshold + "
-        "score_abs, else 0); raw heads: coordinates of candidates below it in both results are not "
-        "compared (default 0.001)",
+        description="detections: unmatched ones scoring below this are ignored; raw heads: coordinates of "
+        "candidates below it in both results are not compared (default: the NMS score threshold + score_abs, "
+        "else 0.001)",
     )
 
     @field_validator(*TOLERANCE_KEYS)
@@ -72,7 +77,7 @@ class ToleranceConfig(GateConfig):
             raise ValueError(f"tolerances must be >= 0 (NaN is not allowed), got {v}")
         return v
 
-    @field_validator("iou_match", "mask_iou")
+    @field_validator("iou_match", "mask_iou", "cosine")
     @classmethod
     def _unit_range(cls, v: Tol | None, info: ValidationInfo) -> Tol | None:
         values = [] if v is None else v.values() if isinstance(v, dict) else [v]

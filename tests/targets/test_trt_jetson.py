@@ -41,6 +41,9 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     return build(tmp_path_factory.mktemp("jetson"))
 
 
+COMPARE = Path(M.__file__).parents[2] / "recipekit/onnx/compare"
+
+
 def resum(root: Path) -> None:
     from recipekit.targets.trt.bundle import write_sums
 
@@ -58,7 +61,7 @@ def test_bundle_contents_and_checksums(bundle: tuple[Path, object]) -> None:
         "check.py",
         "commands-jp5.txt",
         "commands-jp6.txt",
-        "compare.py",
+        *sorted(f"compare/{p.name}" for p in COMPARE.glob("*.py")),
         *[f"golden/160x160_b{b}.npz" for b in (1, 2, 3, 4)],
         "model.onnx",
         "profiles.json",

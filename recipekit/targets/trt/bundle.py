@@ -43,7 +43,7 @@ bundle, 3: backend not installed or TensorRT version not supported). Without Ten
 - model.onnx: the {precision} ONNX graph; profiles.json: optimization profiles (min/opt/max per input)
 - commands-jp5.txt / commands-jp6.txt: the exact trtexec lines per JetPack ({n_profiles} profile{plural})
 - golden/: one .npz per (shape, batch): `input` and `out0..` ({golden})
-- bundle.json: output names and kinds, tolerances, cases, engine plans; check.py + compare.py: the check
+- bundle.json: output names and kinds, tolerances, cases, engine plans; check.py + compare/ (package): the check
 """
 
 
