@@ -57,7 +57,7 @@ class ToleranceConfig(GateConfig):
     )
     cosine: Tol | None = Field(
         None,
-        description="embeddings: smallest cosine similarity of a result's vector with the reference's; default 0.999",
+        description="embeddings: smallest cosine similarity of a vector with the reference's; default 0.999",
     )
     iou_match: Tol | None = Field(
         None, description="detections: IoU (same class) at which two detections match; default 0.5"
