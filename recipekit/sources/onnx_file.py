@@ -87,7 +87,12 @@ class OnnxFileSource(Source):
         from recipekit.sources import checks
 
         super().check_recipe(recipe)
-        checks.onnx_file(recipe, "source.path", self.weight_files(Path(recipe.base_dir))[0])
+        path = self.weight_files(Path(recipe.base_dir))[0]
+        checks.onnx_file(recipe, "source.path", path)
+        from recipekit.onnx.header import output_dims
+        from recipekit.recipe.outputs import check_declared
+
+        check_declared(recipe, "source.output_kinds", dict(self.config.output_kinds), output_dims(path))
 
     def export(self, recipe: Recipe, out: Path, patches: list[Any]) -> ExportInfo:
         import onnx

@@ -160,11 +160,5 @@ def shape_problem(kind: dict[str, Any], dims: list[Any]) -> str | None:
     if len(dims) != rank:
         want = "(batch, classes)" if rank == 2 else "(classes,)"
         hint = "; a (batch, time, classes) output is a `sequence`, a (batch, classes, H, W) one a `dense_map`"
-        return f"class_scores are {want}, but the output has rank {len(dims)} {_dims(dims)}" + (
-            hint if len(dims) > rank else ""
-        )
+        return f"class_scores are {want}, but the output has rank {len(dims)}" + (hint if len(dims) > rank else "")
     return None
-
-
-def _dims(dims: list[Any]) -> str:
-    return "(" + ", ".join(str(d) if d is not None else "?" for d in dims) + ")"
