@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from recipekit.graph.plan import Step
     from recipekit.recipe.schema import Recipe
 
-PUBLISHED_OK = ("passed", "skipped")
+PUBLISHED_OK = ("passed", "skipped", "not applicable")
+"""Gate statuses a target is published with; `skipped` ones make it `unverified` (with their reasons)."""
 VOLATILE = ("timings_ms", "per_batch")
 """Gate figures that are measurements of time: they differ run to run, so they go to timings.json
 beside the manifest (not part of the artifact's files, nor of a release), keeping manifest.json
@@ -63,10 +64,14 @@ def manifest(ctx: StepContext) -> dict[str, Any]:
     gates, _ = split_volatile(_gates(ctx))
     io = facts.get("io") or fixr.io.to_json()  # type: ignore[union-attr]
     recipe = ctx.recipe
+    reasons = unverified(gates)
+    verdict = "unverified" if reasons else "passed"
     return {
         "name": recipe.name,
         "target": ctx.step.target,
-        "status": "passed",
+        "status": verdict,
+        "verdict": verdict,
+        "unverified": reasons,
         "artifact": {"path": artifact, "sha256": files[artifact]},
         "files": files,
         "inputs": io["inputs"],
@@ -82,6 +87,12 @@ def manifest(ctx: StepContext) -> dict[str, Any]:
         "tools": tools.versions(),
         "recipe": to_raw(recipe),
     }
+
+
+def unverified(gates: dict[str, dict[str, Any]]) -> list[str]:
+    """'<gate>: <reason>' for every gate that was skipped (turned off, or its case could not be exercised):
+    a target published with any is `unverified`, never a plain pass."""
+    return [f"{name}: {g.get('message') or 'skipped'}" for name, g in gates.items() if g.get("status") == "skipped"]
 
 
 def _precision(ctx: StepContext) -> dict[str, Any]:
@@ -160,10 +171,11 @@ def run(ctx: StepContext) -> Output:
         return blocked
     doc = manifest(ctx)
     dest = Path(ctx.settings["out"]) / ctx.recipe.name / (ctx.step.target or "")
+    why = "; ".join(doc["unverified"])  # published, but not verified: the reason travels with the result
     if not ctx.settings.get("force") and _same(dest, doc, ctx.store.memo):
-        return Output(ctx.task, "publish", "cached", path=dest)
+        return Output(ctx.task, "publish", "cached", path=dest, reason=why)
     _swap_in(ctx, ctx.up("compile").path, doc, dest)  # type: ignore[arg-type]
     _, timings = split_volatile(_gates(ctx))
     if timings:
         (dest / "timings.json").write_text(json.dumps(timings, indent=1, sort_keys=True) + "\n")
-    return Output(ctx.task, "publish", "ran", path=dest)
+    return Output(ctx.task, "publish", "ran", path=dest, reason=why)
