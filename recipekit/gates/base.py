@@ -91,6 +91,12 @@ class Gate(Plugin):
     """True for lints of the fixed ONNX (e.g. trt-lint): they run before the target is built, on
     ctx.onnx_path, and a failure stops the build of that target."""
 
+    @classmethod
+    def not_applicable(cls, recipe: Recipe, target: str) -> str | None:
+        """Why this gate does not apply to `target` of the whole `recipe`, decided at plan (the step then
+        reports `not applicable` without running); None: it applies."""
+        return None
+
     def check(self, ctx: GateContext) -> GateResult:
         raise NotImplementedError
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from recipekit.gates.base import Gate, GateContext, GateResult
-from recipekit.gates.tolerance import ToleranceConfig, decide, deferred, exercised, layers, unknown_keys
+from recipekit.gates.tolerance import ToleranceConfig, decide, exercised, int8_deferred, layers, unknown_keys
 
 
 class ParityConfig(ToleranceConfig):
@@ -29,12 +29,13 @@ class Parity(Gate):
     Config = ParityConfig
     default_tolerances: ClassVar[dict[str, Any]] = {}
 
+    @classmethod
+    def not_applicable(cls, recipe: Any, target: str) -> str | None:
+        return int8_deferred(recipe, target, cls.name)
+
     def check(self, ctx: GateContext) -> GateResult:
         from recipekit.onnx.compare import compare_outputs
 
-        not_here = deferred(ctx, self.name)
-        if not_here is not None:
-            return not_here
         golden = ctx.golden()
         bad_keys = unknown_keys(self.config, golden.output_names, ctx.output_kinds)
         if bad_keys:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from recipekit.gates.base import Gate, GateContext, GateResult
-from recipekit.gates.tolerance import ToleranceConfig, decide, deferred, layers, summarize, unknown_keys
+from recipekit.gates.tolerance import ToleranceConfig, decide, int8_deferred, layers, summarize, unknown_keys
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,10 +56,11 @@ class ShapeSweep(Gate):
     Config = ShapeSweepConfig
     default_tolerances: ClassVar[dict[str, Any]] = {}
 
+    @classmethod
+    def not_applicable(cls, recipe: Any, target: str) -> str | None:
+        return int8_deferred(recipe, target, cls.name)
+
     def check(self, ctx: GateContext) -> GateResult:
-        not_here = deferred(ctx, self.name)
-        if not_here is not None:
-            return not_here
         golden, runner = ctx.golden(), ctx.runner()
         bad_keys = unknown_keys(self.config, golden.output_names, ctx.output_kinds)
         if bad_keys:

@@ -90,13 +90,12 @@ class ToleranceConfig(GateConfig):
         return {k: getattr(self, k) for k in TOLERANCE_KEYS if getattr(self, k) is not None}
 
 
-def deferred(ctx: Any, gate: str) -> GateResult | None:
-    """`not applicable` for an element-wise gate on an INT8 artifact (the accuracy gate judges it in task
-    terms), unless the target's own gates section configures the gate; None: the gate applies."""
-    if ctx.recipe.export.precision != "int8" or gate in ctx.recipe.targets[ctx.target].gates:
+def int8_deferred(recipe: Any, target: str, gate: str) -> str | None:
+    """An element-wise gate on an INT8 artifact does not apply (the accuracy gate judges it in task terms),
+    unless the target's own gates section configures the gate."""
+    if recipe.export.precision != "int8" or gate in recipe.targets[target].gates:
         return None
-    why = "int8: element-wise agreement with the fp32 reference does not apply; the accuracy gate judges it"
-    return GateResult("not applicable", message=why)
+    return "int8: element-wise agreement with the fp32 reference does not apply; the accuracy gate judges it"
 
 
 def recipe_tolerances(recipe: Any, target: str, gate: str) -> dict[str, Tol]:

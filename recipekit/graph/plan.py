@@ -141,7 +141,7 @@ def _gate_step(recipe: Recipe, target: str, gate: str, cfg: Any, stage: str, dep
         spec,
         target=target,
         deps=deps,
-        config={"gate": _dump(cfg), "stage": stage},
+        config={"gate": _dump(cfg), "stage": stage, "not_applicable": GATES.get(gate).not_applicable(recipe, target)},
     )
 
 

@@ -136,6 +136,8 @@ class Accuracy(Gate):
                 failures.append(f"{task.name}: cannot score: {exc}")
             else:
                 failures += judge(task, figs, th)
+            for p in figs["per_image"]:  # golden cases hold one image each: name them
+                p["image"] = images[p["image"]] if p["image"] < len(images) else p["image"]
             per_task[task.name] = figs
         out["tasks"] = per_task
         out.update(_headline(per_task))
