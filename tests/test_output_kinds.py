@@ -73,7 +73,8 @@ def test_dense_metric_iou_and_mae_fail_on_a_perturbed_region_with_counts():
     got[0, 0, 4:10, 5:40] = 0.05  # one text line lost
     figs, failures = scored("dense_map", decl, [ref], [got])
     assert figs["per_image"][0]["artifact_items"] == 176 and figs["value"] == pytest.approx(176 / 386)
-    assert any("binarized map IoU 0.456 < min_iou 0.8" in f for f in failures), failures
+    why = "binarized map IoU 0.456 < min_iou 0.8 (on 386 reference foreground pixels over 1 image(s))"
+    assert any(why in f for f in failures), failures
 
 
 def test_dense_metric_too_few_foreground_pixels_is_not_exercised():
@@ -119,7 +120,7 @@ def test_sequence_metric_exact_match_and_cer_with_counts():
     figs, failures = scored("sequence", {"kind": "sequence"}, refs, got)
     assert figs["value"] == 0.5 and figs["cer"] == pytest.approx(0.1)
     assert [p["edits"] for p in figs["per_image"]] == [0, 1]
-    assert failures == ["o: exact-match rate 0.5 < min_exact_match 0.8"]
+    assert failures == ["o: exact-match rate 0.5 < min_exact_match 0.8 (on 10 reference characters over 2 image(s))"]
 
 
 def test_sequence_time_first_layout():
@@ -147,7 +148,7 @@ def test_embedding_cosine_one_element_off_fails_naming_image_and_element():
     figs, failures = scored("embedding", {"kind": "embedding"}, [ref], [got])
     assert figs["reference_items"] == 2 and figs["cosine_min"] == pytest.approx(row["cosine_min"])
     assert [p["cosine"] == pytest.approx(1.0) for p in figs["per_image"]] == [True, False]
-    assert failures == [f"o: cosine similarity {figs['value']:.4g} < min_cosine 0.98"]
+    assert failures == [f"o: cosine similarity {figs['value']:.4g} < min_cosine 0.98 (on 2 vectors over 1 image(s))"]
 
 
 # --- per-level heads -----------------------------------------------------------------------------
@@ -315,7 +316,7 @@ def test_class_scores_top1_top5_with_counts():
     assert figs["value"] == 1.0 and figs["top5"] == 1.0 and figs["reference_items"] == 2 and not failures
     got = ref[:, [1, 0, 2, 3, 4, 5]]
     figs, failures = scored("class_scores", {"kind": "class_scores"}, [ref], [got])
-    assert figs["value"] == 0.0 and failures[0] == "o: top-1 agreement 0 < min_top1 0.8"
+    assert figs["value"] == 0.0 and failures[0] == "o: top-1 agreement 0 < min_top1 0.8 (on 2 images over 2 image(s))"
 
 
 def test_tasks_of_a_model():

@@ -268,9 +268,13 @@ def exercised(task: Task, figures: dict[str, Any], th: Thresholds) -> str | None
     if have >= need:
         return None
     return (
-        f"{task.name}: not exercised: {have} {ITEMS[task.family]} over {len(figures['per_image'])} image(s), "
+        f"{task.name}: not exercised: {have} {ITEMS[task.family]} over {_images(figures)} image(s), "
         f"fewer than min_items {need}"
     )
+
+
+def _images(figures: dict[str, Any]) -> int:
+    return len({p["image"] for p in figures["per_image"]})
 
 
 def judge(task: Task, figures: dict[str, Any], th: Thresholds) -> list[str]:
@@ -297,10 +301,11 @@ def judge(task: Task, figures: dict[str, Any], th: Thresholds) -> list[str]:
         ],
         "embedding": [("cosine similarity", figures["value"], ">=", th.min_cosine, "min_cosine")],
     }[task.family]
+    rests = f"on {figures['reference_items']} {ITEMS[task.family]} over {_images(figures)} image(s)"
     for label, value, op, bound, key in checks:
         ok = value >= bound if op == ">=" else value <= bound
         if not ok:
-            out.append(f"{task.name}: {label} {value:.4g} {'<' if op == '>=' else '>'} {key} {bound:g}")
+            out.append(f"{task.name}: {label} {value:.4g} {'<' if op == '>=' else '>'} {key} {bound:g} ({rests})")
     if task.family == "detections":
         out += _count_ratio(task, figures, th)
     return out

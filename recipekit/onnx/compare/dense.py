@@ -88,31 +88,43 @@ def compare(name: str, ref: Any, got: Any, kind: dict[str, Any], tolerances: Any
     return row
 
 
-def _ious(r: np.ndarray, g: np.ndarray, kind: dict[str, Any]) -> tuple[float, int]:
-    """IoU of two label maps and the reference's foreground pixel count."""
-    if kind.get("classes") != "per_pixel":
-        inter, union = int(((r == 1) & (g == 1)).sum()), int(((r == 1) | (g == 1)).sum())
-        return (inter / union if union else 1.0), int((r == 1).sum())
-    classes = np.union1d(np.unique(r), np.unique(g))
-    ious = [((r == c) & (g == c)).sum() / max(((r == c) | (g == c)).sum(), 1) for c in classes]
-    return float(np.mean(ious)) if ious else 1.0, int((r != kind.get("background", 0)).sum())
+def _overlaps(r: np.ndarray, g: np.ndarray, kind: dict[str, Any]) -> dict[int, tuple[int, int]]:
+    """Per class (binary: the foreground, 1): (intersection, union) pixel counts of two label maps."""
+    classes = np.union1d(np.unique(r), np.unique(g)) if kind.get("classes") == "per_pixel" else np.array([1])
+    return {int(c): (int(((r == c) & (g == c)).sum()), int(((r == c) | (g == c)).sum())) for c in classes}
+
+
+def _mean_iou(overlaps: dict[int, tuple[int, int]]) -> float:
+    ious = [i / u for i, u in overlaps.values() if u]
+    return float(np.mean(ious)) if ious else 1.0
 
 
 def iou_mae(refs: list[np.ndarray], gots: list[np.ndarray], kind: dict[str, Any]) -> dict[str, Any]:
-    """Over (batch, C, H, W) maps, one list entry per image: IoU of the binarized maps, mean absolute
-    error of the probabilities, per image with the reference's foreground pixel count."""
-    per, inter_union, errs = [], [], []
+    """Over (batch, C, H, W) maps, one list entry per image: IoU of the binarized maps (pooled over the
+    images, per class, then the mean over classes), mean absolute error of the probabilities, and per
+    image both, with the reference's and the artifact's foreground pixel counts."""
+    per, pooled, errs = [], {}, []
     for k, (r, g) in enumerate(zip(refs, gots, strict=True)):
         if r.shape != g.shape:
             raise FormatError(f"image {k}: shape {list(g.shape)} != reference {list(r.shape)}")
         lr, lg = labels(r, kind), labels(g, kind)
-        iou, items = _ious(lr, lg, kind)
+        ov = _overlaps(lr, lg, kind)
+        for c, (i, u) in ov.items():
+            pi, pu = pooled.get(c, (0, 0))
+            pooled[c] = (pi + i, pu + u)
         mae = float(np.mean(np.abs(probabilities(r, kind) - probabilities(g, kind)))) if r.size else 0.0
-        per.append({"image": k, "reference_items": items, "artifact_items": _fg(lg, kind), "iou": iou, "mae": mae})
-        inter_union.append(iou)
         errs.append(mae)
+        per.append(
+            {
+                "image": k,
+                "reference_items": _fg(lr, kind),
+                "artifact_items": _fg(lg, kind),
+                "iou": _mean_iou(ov),
+                "mae": mae,
+            }
+        )
     return {
-        "iou": float(np.mean(inter_union)) if per else None,
+        "iou": _mean_iou(pooled) if per else None,
         "mae": float(np.mean(errs)) if per else None,
         "items": sum(p["reference_items"] for p in per),
         "per_image": per,
