@@ -316,7 +316,7 @@ def test_class_scores_top1_top5_with_counts():
     assert figs["value"] == 1.0 and figs["top5"] == 1.0 and figs["reference_items"] == 2 and not failures
     got = ref[:, [1, 0, 2, 3, 4, 5]]
     figs, failures = scored("class_scores", {"kind": "class_scores"}, [ref], [got])
-    assert figs["value"] == 0.0 and failures[0] == "o: top-1 agreement 0 < min_top1 0.8 (on 2 images over 2 image(s))"
+    assert figs["value"] == 0.0 and failures[0] == "o: top-1 agreement 0 < min_top1 0.8 (on 2 images over 1 image(s))"
 
 
 def test_tasks_of_a_model():
