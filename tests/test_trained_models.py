@@ -218,13 +218,13 @@ def test_each_new_kind_builds_from_its_real_architecture(tmp_path, monkeypatch, 
     factory, args, outputs, kinds, size = ARCHITECTURES[name]
     recipe = tmp_path / f"{name}.yaml"
     recipe.write_text(PYTHON.format(name=name, factory=factory, args=args, outputs=outputs, kinds=kinds, size=size))
-    min_items = ["gates.accuracy.min_items=1"] if name == "split-head" else []  # untrained: few confident boxes
-    assert build(tmp_path, recipe, *min_items) == 0
+    untrained = ["gates.accuracy.min_items=1"] if name == "crnn" else []  # an untrained CRNN decodes a few characters
+    assert build(tmp_path, recipe, *untrained) == 0
     m = manifest(tmp_path / "out", name, "ort")
     expected = "passed" if name == "split-head" else "not applicable"  # the split head's candidates can be zero
     assert gates(m) == {"parity": "passed", "empty-input": expected, "accuracy": "passed"}, m["gates"]
     task = next(iter(m["gates"]["accuracy"]["figures"]["tasks"].values()))
-    assert task["value"] == 1.0 and task["reference_items"] >= 1 and len(task["per_image"]) == 3
+    assert task["value"] >= 0.95 and task["reference_items"] >= 1 and len(task["per_image"]) == 3
     assert m["verdict"] == "passed"
 
 

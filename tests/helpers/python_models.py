@@ -83,11 +83,12 @@ def crnn(classes: int = 37, width: int = 32, hidden: int = 48):
     return CRNN().eval()
 
 
-def yolov8_split_head(model: str = "yolov8n.yaml", classes: int = 4, class_bias: float = -3.0):
+def yolov8_split_head(model: str = "yolov8n.yaml", classes: int = 4, class_bias: float = -3.0, spread: float = 0.003):
     """An Ultralytics YOLOv8 detector (seeded, untrained) whose head is left split per level, as
     PicoDet, NanoDet and YOLOv8 deployments ship it: one (B, 4 x 16 + classes, H, W) output per
-    stride (8, 16, 32), box distributions over 16 bins then class logits. `class_bias` lifts
-    the class logits so untrained candidates score around sigmoid(class_bias)."""
+    stride (8, 16, 32), box distributions over 16 bins then class logits. Untrained, its activations
+    fade to nothing through the layers: BatchNorm statistics are recalibrated on seeded noise, and
+    the class layer gets weights of std `spread` around `class_bias`, so scores vary over the cells."""
     import torch
     from torch import nn
     from ultralytics.nn.tasks import DetectionModel
@@ -96,6 +97,15 @@ def yolov8_split_head(model: str = "yolov8n.yaml", classes: int = 4, class_bias:
     head = net.model[-1]
     for seq in head.cv3:
         torch.nn.init.constant_(seq[-1].bias, class_bias)
+        torch.nn.init.normal_(seq[-1].weight, std=spread)
+    for bn in (m for m in net.modules() if isinstance(m, nn.BatchNorm2d)):
+        bn.reset_running_stats()
+        bn.momentum = None  # a cumulative average over the calibration batches
+    net.train()
+    with torch.no_grad():
+        for k in range(4):
+            net(torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(k)))
+    net.eval()
 
     class Split(nn.Module):
         def __init__(self) -> None:
