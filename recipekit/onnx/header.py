@@ -18,7 +18,8 @@ TENSOR, SHAPE, DIM = 1, 2, 1  # TypeProto.tensor_type, TypeProto.Tensor.shape, T
 DIM_VALUE, DIM_PARAM = 1, 2
 
 
-def _varint(read: Any) -> int | None:
+def varint(read: Any) -> int | None:
+    """One protobuf varint, read a byte at a time through `read` (None at the end of the data)."""
     value, shift = 0, 0
     while shift < 70:
         b = read(1)
@@ -33,13 +34,13 @@ def _varint(read: Any) -> int | None:
 
 def _skip(fh: IO[bytes], wire: int) -> bool:
     if wire == 0:
-        return _varint(fh.read) is not None
+        return varint(fh.read) is not None
     sizes = {1: 8, 5: 4}
     if wire in sizes:
         fh.seek(sizes[wire], 1)
         return True
     if wire == 2:
-        n = _varint(fh.read)
+        n = varint(fh.read)
         if n is None:
             return False
         fh.seek(n, 1)
@@ -57,14 +58,14 @@ def _fields(data: bytes) -> list[tuple[int, int, Any]]:
         return data[pos - n : pos]
 
     while pos < len(data):
-        tag = _varint(read)
+        tag = varint(read)
         if tag is None:
             break
         wire, value = tag & 7, None
         if wire == 0:
-            value = _varint(read)
+            value = varint(read)
         elif wire == 2:
-            value = read(_varint(read) or 0)
+            value = read(varint(read) or 0)
         elif wire in (1, 5):
             read(8 if wire == 1 else 4)
         else:
@@ -95,11 +96,11 @@ def _messages(fh: IO[bytes], end: int, wanted: int) -> list[bytes]:
     """The length-delimited fields numbered `wanted` between here and `end`, seeking over the rest."""
     out = []
     while fh.tell() < end:
-        tag = _varint(fh.read)
+        tag = varint(fh.read)
         if tag is None:
             break
         if tag >> 3 == wanted and tag & 7 == 2:
-            n = _varint(fh.read) or 0
+            n = varint(fh.read) or 0
             out.append(fh.read(n))
         elif not _skip(fh, tag & 7):
             break
@@ -111,11 +112,11 @@ def output_dims(path: Path) -> dict[str, Dims | None]:
     size = path.stat().st_size
     with open(path, "rb") as fh:
         while fh.tell() < size:
-            tag = _varint(fh.read)
+            tag = varint(fh.read)
             if tag is None:
                 return {}
             if tag >> 3 == GRAPH and tag & 7 == 2:
-                n = _varint(fh.read) or 0
+                n = varint(fh.read) or 0
                 outs = _messages(fh, fh.tell() + n, GRAPH_OUTPUT)
                 return {_name(o): _dims(_type(o)) for o in outs}
             if not _skip(fh, tag & 7):

@@ -86,32 +86,21 @@ _MODEL_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 2
 """ModelProto field number -> wire type (0 varint, 2 length-delimited), from onnx.proto."""
 
 
-def _varint(fh: object, limit: int) -> int | None:
-    value, shift = 0, 0
-    while shift < 70:
-        b = fh.read(1)  # type: ignore[attr-defined]
-        if not b:
-            return None
-        value |= (b[0] & 0x7F) << shift
-        if not b[0] & 0x80:
-            return value
-        shift += 7
-    return None
-
-
 def onnx_problem(path: Path) -> str | None:
     """Why `path` is not an ONNX model (None: its top-level fields parse and it has a graph).
 
     Walks the ModelProto's top-level fields (seeking over their contents), so a large file costs a few
     reads; the onnx package is not imported (a no-op build imports neither it nor torch)."""
+    from recipekit.onnx.header import varint
+
     size = path.stat().st_size
     seen: set[int] = set()
     with open(path, "rb") as fh:
         while fh.tell() < size:
-            tag = _varint(fh, size)
+            tag = varint(fh.read)
             if tag is None or (tag >> 3) not in _MODEL_FIELDS or _MODEL_FIELDS[tag >> 3] != (tag & 7):
                 return f"not an ONNX model (unexpected bytes at offset {fh.tell()})"
-            value = _varint(fh, size)
+            value = varint(fh.read)
             if value is None or (tag & 7 == 2 and fh.tell() + value > size):
                 return f"not an ONNX model (truncated at offset {fh.tell()})"
             if tag & 7 == 2:

@@ -154,37 +154,34 @@ def _direction(m: dict[str, Any], side: str, thr: float) -> dict[str, Any]:
 # --- the other kinds ---------------------------------------------------------------------------------
 
 
+def _per_kind(metric: str, figs: dict[str, Any], value: str, extra: dict[str, Any], problem: str | None) -> dict:
+    """A kind's figures in the common form: headline value, per image, items on both sides, problems."""
+    per = figs["per_image"]
+    return {
+        "metric": metric,
+        "value": figs[value],
+        **extra,
+        "per_image": per,
+        "reference_items": figs["items"],
+        "artifact_items": sum(p["artifact_items"] for p in per),
+        "problems": [problem] if problem else [],
+    }
+
+
 def _dense(refs: list, gots: list, kind: dict) -> dict[str, Any]:
     from recipekit.onnx.compare import dense
 
     figs = dense.iou_mae([dense.bchw(r, kind) for r in refs], [dense.bchw(g, kind) for g in gots], kind)
-    per = figs["per_image"]
-    return {
-        "metric": "iou",
-        "value": figs["iou"],
-        "mae": figs["mae"],
-        "threshold": dense.threshold(kind) if kind.get("classes") != "per_pixel" else "argmax",
-        "per_image": per,
-        "reference_items": figs["items"],
-        "artifact_items": sum(p["artifact_items"] for p in per),
-        "problems": [] if per else ["no image"],
-    }
+    threshold = dense.threshold(kind) if kind.get("classes") != "per_pixel" else "argmax"
+    return _per_kind("iou", figs, "iou", {"mae": figs["mae"], "threshold": threshold}, None if refs else "no image")
 
 
 def _sequences(refs: list, gots: list, kind: dict) -> dict[str, Any]:
     from recipekit.onnx.compare import sequences
 
     figs = sequences.decoded([sequences.btc(r, kind) for r in refs], [sequences.btc(g, kind) for g in gots], kind)
-    per = figs["per_image"]
-    return {
-        "metric": "exact_match",
-        "value": figs["exact_match"],
-        "cer": figs["cer"],
-        "per_image": per,
-        "reference_items": figs["items"],
-        "artifact_items": sum(p["artifact_items"] for p in per),
-        "problems": [] if figs["cer"] is not None else ["character error rate: the reference decodes no character"],
-    }
+    why = None if figs["cer"] is not None else "character error rate: the reference decodes no character"
+    return _per_kind("exact_match", figs, "exact_match", {"cer": figs["cer"]}, why)
 
 
 def _class_scores(refs: list, gots: list, kind: dict) -> dict[str, Any]:

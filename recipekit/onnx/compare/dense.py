@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from .raw_heads import sigmoid
-from .tensors import compare_values, unit_rule
-from .tolerances import FormatError, resolve
+from .tensors import compare_in_unit
+from .tolerances import FormatError
 
 
 def bchw(arr: Any, kind: dict[str, Any]) -> np.ndarray:
@@ -76,16 +76,12 @@ def _label(kind: dict[str, Any]) -> Any:
 
 def compare(name: str, ref: Any, got: Any, kind: dict[str, Any], tolerances: Any, image_hw: Any = None) -> dict:
     """Element-wise in the map's unit, plus the IoU of the binarized maps as a figure."""
-    tol = {k: resolve(tolerances, k, name, None, kind) for k in ("atol", "rtol", "score_abs")}
-    row = compare_values(name, ref, got, unit_rule(str(kind.get("unit"))), tol, "dense_map", _label(kind))
-    if "reason" in row and row.get("failed_elements") is None:
-        return row  # shapes differ
-    try:
-        figs = iou_mae([bchw(ref, kind)], [bchw(got, kind)], kind)
-    except FormatError as exc:
-        return {**row, "passed": False, "reason": str(exc)}
-    row.update(map_iou=figs["iou"], map_mae=figs["mae"], foreground_ref=figs["items"])
-    return row
+
+    def figures(r: Any, g: Any) -> dict[str, Any]:
+        figs = iou_mae([bchw(r, kind)], [bchw(g, kind)], kind)
+        return {"map_iou": figs["iou"], "map_mae": figs["mae"], "foreground_ref": figs["items"]}
+
+    return compare_in_unit(name, ref, got, kind, tolerances, _label(kind), figures)
 
 
 def _overlaps(r: np.ndarray, g: np.ndarray, kind: dict[str, Any]) -> dict[int, tuple[int, int]]:

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .tensors import compare_values, unit_rule
-from .tolerances import FormatError, resolve
+from .tensors import compare_in_unit
+from .tolerances import FormatError
 
 
 def btc(arr: Any, kind: dict[str, Any]) -> np.ndarray:
@@ -64,14 +64,12 @@ def _label(kind: dict[str, Any]) -> Any:
 
 def compare(name: str, ref: Any, got: Any, kind: dict[str, Any], tolerances: Any, image_hw: Any = None) -> dict:
     """Element-wise in the declared unit; the decoded sequences as figures."""
-    tol = {k: resolve(tolerances, k, name, None, kind) for k in ("atol", "rtol", "score_abs")}
-    row = compare_values(name, ref, got, unit_rule(str(kind.get("unit"))), tol, "sequence", _label(kind))
-    try:
-        figs = decoded([btc(ref, kind)], [btc(got, kind)], kind)
-    except FormatError as exc:
-        return {**row, "passed": False, "reason": str(exc)}
-    row.update(decoded_equal=figs["exact"], sequences=figs["sequences"], characters_ref=figs["items"])
-    return row
+
+    def figures(r: Any, g: Any) -> dict[str, Any]:
+        figs = decoded([btc(r, kind)], [btc(g, kind)], kind)
+        return {"decoded_equal": figs["exact"], "sequences": figs["sequences"], "characters_ref": figs["items"]}
+
+    return compare_in_unit(name, ref, got, kind, tolerances, _label(kind), figures)
 
 
 def decoded(refs: list[np.ndarray], gots: list[np.ndarray], kind: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .tolerances import resolve, threshold_text
+from .tolerances import FormatError, resolve, threshold_text
 
 
 def quantiles(values: np.ndarray, prefix: str) -> dict[str, float]:
@@ -133,6 +133,23 @@ def compare_tensor(name: str, ref: np.ndarray, got: np.ndarray, atol: float, rto
 def unit_rule(unit: str) -> str:
     """Probabilities are judged by score_abs, everything else by atol AND rtol."""
     return "score_abs" if unit == "probability" else "atol"
+
+
+def compare_in_unit(
+    name: str, ref: Any, got: Any, kind: dict[str, Any], tolerances: Any, label: Label, figures: Any = None
+) -> dict:
+    """Element-wise in the kind's declared unit (probabilities: score_abs; else atol AND rtol), failures
+    named by `label`; `figures(ref, got)` adds the kind's own figures when both shapes agree (a
+    FormatError it raises fails the row)."""
+    tol = {k: resolve(tolerances, k, name, None, kind) for k in ("atol", "rtol", "score_abs")}
+    row = compare_values(name, ref, got, unit_rule(str(kind.get("unit"))), tol, str(kind["kind"]), label)
+    if figures is None or np.shape(ref) != np.shape(got):
+        return row
+    try:
+        row.update(figures(ref, got))
+    except FormatError as exc:
+        return {**row, "passed": False, "reason": str(exc)}
+    return row
 
 
 def compare(name: str, ref: Any, got: Any, kind: dict[str, Any], tolerances: Any, image_hw: Any = None) -> dict:
