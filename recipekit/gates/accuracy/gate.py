@@ -65,7 +65,9 @@ class AccuracyConfig(GateConfig):
     def thresholds(self) -> Any:
         from recipekit.gates.accuracy.metrics import Thresholds
 
-        items = self.min_items if isinstance(self.min_items, dict) else {"": self.min_items} if self.min_items else {}
+        items = self.min_items if isinstance(self.min_items, dict) else {}
+        if isinstance(self.min_items, int):
+            items = {"": self.min_items}
         names = ("min_agreement", "min_count_ratio", "min_iou", "max_mae", "min_top1", "min_top5")
         names += ("min_exact_match", "max_cer", "min_cosine")
         return Thresholds(**{n: getattr(self, n) for n in names}, min_items=items)
@@ -221,8 +223,7 @@ def _summary(figures: dict[str, Any], failures: list[str]) -> str:
     if lab and lab.get("reference"):
         parts.append(f"labelled mAP50-95 {lab['reference']['map50_95']} -> {lab['artifact']['map50_95']}")
     text = "; ".join(parts) or "no task"
-    bad_exercise = [f for f in failures if "not exercised" in f]
-    return f"not exercised: {text}" if bad_exercise and len(bad_exercise) == len(failures) else text
+    return f"not exercised: {text}" if any(": not exercised: " in f for f in failures) else text
 
 
 def _unjudged(precision: str, cfg: AccuracyConfig, figures: dict[str, Any], failures: list[str]) -> GateResult:
