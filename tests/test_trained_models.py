@@ -3,9 +3,9 @@
 NudeNet's YOLOv8n export (a raw head) on ort, int8 (the accuracy gate judged on photos other packages
 ship, with its counts) and webgpu; PaddleOCR's text detector (a dense map), recognizer (CTC sequences)
 and direction classifier (class scores) as rapidocr ships them; and one model per new output kind from
-its real architecture through the `python` source (a torchvision segmentation model, a CRNN, YOLOv8's
-head split per level), plus RT-DETR-l from Ultralytics' rtdetr-l.yaml. Builds share one cache per
-module, so the int8 builds reuse the fp32 export, golden and fix steps.
+its real architecture through the `python` source (a torchvision segmentation model, a CRNN, a torchvision
+backbone as an embedder, YOLOv8's head split per level), plus RT-DETR-l from Ultralytics' rtdetr-l.yaml.
+Builds share one cache per module, so the int8 builds reuse the fp32 export, golden and fix steps.
 """
 
 from __future__ import annotations
@@ -200,6 +200,7 @@ CTC = "{logits: {kind: sequence, time_axis: 0, unit: logit}}"
 ARCHITECTURES = {
     "segmentation": ("segmentation", "{classes: 6}", "[out]", SEG, "[128, 128]"),
     "crnn": ("crnn", "{}", "[logits]", CTC, "[32, 128]"),
+    "embedding": ("embedder", "{}", "[embedding]", "{embedding: {kind: embedding}}", "[128, 128]"),
     "split-head": (
         "yolov8_split_head",
         "{}",
@@ -221,7 +222,7 @@ def test_each_new_kind_builds_from_its_real_architecture(tmp_path, monkeypatch, 
     untrained = ["gates.accuracy.min_items=1"] if name == "crnn" else []  # an untrained CRNN decodes a few characters
     assert build(tmp_path, recipe, *untrained) == 0
     m = manifest(tmp_path / "out", name, "ort")
-    expected = "passed" if name == "split-head" else "not applicable"  # the split head's candidates can be zero
+    expected = "passed" if name == "split-head" else "not applicable"  # only the split head's count can be zero
     assert gates(m) == {"parity": "passed", "empty-input": expected, "accuracy": "passed"}, m["gates"]
     task = next(iter(m["gates"]["accuracy"]["figures"]["tasks"].values()))
     assert task["value"] >= 0.95 and task["reference_items"] >= 1 and len(task["per_image"]) == 3

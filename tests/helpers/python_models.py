@@ -124,3 +124,23 @@ def yolov8_split_head(model: str = "yolov8n.yaml", classes: int = 4, class_bias:
             raise RuntimeError("no Detect head")
 
     return Split().eval()
+
+
+def embedder(builder: str = "mobilenet_v3_small"):
+    """A torchvision backbone (its own seeded initialisation) as an image embedder, as re-identification
+    and retrieval models are built: global-pooled features, L2-normalised, (B, D)."""
+    import torch
+    from torch import nn
+    from torchvision.models import get_model
+
+    backbone = get_model(builder, weights=None)
+
+    class Embed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.features = backbone.features
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return nn.functional.normalize(self.features(x).mean(dim=(2, 3)), dim=1)
+
+    return Embed().eval()
