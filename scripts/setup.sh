@@ -3,10 +3,10 @@
 #   1. the virtual environment (Python 3.11)
 #   2. torch 2.14.1 + torchvision 0.29.1 (pip takes both from this machine's disk)
 #   3. recipekit itself (editable) with its pinned dependencies and the test tools
-#   4. the test fixtures: trained models PyPI packages ship (facenet-pytorch, rapidocr-onnxruntime, nudenet)
-#   4b. the OpenMMLab stack for the mmpose source (scripts/install-mmpose.sh)
-#   5. Debian's chromium and the locked onnxruntime-web (scripts/install-web.sh)
-#   6. the TensorRT bindings wheels the TensorRT code is checked against (scripts/fetch-trt-bindings.sh)
+#   4. the test fixtures: PyPI packages shipping trained models and photos (pyproject's `fixtures` extra, --no-deps)
+#   5. the OpenMMLab stack for the mmpose source (scripts/install-mmpose.sh)
+#   6. Debian's chromium and the locked onnxruntime-web (scripts/install-web.sh)
+#   7. the TensorRT bindings wheels the TensorRT code is checked against (scripts/fetch-trt-bindings.sh)
 # Safe to run again: every step is skipped when what it installs is already there.
 set -euo pipefail
 

@@ -68,7 +68,10 @@ def summary(outcome: Any, recipe: Any, targets: list[str]) -> list[tuple[str, di
             and (f":{target}" in r["task"] or r["task"].split(":")[1] in {"export", "golden", "fix"})
         ]
         record = {"event": "target", "recipe": recipe.name, "target": target}
-        if res and res["status"] in {"ran", "cached"}:
+        if res and res["status"] in {"ran", "cached"} and res.get("reason"):  # published, a gate skipped
+            text = f"{recipe.name}/{target}: published {res['path']}, UNVERIFIED ({res['reason']})"
+            lines.append((text, {**record, "status": "unverified", "path": res["path"], "reason": res["reason"]}))
+        elif res and res["status"] in {"ran", "cached"}:
             lines.append(
                 (
                     f"{recipe.name}/{target}: published {res['path']}",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STARTED, FINISHED, RUN_ERROR = "step-started", "step-finished", "run-error"
-NOTE_KEYS = ("reason", "remote", "where")  # result fields that say why or where, joined into `detail`
+NOTE_KEYS = ("reason", "remote", "where", "note")  # result fields that say why or where, joined into `detail`
 
 
 @dataclass(frozen=True)

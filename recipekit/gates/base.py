@@ -3,7 +3,9 @@
 A gate reads a built artifact (through `ctx.runner()`), the golden cases (reference inputs and the
 PyTorch source's outputs, computed once by the golden step) and its own Config, and returns a
 GateResult with its verdict and the figures behind it. Computing, deciding and reporting are kept
-apart. A gate that cannot run here returns status `unavailable` with the reason: never `passed`.
+apart. A gate that cannot run here returns status `unavailable` with the reason: never `passed`; one
+that does not apply returns `not applicable`; one that is turned off or could not exercise its case
+returns `skipped` with the reason, and the target is then published `unverified`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ if TYPE_CHECKING:
     from recipekit.onnx.runtime import Runner
     from recipekit.recipe.schema import Recipe
 
-GateStatus = Literal["passed", "failed", "unavailable", "skipped"]
+GateStatus = Literal["passed", "failed", "unavailable", "skipped", "not applicable"]
+"""passed: its case was exercised and held; not applicable: nothing of the kind it checks exists here
+(no output carries a count; an element-wise gate on an INT8 artifact, which the accuracy gate judges);
+skipped: it was turned off or could not exercise its case (the target is then published `unverified`);
+unavailable: it cannot run on this machine (nothing is published)."""
 
 
 class GateConfig(Strict):
@@ -84,6 +90,12 @@ class Gate(Plugin):
     """Recipe sections `check` reads besides input, export and its own target and settings: they join the key."""
     """True for lints of the fixed ONNX (e.g. trt-lint): they run before the target is built, on
     ctx.onnx_path, and a failure stops the build of that target."""
+
+    @classmethod
+    def not_applicable(cls, recipe: Recipe, target: str) -> str | None:
+        """Why this gate does not apply to `target` of the whole `recipe`, decided at plan (the step then
+        reports `not applicable` without running); None: it applies."""
+        return None
 
     def check(self, ctx: GateContext) -> GateResult:
         raise NotImplementedError

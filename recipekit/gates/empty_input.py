@@ -16,8 +16,16 @@ checks: no error, outputs as declared (rank and fixed dims), the artifact agrees
 none), and zero-sized intermediates (listed; failing when `zero_sized: fail`, as WebGPU targets want).
 
 A detection counts when it scores >= `score`; default: the NMS score threshold the output declares,
-else the recipe's parity min_score for detections, else 0.25 for raw heads (Ultralytics' predict
-threshold).
+else the recipe's parity min_score for detections, else 0.25 for raw and level heads (Ultralytics'
+predict threshold).
+
+The gate applies where a count can be zero: outputs declared as detections, raw heads or level heads,
+or a graph with data-dependent sizes (NonMaxSuppression, NonZero, ...) whose outputs are not declared:
+there the black image runs, and the case is exercised when it makes a zero-sized tensor. A model with
+neither (a classifier, a dense map, a sequence, an embedding: fixed-size outputs) has no empty case:
+the gate reports `not applicable`. The artifact's agreement on the empty input uses the
+recipe's parity tolerances (+ the fp16 margin on an fp16 artifact); an INT8 artifact, which
+element-wise tolerances do not fit, must detect nothing there too (a count, in task terms).
 """
 
 from __future__ import annotations
@@ -56,7 +64,8 @@ class EmptyInputConfig(GateConfig):
 
 
 def graph_facts(path: Path) -> dict[str, Any]:
-    """Declared outputs (name -> dims, int or symbol) and, per tensor, the op making it and the ops reading it."""
+    """Declared outputs (name -> dims, int or symbol), per tensor the op making it and the ops reading it, and
+    the op types whose output size depends on the data (where a tensor can come out empty)."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
@@ -64,14 +73,17 @@ def graph_facts(path: Path) -> dict[str, Any]:
         o.name: [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in o.type.tensor_type.shape.dim]
         for o in model.graph.output
     }
+    from recipekit.onnx.util import EMPTY_SOURCES
+
     producer, consumers = {}, {}
+    dependent = sorted({n.op_type for n in model.graph.node if n.op_type in EMPTY_SOURCES})
     for node in model.graph.node:
         label = f"{node.op_type} {node.name}".strip()
         for name in node.output:
             producer[name] = label
         for name in node.input:
             consumers.setdefault(name, []).append(label)
-    return {"outputs": dims, "producer": producer, "consumers": consumers}
+    return {"outputs": dims, "producer": producer, "consumers": consumers, "data_dependent": dependent}
 
 
 def output_problems(declared: dict[str, list], values: dict[str, Any]) -> list[str]:
@@ -104,15 +116,22 @@ class EmptyInput(Gate):
     """The first probe with zero reference detections: no error, declared shapes, agreement, zero-sized listed."""
 
     name: ClassVar[str] = "empty-input"
-    version: ClassVar[str] = "4"
+    version: ClassVar[str] = "5"
     Config = EmptyInputConfig
     uses_golden: ClassVar[bool] = True
     reads_gates: ClassVar[tuple[str, ...]] = ("parity",)  # what counts as a detection, how outputs agree
 
     def check(self, ctx: GateContext) -> GateResult:
+        from recipekit.onnx.compare import COUNTED
         from recipekit.onnx.runtime import ort_with_all_outputs
 
+        kinds = {n: k.get("kind", "tensor") for n, k in (ctx.output_kinds or {}).items()}
         facts = graph_facts(ctx.onnx_path)
+        counted = bool(set(kinds.values()) & set(COUNTED))
+        if not counted and not facts["data_dependent"]:
+            shown = ", ".join(f"{n}: {k}" for n, k in kinds.items()) or "none declared"
+            why = f"no output carries a count that could be zero ({shown}) and no op has a data-dependent size"
+            return GateResult("not applicable", figures={"output_kinds": kinds}, message=why)
         try:
             runner = ort_with_all_outputs(ctx.onnx_path)
         except Exception as exc:  # ORT's own error types: a model it cannot load fails the gate
@@ -125,6 +144,8 @@ class EmptyInput(Gate):
         for shape in shapes:
             key = f"{shape[0]}x{shape[1]}"
             figures[key], found, exercised = self._one(ctx, golden, runner, facts, tuple(shape))
+            if not counted:  # nothing to count: the empty path ran when a tensor came out zero-sized
+                exercised = bool(figures[key].get("zero_sized_intermediates") or figures[key].get("zero_sized_outputs"))
             failures += [f"blank {key}: {f}" for f in found]
             if tuple(shape) != tuple(shapes[0]):  # probes exist at the export size only
                 figures[key]["note"] = "not probed (the golden step probes the export size): the black image ran"
@@ -141,7 +162,7 @@ class EmptyInput(Gate):
         if missing:
             why = (
                 f"not exercised at {', '.join(missing)}: no blank-ish probe has zero detections in the reference "
-                "(see the probes' reference counts)"
+                "(see the probes' reference counts), or (outputs not declared) no tensor came out zero-sized"
             )
             if self.config.require:
                 return GateResult("failed", figures=figures, failures=[*failures, why], message=why)
@@ -177,17 +198,15 @@ class EmptyInput(Gate):
         return fig, found, chosen is not None
 
     def _search(self, ctx: GateContext, golden: Any, shape: tuple[int, int]) -> tuple[dict[str, Any], Any]:
-        """Reference detection count per probe at `shape`, and the first probe with none (a declared
-        classifier counts nothing: its first blank probe is its empty input; undeclared outputs cannot tell)."""
+        """Reference detection count per probe at `shape`, and the first probe with none."""
         from recipekit.onnx.compare import detection_counts
 
         counts: dict[str, Any] = {}
         chosen = None
-        classifier = any((k or {}).get("kind") == "class_scores" for k in (ctx.output_kinds or {}).values())
         for case in [p for p in getattr(golden, "probes", []) if tuple(p.shape) == shape]:
             n = detection_counts(golden.output_names, case.outputs, ctx.output_kinds, self._score_of(ctx), shape)
             counts[case.sample] = n
-            if (n == 0 or (n is None and classifier)) and chosen is None:  # a classifier detects nothing
+            if n == 0 and chosen is None:
                 chosen = case
         return counts, chosen
 
@@ -210,20 +229,26 @@ class EmptyInput(Gate):
                 return self.config.score
             if kind.get("score_threshold") is not None:
                 return float(kind["score_threshold"])
-            if kind.get("kind") == "raw_head":
+            if kind.get("kind") in ("raw_head", "level_head"):
                 return RAW_HEAD_SCORE
             return resolve(parity, "min_score", name, None, kind)
 
         return score
 
     def _agree(self, ctx: GateContext, golden: Any, case: Any, values: dict[str, Any], fig: dict) -> list[str]:
-        """The artifact on the zero-detection input against the reference, with parity's tolerances."""
-        from recipekit.gates.tolerance import recipe_tolerances
-        from recipekit.onnx.compare import compare_outputs
+        """The artifact on the zero-detection input against the reference: parity's tolerances (+ the fp16
+        margin), or for INT8 in task terms: no detection where the reference has none."""
+        from recipekit.gates.tolerance import layers, recipe_tolerances
+        from recipekit.onnx.compare import compare_outputs, detection_counts
 
-        names = golden.output_names
-        tol = [recipe_tolerances(ctx.recipe, ctx.target, "parity")]
-        rows = compare_outputs(names, case.outputs, [values[n] for n in names], ctx.output_kinds, tol, case.shape)
+        names, precision = golden.output_names, ctx.recipe.export.precision
+        outs = [values[n] for n in names]
+        if precision == "int8":
+            n = detection_counts(names, outs, ctx.output_kinds, self._score_of(ctx), case.shape)
+            fig["agreement"] = {"artifact_detections": n, "judged": "int8: in task terms (a count)"}
+            return [f"on {case.sample} the artifact detects {n} where the reference detects none"] if n else []
+        tol = layers(None, {}, recipe_tolerances(ctx.recipe, ctx.target, "parity"), fp16=precision == "fp16")
+        rows = compare_outputs(names, case.outputs, outs, ctx.output_kinds, tol, case.shape)
         fig["agreement"] = {r["output"]: r["passed"] for r in rows}
         return [f"{r['output']} on {case.sample}: {r.get('reason', 'failed')}" for r in rows if not r["passed"]]
 

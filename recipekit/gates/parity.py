@@ -2,8 +2,11 @@
 
 Every output is compared by its declared semantics (recipekit.recipe.outputs) with the one
 comparison, recipekit.onnx.compare: raw heads per channel group in their own units, post-NMS
-detections matched by IoU and class, prototype masks as mask IoU. Tolerances resolve as the recipe's
-`gates.parity` option, then this gate's defaults (none), then the per-kind default.
+detections matched by IoU and class, prototype masks as mask IoU, dense maps and sequences per
+element in their units, embeddings by cosine similarity, level heads decoded. Tolerances resolve as
+the recipe's `gates.parity` option, then this gate's defaults (none), then the per-kind default;
+an fp16 artifact adds the documented fp16 margin; on an INT8 artifact the gate is `not applicable`
+(the accuracy gate judges it in task terms) unless the target configures it.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from recipekit.gates.base import Gate, GateContext, GateResult
-from recipekit.gates.tolerance import ToleranceConfig, decide, exercised, layers, unknown_keys
+from recipekit.gates.tolerance import ToleranceConfig, decide, exercised, int8_deferred, layers, unknown_keys
 
 
 class ParityConfig(ToleranceConfig):
@@ -22,9 +25,13 @@ class Parity(Gate):
     """Runs every golden case through the artifact and compares each output with the source's."""
 
     name: ClassVar[str] = "parity"
-    version: ClassVar[str] = "7"
+    version: ClassVar[str] = "8"
     Config = ParityConfig
     default_tolerances: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def not_applicable(cls, recipe: Any, target: str) -> str | None:
+        return int8_deferred(recipe, target, cls.name)
 
     def check(self, ctx: GateContext) -> GateResult:
         from recipekit.onnx.compare import compare_outputs

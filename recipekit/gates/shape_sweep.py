@@ -6,7 +6,8 @@ declared shapes (rectangular ones included) and, where H/W are dynamic, the prof
 each with its own verdict. A shape the artifact rejects is a failure naming the shape, not a crash.
 A profile shape without a golden case (no PyTorch reference) is only run and checked for errors
 and non-finite outputs. When every shape to sweep is one parity already compares (the declared
-shapes, on the same artifact), the sweep would repeat parity: it reports `skipped` with that reason.
+shapes, on the same artifact), the sweep would repeat parity: it reports `not applicable` with that
+reason. On an INT8 artifact it is `not applicable` too (the accuracy gate judges it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from recipekit.gates.base import Gate, GateContext, GateResult
-from recipekit.gates.tolerance import ToleranceConfig, decide, layers, summarize, unknown_keys
+from recipekit.gates.tolerance import ToleranceConfig, decide, int8_deferred, layers, summarize, unknown_keys
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,9 +52,13 @@ class ShapeSweep(Gate):
     """Per shape: golden cases compared with the artifact's outputs, or a run-only check."""
 
     name: ClassVar[str] = "shape-sweep"
-    version: ClassVar[str] = "6"
+    version: ClassVar[str] = "7"
     Config = ShapeSweepConfig
     default_tolerances: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def not_applicable(cls, recipe: Any, target: str) -> str | None:
+        return int8_deferred(recipe, target, cls.name)
 
     def check(self, ctx: GateContext) -> GateResult:
         golden, runner = ctx.golden(), ctx.runner()
@@ -66,7 +71,7 @@ class ShapeSweep(Gate):
             shown = ", ".join(f"{s[0]}x{s[1]}" for s in roles)
             why = f"nothing beyond the parity shapes ({shown}): parity compares them on the same artifact"
             return GateResult(
-                "skipped", figures={"shapes": {f"{s[0]}x{s[1]}": r for s, r in roles.items()}}, message=why
+                "not applicable", figures={"shapes": {f"{s[0]}x{s[1]}": r for s, r in roles.items()}}, message=why
             )
         rows: list[dict[str, Any]] = []
         for shape, why in roles.items():

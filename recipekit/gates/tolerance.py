@@ -23,6 +23,7 @@ TOLERANCE_KEYS = (
     "score_abs",
     "angle_rad",
     "mask_iou",
+    "cosine",
     "iou_match",
     "min_score",
 )
@@ -54,14 +55,18 @@ class ToleranceConfig(GateConfig):
     mask_iou: Tol | None = Field(
         None, description="decoded masks: smallest IoU of a result's mask with the reference's; default 0.9"
     )
+    cosine: Tol | None = Field(
+        None,
+        description="embeddings: smallest cosine similarity of a vector with the reference's; default 0.999",
+    )
     iou_match: Tol | None = Field(
         None, description="detections: IoU (same class) at which two detections match; default 0.5"
     )
     min_score: Tol | None = Field(
         None,
-        description="detections: unmatched ones scoring below this are ignored (default: the NMS score threshold + "
-        "score_abs, else 0); raw heads: coordinates of candidates below it in both results are not "
-        "compared (default 0.001)",
+        description="detections: unmatched ones scoring below this are ignored; raw heads: coordinates of "
+        "candidates below it in both results are not compared (default: the NMS score threshold + score_abs, "
+        "else 0.001)",
     )
 
     @field_validator(*TOLERANCE_KEYS)
@@ -72,7 +77,7 @@ class ToleranceConfig(GateConfig):
             raise ValueError(f"tolerances must be >= 0 (NaN is not allowed), got {v}")
         return v
 
-    @field_validator("iou_match", "mask_iou")
+    @field_validator("iou_match", "mask_iou", "cosine")
     @classmethod
     def _unit_range(cls, v: Tol | None, info: ValidationInfo) -> Tol | None:
         values = [] if v is None else v.values() if isinstance(v, dict) else [v]
@@ -83,6 +88,14 @@ class ToleranceConfig(GateConfig):
     def tolerances(self) -> dict[str, Tol]:
         """What the recipe set (unset keys are left to the next layer)."""
         return {k: getattr(self, k) for k in TOLERANCE_KEYS if getattr(self, k) is not None}
+
+
+def int8_deferred(recipe: Any, target: str, gate: str) -> str | None:
+    """An element-wise gate on an INT8 artifact does not apply (the accuracy gate judges it in task terms),
+    unless the target's own gates section configures the gate."""
+    if recipe.export.precision != "int8" or gate in recipe.targets[target].gates:
+        return None
+    return "int8: element-wise agreement with the fp32 reference does not apply; the accuracy gate judges it"
 
 
 def recipe_tolerances(recipe: Any, target: str, gate: str) -> dict[str, Tol]:

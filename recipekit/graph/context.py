@@ -53,6 +53,7 @@ class Output:
     seconds: float | None = None
     log: str = ""
     remote: str = ""  # what the remote cache did for this step (fetched, rejected, uploaded)
+    note: str = ""  # what else the step line says (a publish that replaced files edited by hand)
 
     def file(self, name: str) -> Path:
         if self.path is None:
@@ -70,7 +71,13 @@ class Output:
             "result": self.result.to_json() if self.result is not None else None,
             "seconds": self.seconds,
         }
-        extra = (("reason", self.reason), ("error", self.error), ("log", self.log), ("remote", self.remote))
+        extra = (
+            ("reason", self.reason),
+            ("error", self.error),
+            ("log", self.log),
+            ("remote", self.remote),
+            ("note", self.note),
+        )
         out.update({k: v for k, v in extra if v})
         if self.kind == "gate" and self.result is not None:
             out["gate"] = out["result"]

@@ -45,7 +45,7 @@ def _dump(model: Any) -> Any:
 def gate_configs(recipe: Recipe, target: str) -> dict[str, Any]:
     """Gates for `target`: the target's defaults, then recipe-wide settings, then the target's own."""
     from recipekit.gates import GATES
-    from recipekit.graph.precision import default_gate, default_gates
+    from recipekit.graph.precision import default_gates
     from recipekit.targets import TARGETS
 
     names = [*TARGETS.get(target).default_gates, *default_gates(recipe)]
@@ -56,7 +56,7 @@ def gate_configs(recipe: Recipe, target: str) -> dict[str, Any]:
         if cls.targets is not None and target not in cls.targets:
             continue
         cfg = recipe.targets[target].gates.get(name) or recipe.gates.get(name) or cls.Config()
-        out[name] = default_gate(recipe, target, name, cfg)
+        out[name] = cfg
     return out
 
 
@@ -141,7 +141,7 @@ def _gate_step(recipe: Recipe, target: str, gate: str, cfg: Any, stage: str, dep
         spec,
         target=target,
         deps=deps,
-        config={"gate": _dump(cfg), "stage": stage},
+        config={"gate": _dump(cfg), "stage": stage, "not_applicable": GATES.get(gate).not_applicable(recipe, target)},
     )
 
 

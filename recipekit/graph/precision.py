@@ -1,4 +1,4 @@
-"""Planning the precision step: the step itself, targets that refuse a precision, and the INT8 gate defaults.
+"""Planning the precision step: the step itself, targets that refuse a precision, and the accuracy gate default.
 
 The step's work is recipekit.graph.stages.precision. One precision step follows the fix chain and
 every target compiles its ONNX; with fp32 there is no step and targets compile the fixed ONNX.
@@ -15,9 +15,6 @@ def onnx_role(upstream: Any) -> str:
 
 
 # --- planning ---------------------------------------------------------------------------------
-
-ELEMENTWISE_VS_REFERENCE = ("parity", "shape-sweep")
-"""Gates comparing elements with the fp32 reference: an INT8 artifact is judged by accuracy instead."""
 
 
 def precision_step(recipe: Any, fix_task: str) -> Any:
@@ -47,13 +44,3 @@ def default_gates(recipe: Any) -> list[str]:
     """The accuracy gate runs by default on fp16 (recorded) and int8 (judged) builds; fp32 builds
     record it when the recipe configures `gates.accuracy` (their parity gate already bounds it)."""
     return [] if recipe.export.precision == "fp32" else ["accuracy"]
-
-
-def default_gate(recipe: Any, target: str, name: str, cfg: Any) -> Any:
-    """INT8: parity and shape-sweep (element-wise against fp32) are skipped, with the reason,
-    unless the target's own gates section configures them; the accuracy gate judges."""
-    own = name in recipe.targets[target].gates
-    if recipe.export.precision != "int8" or name not in ELEMENTWISE_VS_REFERENCE or own or cfg.skip:
-        return cfg
-    why = "int8: element-wise agreement with the fp32 reference does not apply; the accuracy gate judges it"
-    return cfg.model_copy(update={"skip": why})

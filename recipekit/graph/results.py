@@ -79,7 +79,7 @@ class CompileResult(Result):
 
 
 class GateOutcome(Result):
-    status: Literal["passed", "failed", "unavailable", "skipped"]
+    status: Literal["passed", "failed", "unavailable", "skipped", "not applicable"]
     passed: bool = False
     message: str = ""
     failures: list[str] = Field(default_factory=list)

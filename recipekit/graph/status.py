@@ -22,6 +22,8 @@ def statuses(steps: list[Step], settings: dict[str, Any]) -> list[dict[str, Any]
             row = {"status": "publish", "why": f"after {len(step.deps)} steps"}
         elif step.kind == "gate" and step.config["gate"].get("skip"):
             row = {"status": "skipped", "why": step.config["gate"]["skip"]}
+        elif step.kind == "gate" and step.config.get("not_applicable"):
+            row = {"status": "skipped", "why": f"not applicable: {step.config['not_applicable']}"}
         elif settings.get("force"):
             row = {"status": "run", "why": "forced"}
         elif store.get(step.key) is not None:

@@ -200,3 +200,8 @@ def read_header(path: Path) -> Header:
             return _read(fh, size)
         except NotOnnx as exc:
             raise NotOnnx(f"not an ONNX model ({exc})") from None
+
+
+def output_dims(path: Path) -> dict[str, list[Dim] | None]:
+    """Output name -> its declared dims (None: no shape stored), for the output kinds' plan-time shape rules."""
+    return {t.name: t.dims for t in read_header(path).outputs}

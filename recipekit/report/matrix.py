@@ -2,7 +2,9 @@
 
 matrix.json (schema "recipekit.matrix/1"), one entry per (recipe, target) cell:
   recipe, target: names; status: passed | failed | unavailable | unverified | error | n/a
-  (unavailable: the target cannot be built here; unverified: built, but a gate could not run here);
+  (unavailable: the target cannot be built here; unverified: built, but a gate could not run here (not
+  published), or published with a gate skipped: turned off by the recipe, its case not exercised, an
+  int8 build's accuracy not judged; the reason lists them);
   reason: why it is not passed ("" when passed); seconds: wall time of the cell's steps (shared
   export/fix steps included); cached: no step of the cell ran (all from the cache, or not run);
   artifact: {path, sha256} of the published artifact, or null;
@@ -49,7 +51,7 @@ def _gate_why(task: str, result: dict[str, Any]) -> str:
 def _verdict(tasks: list[str], results: dict[str, dict[str, Any]], publish: str) -> tuple[str, str]:
     pub = results.get(publish)
     if pub and pub["status"] in {"ran", "cached"}:
-        return "passed", ""
+        return ("unverified", pub["reason"]) if pub.get("reason") else ("passed", "")
     failed = [t for t in tasks if results.get(t, {}).get("status", "").startswith("failed")]
     gates = [t for t in failed if ":gate:" in t or ":lint:" in t]
     if gates:
@@ -80,7 +82,7 @@ def cell(recipe: str, target: str, tasks: list[str], results: dict[str, dict[str
     ran = [results[t] for t in tasks if t in results]
     gates = {_gate_name(t): results[t]["gate"] for t in tasks if t in results and "gate" in results[t]}
     artifact = None
-    if status == "passed":
+    if status == "passed" or (status == "unverified" and results[publish]["status"] in {"ran", "cached"}):
         m = json.loads((out_dir / recipe / target / "manifest.json").read_text())
         artifact = {"path": str(out_dir / recipe / target / m["artifact"]["path"]), "sha256": m["artifact"]["sha256"]}
     return Cell(

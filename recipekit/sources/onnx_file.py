@@ -187,11 +187,16 @@ class OnnxFileSource(Source):
 
         super().check_recipe(recipe)
         src = self.weight_files(Path(recipe.base_dir))[0]
-        problems = refusals(checks.onnx_file(recipe, "source.path", src), recipe)
+        header = checks.onnx_file(recipe, "source.path", src)
+        problems = refusals(header, recipe)
         if problems:
             key, why = problems[0]
             also = "".join(f"; also {k}: {w}" for k, w in problems[1:])
             raise RecipeError(recipe.origin, key, f"{src.name}: {why}{also}")
+        from recipekit.recipe.outputs import check_declared
+
+        dims = {t.name: t.dims for t in header.outputs}
+        check_declared(recipe, "source.output_kinds", dict(self.config.output_kinds), dims)
 
     def export(self, recipe: Recipe, out: Path, patches: list[Any]) -> ExportInfo:
         import onnx

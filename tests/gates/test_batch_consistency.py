@@ -92,9 +92,9 @@ def test_static_batch_uses_uniform_batch_references():
     assert result.status == "passed" and result.figures["reference"] == "uniform batch"
 
 
-def test_batch_one_only_is_skipped_with_the_reason():
+def test_batch_one_only_is_not_applicable_with_the_reason():
     result = run(clean_graph("b"), batch=(1, 1, 1))
-    assert result.status == "skipped" and "batch 1 only" in result.message
+    assert result.status == "not applicable" and "batch 1 only" in result.message
 
 
 def test_config_errors_name_the_field():

@@ -106,19 +106,30 @@ def test_a_model_that_detects_on_every_blank_input_is_not_exercised_never_passed
     assert found.figures["32x32"]["input"] == "blank(0)" and found.figures["exercised"]
 
 
-def test_undeclared_outputs_cannot_exercise_the_case():
+def test_undeclared_outputs_are_exercised_by_a_zero_sized_tensor():
+    """Nothing to count: the black image exercises the empty path when a tensor comes out zero-sized."""
     result = check(keep_then_pad_graph())
-    assert result.status == "failed" and "not exercised" in result.failures[-1]
+    assert result.status == "passed" and result.figures["exercised"], result.failures
+    assert result.figures["32x32"]["input"] is None  # no reference count: the black image ran
+
+
+def test_fixed_size_outputs_without_counts_are_not_applicable():
+    """A model whose outputs carry no count (no detections declared, no data-dependent op) has no empty case."""
+    result = check(constant_head(0.9))
+    assert result.status == "not applicable" and "no output carries a count" in result.message
+    assert not result.failures
+    classes = {"Y": {"kind": "dense_map", "classes": "binary", "channel_axis": 1}}
+    assert check(constant_head(0.9), classes).status == "not applicable"
 
 
 def test_zero_sized_intermediates_listed_with_their_ops():
-    result = check(keep_then_pad_graph(), require=False)
-    assert result.status == "skipped", result.failures
+    result = check(keep_then_pad_graph())
+    assert result.status == "passed", result.failures
     listed = {z["tensor"]: z for z in result.figures["32x32"]["zero_sized_intermediates"]}
     assert {"nz", "idx", "kept", "kept2"} <= set(listed)
     assert listed["kept2"]["consumers"] == ["Pad"] and listed["kept"]["producer"] == "Gather"
     assert result.figures["32x32"]["outputs"] == {"Y": [1, 10]}
-    failed = check(keep_then_pad_graph(), zero_sized="fail", require=False)
+    failed = check(keep_then_pad_graph(), zero_sized="fail")
     assert failed.status == "failed" and failed.failures[-1].startswith("zero_sized_intermediates ")
     assert failed.failures[-1].endswith("> 0 (zero_sized: fail)")
 

@@ -51,12 +51,12 @@ def sweep(path, shapes, dynamic_hw=True, kinds=None, golden_shapes=None, profile
     return ShapeSweep(ShapeSweepConfig()).check(ctx)
 
 
-def test_nothing_beyond_the_parity_shapes_is_skipped_not_passed():
+def test_nothing_beyond_the_parity_shapes_is_not_applicable_not_passed():
     """Parity compares every golden case (every declared shape) on the same artifact: a sweep of the
     same shapes would only repeat it."""
     for shapes in ([], [(64, 128)]):
         result = sweep(priors_graph(swapped=True), shapes)
-        assert result.status == "skipped" and "nothing beyond the parity shapes" in result.message
+        assert result.status == "not applicable" and "nothing beyond the parity shapes" in result.message
 
 
 def test_rectangular_shape_catches_swapped_priors_square_does_not():
@@ -138,7 +138,7 @@ def rtmo(tmp_path_factory):
         ctx = context(rec, out / "model.onnx", golden, info.output_kinds)
         config = ShapeSweepConfig(**{**rec.gates["shape-sweep"].model_dump(), **override})
         sweep = ShapeSweep(config).check(ctx)
-        assert sweep.status == "skipped" and "nothing beyond the parity shapes" in sweep.message
+        assert sweep.status == "not applicable" and "nothing beyond the parity shapes" in sweep.message
         parity = ParityConfig(**{**rec.gates["parity"].model_dump(), **override})
         return Parity(parity).check(ctx)
 

@@ -42,6 +42,9 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     return build(tmp_path_factory.mktemp("jetson"))
 
 
+COMPARE = Path(M.__file__).parents[2] / "recipekit/onnx/compare"
+
+
 def resum(root: Path) -> None:
     from recipekit.targets.trt.bundle import write_sums
 
@@ -61,7 +64,7 @@ def test_bundle_contents_and_checksums(bundle: tuple[Path, object]) -> None:
         "commands-jp6.txt",
         "commands-jp7.txt",
         "commands-trt11.txt",
-        "compare.py",
+        *sorted(f"compare/{p.name}" for p in COMPARE.glob("*.py")),
         *[f"golden/160x160_b{b}.npz" for b in (1, 2, 3, 4)],
         "model.onnx",
         "pixels.py",

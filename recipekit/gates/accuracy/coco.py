@@ -20,8 +20,8 @@ def _xywh(box: Any) -> list[float]:
     return [x0, y0, max(x1 - x0, 0.0), max(y1 - y0, 0.0)]
 
 
-def _dataset(truth: list[Dets], hw: tuple[int, int]) -> dict[str, Any]:
-    images = [{"id": i + 1, "width": hw[1], "height": hw[0]} for i in range(len(truth))]
+def _dataset(truth: list[Dets], hws: list[tuple[int, int]]) -> dict[str, Any]:
+    images = [{"id": i + 1, "width": hw[1], "height": hw[0]} for i, hw in enumerate(hws)]
     anns, cats = [], set()
     for i, d in enumerate(truth):
         for box, cls in zip(d.box, d.cls, strict=True):
@@ -40,8 +40,9 @@ def _dataset(truth: list[Dets], hw: tuple[int, int]) -> dict[str, Any]:
     return {"images": images, "annotations": anns, "categories": [{"id": c, "name": str(c)} for c in sorted(cats)]}
 
 
-def box_map(truth: list[Dets], preds: list[Dets], hw: tuple[int, int]) -> dict[str, Any]:
-    """{"map50_95", "map50", "truth_boxes", "pred_boxes"}; the maps are None when there is no truth box."""
+def box_map(truth: list[Dets], preds: list[Dets], hws: list[tuple[int, int]]) -> dict[str, Any]:
+    """{"map50_95", "map50", "truth_boxes", "pred_boxes"}; the maps are None when there is no truth box.
+    `hws`: each image's (H, W)."""
     from faster_coco_eval import COCO, COCOeval_faster
 
     n_truth, n_pred = sum(len(d.score) for d in truth), sum(len(d.score) for d in preds)
@@ -56,7 +57,7 @@ def box_map(truth: list[Dets], preds: list[Dets], hw: tuple[int, int]) -> dict[s
         for b, s, c in zip(d.box, d.score, d.cls, strict=True)
     ]
     with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO(_dataset(truth, hw))
+        gt = COCO(_dataset(truth, hws))
         ev = COCOeval_faster(gt, gt.loadRes(res), iouType="bbox", print_function=lambda *a, **k: None)
         ev.evaluate()
         ev.accumulate()

@@ -1,9 +1,11 @@
 """Declared outputs -> detections per image: boxes (n, 4) xyxy in input pixels, scores (n,), classes (n,).
 
-Reads the output semantics of recipekit.recipe.outputs (canonical JSON). A raw head (candidates
-before NMS) is decoded the way its exporter's runtime would: score = best class score, then
-class-wise NMS (OpenCV's NMSBoxesBatched) at `iou`, keeping `max_det`. Detection lists (after NMS)
-are read as they are, padding rows dropped.
+Reads the canonical output semantics of recipekit.recipe.outputs with the comparison's own readers
+(recipekit.onnx.compare), so the gates and the accuracy gate see the same boxes. Candidates before
+NMS (a raw head, or a per-level head after its decoder) are decoded the way an exporter's runtime
+would: score = best class score (x objectness or a score group), probabilities (logits through a
+sigmoid), then class-wise NMS (OpenCV's NMSBoxesBatched) at `iou`, keeping `max_det`. Detection
+lists (after NMS) are read as they are, padding rows dropped.
 """
 
 from __future__ import annotations
@@ -20,54 +22,22 @@ class Dets:
     score: np.ndarray  # (n,)
     cls: np.ndarray  # (n,) int
 
-
-class NotDetections(ValueError):
-    """No output is declared as detections or a raw detection head."""
-
-
-def _kinds(kinds: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    from recipekit.recipe.outputs import canonical, parse
-
-    return {name: canonical(parse(k)) for name, k in kinds.items()}
-
-
-def _xyxy(box: np.ndarray, field: dict[str, Any], hw: tuple[int, int]) -> np.ndarray:
-    box = box.astype(np.float64)
-    if field.get("unit") == "normalized":
-        box = box * np.array([hw[1], hw[0], hw[1], hw[0]], dtype=np.float64)
-    fmt = field.get("format", "xyxy")
-    if fmt == "cxcywh":
-        return np.concatenate([box[:, :2] - box[:, 2:] / 2, box[:, :2] + box[:, 2:] / 2], axis=1)
-    if fmt == "xywh":
-        return np.concatenate([box[:, :2], box[:, :2] + box[:, 2:]], axis=1)
-    return box
+    def above(self, threshold: float) -> Dets:
+        keep = self.score >= threshold
+        return Dets(self.box[keep], self.score[keep], self.cls[keep])
 
 
 def _prob(values: np.ndarray, unit: str) -> np.ndarray:
-    return 1 / (1 + np.exp(-values)) if unit == "logit" else values
+    from recipekit.onnx.compare.raw_heads import sigmoid
 
-
-def _score_class(fields: dict[str, tuple[np.ndarray, dict]]) -> tuple[np.ndarray, np.ndarray]:
-    if "class_scores" in fields:
-        values, f = fields["class_scores"]
-        values = _prob(values.astype(np.float64), f["unit"])
-        return values.max(axis=1), values.argmax(axis=1)
-    values, f = fields["score"]
-    score = _prob(values.reshape(len(values), -1)[:, 0].astype(np.float64), f["unit"])
-    cls = fields["class"][0].reshape(len(score), -1)[:, 0] if "class" in fields else np.zeros(len(score))
-    return score, cls.astype(np.int64)
-
-
-def _rows(rows: np.ndarray, columns: list[dict[str, Any]]) -> dict[str, tuple[np.ndarray, dict]]:
-    return {c["role"]: (rows[:, c["start"] : c["stop"]], c) for c in columns}
+    return sigmoid(values) if unit == "logit" else values.astype(np.float64)
 
 
 def nms(d: Dets, iou: float, max_det: int, min_score: float) -> Dets:
     """Class-wise NMS (OpenCV), best first, at most max_det."""
     import cv2
 
-    keep = d.score >= min_score
-    d = Dets(d.box[keep], d.score[keep], d.cls[keep])
+    d = d.above(min_score)
     if not len(d.score):
         return d
     xywh = np.concatenate([d.box[:, :2], d.box[:, 2:] - d.box[:, :2]], axis=1)
@@ -76,54 +46,56 @@ def nms(d: Dets, iou: float, max_det: int, min_score: float) -> Dets:
     return Dets(d.box[idx], d.score[idx], d.cls[idx])
 
 
-def _raw_head(arr: np.ndarray, kind: dict[str, Any], hw: tuple[int, int]) -> list[Dets]:
-    arr = np.asarray(arr)
-    if kind.get("batch_axis") is None:
-        arr = arr[None]
-    c_ax, a_ax = kind["channel_axis"], kind["anchor_axis"]
+def _candidates(cands: np.ndarray, groups: list[dict[str, Any]], hw: tuple[int, int]) -> list[Dets]:
+    """(batch, anchors, channels) candidates of a raw head (or a decoded level head) per image."""
+    from recipekit.onnx.compare.raw_heads import scale, to_xyxy
+
+    by_role = {g["role"]: g for g in groups}
+    b = by_role["box"]
+    score = np.ones(cands.shape[:2])
+    cls = np.zeros(cands.shape[:2], np.int64)
+    for role in ("class_scores", "score"):
+        if role in by_role:
+            g = by_role[role]
+            v = _prob(cands[..., g["start"] : g["stop"]], g["unit"])
+            score = score * v.max(axis=-1)
+            cls = v.argmax(axis=-1) if role == "class_scores" else cls
+    boxes = cands[..., b["start"] : b["stop"]]
+    return [
+        Dets(to_xyxy(scale(boxes[i], b["unit"], hw, "box"), b.get("format", "xyxy")), score[i], cls[i])
+        for i in range(len(cands))
+    ]
+
+
+def _units(kinds: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {f["role"]: f["unit"] for k in kinds.values() for f in (k.get("columns") or [k.get("field") or {}]) if f}
+
+
+def _listed(arrays: dict[str, Any], kinds: dict[str, dict[str, Any]], hw: tuple[int, int]) -> list[Dets]:
+    from recipekit.onnx.compare import read_detections
+
+    units = _units(kinds)
     out = []
-    for img in arr:  # (..channels.., ..anchors..) -> (anchors, channels)
-        rows = np.moveaxis(img, (c_ax - 1, a_ax - 1), (1, 0)).reshape(img.shape[a_ax - 1], -1)
-        fields = _rows(rows, kind["groups"])
-        score, cls = _score_class(fields)
-        out.append(Dets(_xyxy(fields["box"][0], fields["box"][1], hw), score, cls))
+    for img in read_detections(arrays, kinds, hw):
+        score = img["score"].astype(np.float64).reshape(-1)
+        unit = units.get("score") or units.get("class_scores", "probability")
+        cls = img["class"].reshape(-1).astype(np.int64) if "class" in img else np.zeros(len(score), np.int64)
+        out.append(Dets(img["box"].astype(np.float64), _prob(score, unit), cls))
     return out
 
 
-def _detection_group(arrays: list[tuple[np.ndarray, dict[str, Any]]], hw: tuple[int, int]) -> list[Dets]:
-    per_image: list[dict[str, tuple[np.ndarray, dict]]] | None = None
-    for arr, kind in arrays:
-        arr = np.asarray(arr)
-        images = list(arr) if kind.get("batch_axis") == 0 else [arr]
-        per_image = per_image or [{} for _ in images]
-        for slot, img in zip(per_image, images, strict=True):
-            if "field" in kind:
-                slot[kind["field"]["role"]] = (img.reshape(len(img), -1), kind["field"])
-            else:
-                slot.update(_rows(img.reshape(len(img), -1), kind["columns"]))
-    out = []
-    for fields in per_image or []:
-        score, cls = _score_class(fields)
-        box = _xyxy(fields["box"][0], fields["box"][1], hw)
-        real = ~((score == 0) & np.all(box == 0, axis=1))
-        out.append(Dets(box[real], score[real], cls[real]))
-    return out
-
-
-def detections(
-    names: list[str], outputs: list[np.ndarray], kinds: dict[str, Any], hw: tuple[int, int], nms_cfg: dict[str, float]
+def task_detections(
+    kind: str, arrays: dict[str, Any], kinds: dict[str, Any], hw: tuple[int, int], nms_cfg: dict[str, float]
 ) -> list[Dets]:
-    """Detections per image from one run's outputs (raw heads decoded and NMS'd with `nms_cfg`)."""
-    canon, arrays = _kinds({n: kinds.get(n, {"kind": "tensor"}) for n in names}), dict(zip(names, outputs, strict=True))
-    heads = [n for n in names if canon[n]["kind"] == "raw_head"]
-    if heads:
-        dets = _raw_head(arrays[heads[0]], canon[heads[0]], hw)
-        return [nms(d, nms_cfg["iou"], int(nms_cfg["max_det"]), nms_cfg["min_score"]) for d in dets]
-    groups: dict[str, list[tuple[np.ndarray, dict]]] = {}
-    for n in names:
-        if canon[n]["kind"] == "detections":
-            groups.setdefault(canon[n].get("group") or n, []).append((arrays[n], canon[n]))
-    if not groups:
-        raise NotDetections("no output is declared as detections or a raw detection head")
-    dets = _detection_group(next(iter(groups.values())), hw)
-    return [nms(d, 1.0, 10**9, nms_cfg["min_score"]) for d in dets]
+    """Detections per image of one detection task (`kind` raw_head, level_head or detections)."""
+    from recipekit.onnx.compare import level_heads, raw_heads
+
+    if kind == "detections":
+        return [nms(d, 1.0, 10**9, nms_cfg["min_score"]) for d in _listed(arrays, kinds, hw)]
+    if kind == "raw_head":
+        arr, kind_json = next(iter(arrays.values())), next(iter(kinds.values()))
+        dets = _candidates(raw_heads.bac(np.asarray(arr), kind_json), kind_json["groups"], hw)
+    else:
+        cands, _ = level_heads.decode(arrays, kinds, hw)
+        dets = _candidates(cands, level_heads.decoded_kind(cands)["groups"], hw)
+    return [nms(d, nms_cfg["iou"], int(nms_cfg["max_det"]), nms_cfg["min_score"]) for d in dets]

@@ -43,6 +43,7 @@ def run(ctx: StepContext) -> Output:
         concrete = concretize_file(work / "model.onnx")  # e.g. Concatoutput0_dim_1 -> 84 under a dynamic batch
         if concrete:
             info.notes["concretized_output_dims"] = concrete
+        _check_kinds(ctx.recipe, info.output_kinds, work / "model.onnx")
         return ExportResult(
             inputs=info.inputs,
             outputs=info.outputs,
@@ -53,3 +54,12 @@ def run(ctx: StepContext) -> Output:
         )
 
     return ctx.cached(build)
+
+
+def _check_kinds(recipe: Recipe, kinds: dict, model: Path) -> None:
+    """Each output's declared kind fits its rank and shape (a source whose outputs exist only once
+    exported, e.g. `python`; an `onnx` source is checked at plan). A misfit: one line naming the key."""
+    from recipekit.onnx.wire import output_dims
+    from recipekit.recipe.outputs import check_declared
+
+    check_declared(recipe, "source.output_kinds", kinds, output_dims(model))

@@ -88,6 +88,9 @@ def run(ctx: StepContext) -> Output:
     gate = cls(cls.Config.model_validate(ctx.config["gate"]))
     if gate.config.skip:
         return _outcome(ctx, "skipped", GateOutcome(status="skipped", message=gate.config.skip))
+    if ctx.config.get("not_applicable"):  # decided at plan with the whole recipe (INT8 parity): the step does not run
+        why = ctx.config["not_applicable"]
+        return _outcome(ctx, "skipped", GateOutcome(status="not applicable", message=why))
     comp = ctx.upstream.get("compile")
     if comp and comp.status == "unavailable":
         return _outcome(ctx, "unavailable", GateOutcome(status="unavailable", message=comp.reason), reason=comp.reason)

@@ -42,7 +42,8 @@ KILL_AT = "RECIPEKIT_TEST_KILL_AT"
 """For tests: SIGKILL this process at a point of the swap: `publish-staged` (the new folder complete,
 nothing swapped), `publish-swapped` (swapped, the old folder not yet removed), `publish-between`
 (the two-rename swap, between its renames)."""
-PUBLISHED_OK = ("passed", "skipped")
+PUBLISHED_OK = ("passed", "skipped", "not applicable")
+"""Gate statuses a target is published with; `skipped` ones make it `unverified` (with their reasons)."""
 VOLATILE = ("timings_ms", "per_batch")
 """Gate figures that are measurements of time: they differ run to run, so they go to timings.json
 beside the manifest (not part of the artifact's files, nor of a release), keeping manifest.json
@@ -79,10 +80,14 @@ def manifest(ctx: StepContext) -> dict[str, Any]:
     gates, _ = split_volatile(_gates(ctx))
     io = facts.get("io") or fixr.io.to_json()  # type: ignore[union-attr]
     recipe = ctx.recipe
+    reasons = unverified(gates)
+    verdict = "unverified" if reasons else "passed"
     return {
         "name": recipe.name,
         "target": ctx.step.target,
-        "status": "passed",
+        "status": verdict,
+        "verdict": verdict,
+        "unverified": reasons,
         "artifact": {"path": artifact, "sha256": files[artifact]},
         "files": files,
         "inputs": io["inputs"],
@@ -98,6 +103,12 @@ def manifest(ctx: StepContext) -> dict[str, Any]:
         "tools": tools.versions(),
         "recipe": to_raw(recipe),
     }
+
+
+def unverified(gates: dict[str, dict[str, Any]]) -> list[str]:
+    """'<gate>: <reason>' for every gate that was skipped (turned off, or its case could not be exercised):
+    a target published with any is `unverified`, never a plain pass."""
+    return [f"{name}: {g.get('message') or 'skipped'}" for name, g in gates.items() if g.get("status") == "skipped"]
 
 
 def _precision(ctx: StepContext) -> dict[str, Any]:
@@ -273,10 +284,11 @@ def run(ctx: StepContext) -> Output:
     if blocked is not None:  # built, but a gate could not run here (no browser): never a silent pass
         return blocked
     doc = manifest(ctx)
+    unverified = "; ".join(doc["unverified"])  # published, but not verified: the reason travels with the result
     if not ctx.settings.get("force") and _same(dest, doc, ctx.store.memo):
-        return Output(ctx.task, "publish", "cached", path=dest)
+        return Output(ctx.task, "publish", "cached", path=dest, reason=unverified)
     edited = edits(dest, ctx.store.memo)
     dest.parent.mkdir(parents=True, exist_ok=True)
     _swap_in(_stage(ctx, ctx.up("compile").path, doc, dest), dest)  # type: ignore[arg-type]
-    why = f"republished: {dest} differed from its manifest: {edited}" if edited else ""
-    return Output(ctx.task, "publish", "ran", path=dest, reason=why)
+    note = f"republished: {dest} differed from its manifest: {edited}" if edited else ""
+    return Output(ctx.task, "publish", "ran", path=dest, reason=unverified, note=note)

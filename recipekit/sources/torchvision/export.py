@@ -38,10 +38,13 @@ def outputs_of(model: nn.Module) -> list[str]:
     return BASE_OUTPUTS + extra
 
 
-def output_kinds(outputs: list[str], score_threshold: float | None = None) -> dict[str, dict[str, Any]]:
+def output_kinds(
+    outputs: list[str], score_threshold: float | None = None, cap: int | None = None
+) -> dict[str, dict[str, Any]]:
     """One detection list "dets" (no batch axis), one whole-output field per output: boxes in input
     pixels (xyxy), probabilities, class ids, mask probabilities (N, 1, H, W) pasted into the input
-    (compared as mask IoU), keypoints (N, K, 3) x, y in pixels and visibility 1, keypoint logits."""
+    (compared as mask IoU), keypoints (N, K, 3) x, y in pixels and visibility 1, keypoint logits.
+    `cap`: the model's detections per image: a reference at it is compared clear of the cut."""
     from recipekit.recipe import outputs as o
 
     fields = {
@@ -53,7 +56,9 @@ def output_kinds(outputs: list[str], score_threshold: float | None = None) -> di
         "keypoints_scores": o.whole("keypoint_scores", unit="logit"),
     }
     kinds = {
-        n: o.Detections(group="dets", batch_axis=None, field=fields[n], score_threshold=score_threshold)
+        n: o.Detections(
+            group="dets", batch_axis=None, field=fields[n], score_threshold=score_threshold, max_detections=cap
+        )
         for n in outputs
     }
     return o.declare(kinds, outputs)

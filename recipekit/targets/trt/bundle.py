@@ -46,7 +46,7 @@ bundle, 3: backend not installed or TensorRT version not supported). Without Ten
 - model.onnx: the {precision} ONNX graph; profiles.json: optimization profiles (min/opt/max per input)
 - commands-<plan>.txt: the exact trtexec lines per plan ({n_profiles} profile{plural})
 - golden/: one .npz per (shape, batch): `input` and `out0..` ({golden})
-- bundle.json: output names and kinds, tolerances, cases, engine plans; check.py + compare.py: the check
+- bundle.json: output names and kinds, tolerances, cases, engine plans; check.py + compare/ (package): the check
 """
 
 

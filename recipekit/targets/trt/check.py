@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check a recipekit TensorRT bundle on the device: build (or load) the engine, run every golden case, compare.
 
-Shipped as check.py inside a trt-jetson bundle, next to compare.py (recipekit's own comparison), so
+Shipped as check.py inside a trt-jetson bundle, next to compare/ (recipekit's comparison package), so
 the device judges outputs exactly as recipekit's gates do. Imports only numpy, plus tensorrt and
 cuda-python (backend trt) or onnxruntime (backend ort): nothing from recipekit.
 
@@ -275,7 +275,7 @@ def run_trtexec(plan: list[dict[str, Any]]) -> int:
 
 
 def compare_case(spec: dict[str, Any], refs: list[Any], gots: list[Any], image_hw: Any = None) -> list[dict[str, Any]]:
-    """compare.py's own verdicts, by the output semantics and tolerance layers bundle.json declares."""
+    """The compare package's own verdicts, by the output semantics and tolerance layers bundle.json declares."""
     import compare
 
     return compare.compare_outputs(

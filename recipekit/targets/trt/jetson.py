@@ -194,7 +194,8 @@ class TrtJetsonTarget(Target):
 
         here = Path(__file__).with_name("check.py")
         shutil.copyfile(here, out / "check.py")
-        shutil.copyfile(Path(recipekit.onnx.compare.__file__), out / "compare.py")
+        package = Path(recipekit.onnx.compare.__file__).parent  # the whole comparison, `import compare` there
+        shutil.copytree(package, out / "compare", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         shutil.copyfile(Path(recipekit.onnx.pixels.__file__), out / "pixels.py")  # check.py's preprocessing
 
 
