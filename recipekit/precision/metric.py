@@ -47,10 +47,13 @@ def score(
         gots = [d for outs, hw in zip(candidate, hws, strict=True) for d in detections(names, outs, kinds, hw, nms)]
     except NotDetections as exc:
         raise NoTaskMetric(str(exc)) from None
-    out = agreement(refs, gots, hws, options["score_threshold"])
+    # coco.box_map takes one (H, W) for its image records (whatever the gate's annotation says); the
+    # evaluation of boxes does not read it
+    hw = hws[0] if hws else (0, 0)
+    out = agreement(refs, gots, hw, options["score_threshold"])  # type: ignore[arg-type]
     out["score_shift"] = score_shift(refs, gots, options["score_threshold"])
     if truth is not None:
-        r, a = box_map(truth, refs, hws), box_map(truth, gots, hws)
+        r, a = box_map(truth, refs, hw), box_map(truth, gots, hw)
         drop = None if r["map50_95"] is None else round(r["map50_95"] - a["map50_95"], 4)
         out["labelled"] = {
             "reference": round(r["map50_95"], 4) if r["map50_95"] is not None else None,
