@@ -5,7 +5,8 @@ A quantizable node is one of the recipe's `ops` that the recipe does not keep fl
 nodes (`/model.22/cv3.0/cv3.0.1/conv/Conv`: PyTorch's module scopes): every node starts in the block
 of its outermost scope, and the largest blocks are split into their inner scopes while the count
 stays within the budget, so a detection head is measured branch by branch and a backbone stage as a
-whole. Names without scopes (`Conv_12`) are chunked in graph order instead.
+whole. When even the outermost scopes are too many (or names have none, `Conv_12`), neighbouring
+scopes are merged in graph order instead.
 """
 
 from __future__ import annotations
@@ -69,10 +70,21 @@ def _group(names: list[str], depth: int) -> list[Block]:
     return [Block(k, tuple(v)) for k, v in groups.items()]
 
 
-def _chunks(names: list[str], budget: int) -> list[Block]:
-    size = -(-len(names) // budget)
-    parts = [names[i : i + size] for i in range(0, len(names), size)]
-    return [Block(p[0] if len(p) == 1 else f"{p[0]} .. {p[-1]}", tuple(p)) for p in parts]
+def _merged(part: list[Block]) -> Block:
+    name = part[0].name if len(part) == 1 else f"{part[0].name} .. {part[-1].name}"
+    return Block(name, tuple(n for b in part for n in b.nodes))
+
+
+def _chunks(groups: list[Block], budget: int) -> list[Block]:
+    """Consecutive groups merged into at most `budget` chunks of about equal node counts."""
+    total, out, part, done = sum(len(g.nodes) for g in groups), [], [], 0
+    for g in groups:
+        part.append(g)
+        done += len(g.nodes)
+        if done >= total * (len(out) + 1) / budget:
+            out.append(_merged(part))
+            part = []
+    return out + ([_merged(part)] if part else [])
 
 
 def blocks(names: list[str], budget: int) -> list[Block]:
@@ -81,7 +93,7 @@ def blocks(names: list[str], budget: int) -> list[Block]:
         return [Block(n, (n,)) for n in names]
     out, depth = _group(names, 1), {}
     if len(out) > budget:
-        return _chunks(names, budget)
+        return _chunks(out, budget)
     while True:
         for block in sorted(out, key=lambda b: -len(b.nodes)):
             d = depth.get(block.name, 1) + 1
