@@ -40,6 +40,15 @@ else
     touch "$stamp"
 fi
 
+# A trained YOLOv8n (nudenet's 320n.onnx) for the INT8 benchmark and the shapes fixture's training:
+# --no-deps, as its opencv-python-headless requirement would replace opencv-python's cv2.
+if have nudenet 3.4.2; then
+    step "nudenet 3.4.2 present"
+else
+    step "installing nudenet 3.4.2 (--no-deps)"
+    "${PIP[@]}" --no-deps nudenet==3.4.2
+fi
+
 bash scripts/install-mmpose.sh "$VENV"
 bash scripts/install-web.sh
 bash scripts/fetch-trt-bindings.sh "$VENV"
