@@ -149,7 +149,7 @@ class Placement:
             )
         return summary, record
 
-    def latency(self, model: Path, runs: int = 15) -> dict[str, Any]:
+    def latency(self, model: Path, runs: int = 10) -> dict[str, Any]:
         from recipekit.precision import latency
 
         plain = self.work / "plain-for-latency.onnx"

@@ -4,8 +4,9 @@ Blocks are taken in the sensitivity table's order (most costly first). The searc
 shortest prefix that meets the goal (plain INT8 first, then prefixes of 1, 2, 4, ... blocks, then
 a bisection between the last prefix that missed and the first that met), then tries to quantize
 each chosen block again, least costly first, keeping it quantized where the goal still holds (a
-block that only mattered together with another is dropped), then each node of the blocks left, the
-largest latency share first: what stays float is what the goal needs, node by node. A goal that
+block that only mattered together with another is dropped), then parts of the blocks left, coarse
+to fine down to single nodes, the largest latency share first: what stays float is what the goal
+needs, node by node, in a few trials per level. A goal that
 needs more float nodes than `max_float` allows is unreachable: the search reports the best it
 measured.
 """
@@ -34,6 +35,10 @@ class Goal:
         parts = [f"agreement >= {self.min_agreement}"] if self.min_agreement is not None else []
         parts += [f"labelled mAP50-95 drop <= {self.max_drop}"] if self.max_drop is not None else []
         return " and ".join(parts)
+
+
+REFINE_LEVELS = (4, 16, 0)
+"""Blocks per refinement level (0: every node alone)."""
 
 
 def _badness(s: Score) -> tuple[float, float]:
@@ -103,13 +108,18 @@ class Search:
         return chosen
 
     def _refine(self, nodes: list[str]) -> list[str]:
-        """Then each node of a block kept float, the largest latency share first."""
-        if len(nodes) < 2:
-            return nodes
-        for node in sorted(nodes, key=lambda n: (-self.shares.get(n, 0.0), n)):
-            rest = [n for n in nodes if n != node]
-            if self.goal.met(self.trial(rest, "refine nodes")):
-                nodes = rest
+        """Then parts of the blocks left, coarse to fine (a handful of scopes, more, then single nodes),
+        each tried quantized, the largest latency share first: a few trials per level, not one per node."""
+        from recipekit.precision.nodes import blocks
+
+        for budget in REFINE_LEVELS:
+            if len(nodes) < 2:
+                break
+            parts = blocks(nodes, budget)
+            for part in sorted(parts, key=lambda b: (-sum(self.shares.get(n, 0.0) for n in b.nodes), b.name)):
+                rest = [n for n in nodes if n not in part.nodes]
+                if len(parts) > 1 and self.goal.met(self.trial(rest, "refine")):
+                    nodes = rest
         return nodes
 
     def run(self) -> Outcome:
@@ -117,8 +127,8 @@ class Search:
         if k is None:
             return Outcome(False, [], self.trial([], "prefix"), self.trials, self.best())
         nodes = self._refine(self.nodes(self._prune([r["block"] for r in self.rows[:k]])))
-        return Outcome(True, nodes, self.trial(nodes, "refine nodes"), self.trials)
+        return Outcome(True, nodes, self.trial(nodes, "refine"), self.trials)
 
     def best(self) -> tuple[list[str], Score]:
         fits = [(list(k), s) for k, s in self._seen.items() if len(k) <= self.goal.max_float_nodes]
-        return min(fits, key=lambda ks: _badness(ks[1]))
+        return min(fits, key=lambda ks: (*_badness(ks[1]), len(ks[0])))  # ties: the fewest float nodes
