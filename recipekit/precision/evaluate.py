@@ -9,6 +9,7 @@ integer kernels the artifact will run) and is scored by recipekit.precision.metr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,14 +45,30 @@ class Evaluator:
     def __init__(
         self, fp32: Path, calib: Images, kinds: dict[str, Any], options: dict[str, Any], labelled: Images | None
     ) -> None:
+        self.fp32, self.kinds, self.options = fp32, kinds, options
+        self.calib, self.labelled = calib, labelled
+        self.runs = 0
+
+    @cached_property
+    def _fp32(self) -> Any:
+        """The fp32 runner, its output names and its outputs: run once, when a candidate is first scored."""
         from recipekit.onnx.runtime import OrtRunner
 
-        runner = OrtRunner(fp32)
-        self.names, self.kinds, self.options = runner.output_names, kinds, options
-        self.calib, self.labelled = calib, labelled
-        self.reference = [runner.run_one(x) for x in calib.tensors]
-        self.labelled_reference = [runner.run_one(x) for x in labelled.tensors] if labelled else None
-        self.runs = 0
+        runner = OrtRunner(self.fp32)
+        lab = [runner.run_one(x) for x in self.labelled.tensors] if self.labelled else None
+        return runner.output_names, [runner.run_one(x) for x in self.calib.tensors], lab
+
+    @property
+    def names(self) -> list[str]:
+        return self._fp32[0]
+
+    @property
+    def reference(self) -> list[Any]:
+        return self._fp32[1]
+
+    @property
+    def labelled_reference(self) -> list[Any] | None:
+        return self._fp32[2]
 
     def _score(self, images: Images, reference: list, candidate: list) -> dict[str, Any]:
         from recipekit.precision.metric import score

@@ -57,6 +57,9 @@ def _named_copy(src: Path, work: Path) -> Path:
 
 
 class Placement:
+    """One INT8 build's quantizer (calibrated once) and evaluator (the fp32 outputs computed once, when
+    first needed: a cached table and no goal run nothing but the plain quantization)."""
+
     def __init__(
         self,
         src: Path,
