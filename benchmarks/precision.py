@@ -9,7 +9,8 @@ Two trained YOLOv8n detectors:
   source) on its generated validation images, with their labels; calibrated on training images.
   A `.pt` source, so Ultralytics' own ONNX export of the same weights is a row too.
 Rows per model: fp32 (recipekit's build), plain INT8 and searched INT8 (`export.quantization.goal`),
-both with uint8 activations (ONNX Runtime's fast x86 kernels); `--symmetric` adds the searched INT8
+both with uint8 activations (ONNX Runtime's fast x86 kernels) and a sensitivity table of 64 blocks
+(finer than the default 32: smaller float sets); `--symmetric` adds the searched INT8
 with symmetric activations (the placement TensorRT targets get). Every ONNX file of a model runs in
 one process, the same session options (all graph optimizations, `--threads` intra-op threads,
 sequential), the same image, warm-up first, then `--runs` round robin. Agreement: COCO mAP50-95 of
@@ -50,7 +51,11 @@ source: {source}
 input:
   samples: [{samples}]
   calibration: {calibration}
-export: {{opset: 17, imgsz: [320, 320], precision: fp32, quantization: {{activations: uint8}}}}
+export:
+  opset: 17
+  imgsz: [320, 320]
+  precision: fp32
+  quantization: {{activations: uint8, sensitivity: {{blocks: 64}}}}
 targets: {{ort: {{}}}}
 gates: {{parity: {{box_px: 0.1, score_abs: 0.002}}, accuracy: {{judge: []{labelled}}}}}
 """
