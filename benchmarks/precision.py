@@ -1,149 +1,257 @@
-"""INT8 vs fp32 on ONNX Runtime's CPU for yolo11n at 640: latency medians side by side with Ultralytics'
-own ONNX export of the same weights, and the accuracy gate's agreement mAP; prints a table.
+"""INT8 on trained detectors, ONNX Runtime CPU: fp32, plain INT8 and searched INT8 side by side in one run.
 
-Goal (issue 16): int8 latency <= 0.6x fp32 with agreement mAP50-95 >= 0.9. Every ONNX file runs
-in one process, the same session options (ORT_ENABLE_ALL, `--threads` intra-op threads,
-sequential), the same preprocessed image, `--runs` timed runs after warm-up, interleaved round
-robin so machine noise hits every model alike. The weights are recipekit's synthetic yolo11n
-(no trained weights can be downloaded here): Ultralytics exports them from the .pt this script
-saves, recipekit builds them from the recipe.
+Two trained YOLOv8n detectors:
+- `nudenet`: the detector the `nudenet` package ships (320n.onnx, an Ultralytics export; an `onnx`
+  source), on real photos that installed packages ship (Ultralytics' bus.jpg and zidane.jpg,
+  matplotlib's grace_hopper.jpg, scikit-image's astronaut and camera), each whole, mirrored and cut
+  into four overlapping two-thirds crops (30 images). No labels: no mAP against labels.
+- `shapes`: the detector trained here (tests/fixtures/shapes/shapes-yolov8n.pt, an `ultralytics`
+  source) on its generated validation images, with their labels; calibrated on training images.
+  A `.pt` source, so Ultralytics' own ONNX export of the same weights is a row too.
+Rows per model: fp32 (recipekit's build), plain INT8 and searched INT8 (`export.quantization.goal`),
+both with uint8 activations (ONNX Runtime's fast x86 kernels) and a sensitivity table of 64 blocks
+(finer than the default 32: smaller float sets); `--symmetric` adds the searched INT8
+with symmetric activations (the placement TensorRT targets get). Every ONNX file of a model runs in
+one process, the same session options (all graph optimizations, `--threads` intra-op threads,
+sequential), the same image, warm-up first, then `--runs` round robin. Agreement: COCO mAP50-95 of
+the fp32 build's confident detections (score >= 0.25) as truth for the row's, and the other way
+round (the accuracy gate's measure, recipekit.precision.metric.score), on the evaluation images,
+with the box counts each direction rests on.
 
-    .venv/bin/python benchmarks/precision.py [--runs 20] [--threads 2] [--imgsz 640]
+    .venv/bin/python benchmarks/precision.py [--runs 20] [--threads 2] [--json] [--symmetric]
+
+Goal (issue 26): searched INT8 <= 0.6x fp32 latency, agreement >= 0.9 both ways, mAP drop <= 0.01.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPE = ROOT / "recipes" / "yolo11n.yaml"
-SAVE_PT = """
-import sys
-from pathlib import Path
-from recipekit.recipe.load import load
-from recipekit.sources import SOURCES
-recipe = load(Path(sys.argv[1]), [f"export.imgsz={sys.argv[3]}"])
-model = SOURCES.get("ultralytics")(recipe.source).build_model(recipe)  # the nn.Module (DetectionModel)
-import torch
-torch.save({"model": model}, sys.argv[2])  # the checkpoint layout YOLO(path) loads
+SHAPES = ROOT / "tests" / "helpers" / "shapes.py"
+PHOTOS = (
+    "ultralytics:bus.jpg",
+    "ultralytics:zidane.jpg",
+    "matplotlib:mpl-data/sample_data/grace_hopper.jpg",
+    "skimage:data/astronaut.png",
+    "skimage:data/camera.png",
+)
+RAW_HEAD = (
+    "{{output0: {{kind: raw_head, channel_axis: 1, anchor_axis: 2, groups: [{{role: box, start: 0, stop: 4, "
+    "format: cxcywh}}, {{role: class_scores, start: 4, stop: {stop}}}]}}}}"
+)
+RECIPE = """name: {name}
+source: {source}
+input:
+  samples: [{samples}]
+  calibration: {calibration}
+export:
+  opset: 17
+  imgsz: [320, 320]
+  precision: fp32
+  quantization: {{activations: uint8, sensitivity: {{blocks: 64}}}}
+targets: {{ort: {{}}}}
+gates: {{parity: {{box_px: 0.1, score_abs: 0.002}}, accuracy: {{judge: []{labelled}}}}}
 """
 ULTRALYTICS_EXPORT = """
 import os, sys, tempfile
 os.environ.update(YOLO_OFFLINE="1", YOLO_AUTOINSTALL="false", YOLO_CONFIG_DIR=tempfile.mkdtemp())
 from ultralytics import YOLO
-print(YOLO(sys.argv[1]).export(format="onnx", imgsz=int(sys.argv[2]), opset=17))
+print(YOLO(sys.argv[1]).export(format="onnx", imgsz=320, opset=17))
 """
-VARIANTS = {
-    "recipekit fp32": ["export.precision=fp32", "+gates.accuracy={judge: []}"],
-    # A control: fp16 loses almost nothing on trained YOLO weights, so its agreement tells how
-    # fragile these (synthetic) weights' detections are to any numeric noise at all.
-    "recipekit fp16 (control)": [
-        "export.precision=fp16",
-        "+gates.accuracy={judge: []}",
-        "gates.parity.skip=control",
-        "gates.shape-sweep.skip=control",
-    ],
-    "recipekit int8 (symmetric, every target)": ["export.precision=int8", "+gates.accuracy={judge: []}"],
-    "recipekit int8 (uint8 activations, ort)": [
-        "export.precision=int8",
-        "export.quantization.activations=uint8",
-        "+gates.accuracy={judge: []}",
-    ],
-}
 
 
 def run(cmd: list[str]) -> str:
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if out.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+        sys.exit(f"failed: {' '.join(map(str, cmd))}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
     return out.stdout
 
 
-def build(name: str, overrides: list[str], work: Path, imgsz: int) -> tuple[Path, dict]:
-    out = work / name.split()[1].replace("(", "") / name.replace(" ", "_").replace(",", "")
-    cmd = [
-        sys.executable,
-        "-m",
-        "recipekit",
-        "build",
-        str(RECIPE),
-        f"export.imgsz={imgsz}",
-        *overrides,
-        "--cache",
-        str(work / "cache"),
-        "--out",
-        str(out),
-        "--quiet",
-    ]
-    run(cmd)
-    doc = json.loads((out / "yolo11n" / "ort" / "manifest.json").read_text())
-    return out / "yolo11n" / "ort" / "model.onnx", doc["gates"].get("accuracy", {}).get("figures", {})
+def photos(folder: Path) -> list[str]:
+    """The real photos, each whole, mirrored and as four two-thirds crops (top, bottom, left, right)."""
+    import cv2
+    import numpy as np
+
+    from recipekit.onnx.preprocess import read_image, resolve_sample
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for spec in PHOTOS:
+        img = read_image(resolve_sample(spec, ROOT))
+        h, w = img.shape[:2]
+        stem = Path(spec.split(":", 1)[1]).stem
+        cuts = {"full": img, "mirrored": img[:, ::-1], "top": img[: h * 2 // 3], "bottom": img[h // 3 :]}
+        cuts.update({"left": img[:, : w * 2 // 3], "right": img[:, w // 3 :]})
+        for tag, cut in cuts.items():
+            cv2.imwrite(str(folder / f"{stem}-{tag}.png"), np.ascontiguousarray(cut))
+    return sorted(p.name for p in folder.iterdir())
 
 
-def session(path: Path, threads: int):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+def shapes_module():
+    spec = importlib.util.spec_from_file_location("shapes_generator", SHAPES)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def latencies(models: dict[str, Path], x, runs: int, threads: int) -> dict[str, float]:
-    sessions = {k: session(p, threads) for k, p in models.items()}
-    feeds = {k: {s.get_inputs()[0].name: x} for k, s in sessions.items()}
-    for k, s in sessions.items():
-        for _ in range(3):
-            s.run(None, feeds[k])
-    times: dict[str, list[float]] = {k: [] for k in sessions}
-    for _ in range(runs):  # round robin: noise from other processes hits every model alike
-        for k, s in sessions.items():
-            t0 = time.perf_counter()
-            s.run(None, feeds[k])
-            times[k].append((time.perf_counter() - t0) * 1000)
-    return {k: statistics.median(v) for k, v in times.items()}
+def nudenet_recipe(work: Path) -> Path:
+    import nudenet
+
+    names = photos(work / "photos")
+    onnx = Path(nudenet.__file__).with_name("320n.onnx")
+    source = f"{{kind: onnx, path: {onnx}, output_kinds: {RAW_HEAD.format(stop=22)}}}"
+    samples = ", ".join(f"photos/{n}" for n in names)
+    text = RECIPE.format(name="nudenet", source=source, samples=samples, calibration="photos", labelled="")
+    (work / "nudenet.yaml").write_text(text)
+    return work / "nudenet.yaml"
+
+
+def shapes_recipe(work: Path, val: int, calib: int) -> Path:
+    shapes = shapes_module()
+    shapes.write(work / "val", val, shapes.VAL_SEED)
+    shapes.write(work / "calib", calib, shapes.TRAIN_SEED)
+    source = f"{{kind: ultralytics, model: yolov8n.yaml, init: weights, weights: {shapes.FIXTURE}}}"
+    samples = ", ".join(f"val/images/{i:04d}.png" for i in range(val))
+    labelled = ", labelled: {images: val/images, labels: val/labels}, max_drop: 1.0"
+    text = RECIPE.format(name="shapes", source=source, samples=samples, calibration="calib/images", labelled=labelled)
+    (work / "shapes.yaml").write_text(text)
+    return work / "shapes.yaml"
+
+
+def build(recipe: Path, name: str, overrides: list[str], work: Path) -> tuple[Path, dict]:
+    out = work / "out" / name.replace(" ", "-")
+    cmd = [sys.executable, "-m", "recipekit", "build", str(recipe), *overrides]
+    run([*cmd, "--cache", str(work / "cache"), "--out", str(out), "--quiet"])
+    folder = out / recipe.stem / "ort"
+    return folder / "model.onnx", json.loads((folder / "manifest.json").read_text())
+
+
+def variants(goal: str, symmetric: bool) -> dict[str, list[str]]:
+    out = {
+        "fp32": [],
+        "plain INT8": ["export.precision=int8"],
+        "searched INT8": ["export.precision=int8", f"+export.quantization.goal={goal}"],
+    }
+    if symmetric:
+        out["searched INT8, symmetric (trt)"] = [*out["searched INT8"], "export.quantization.activations=int8"]
+    return out
+
+
+def evaluation(recipe: Path) -> tuple[list, list | None, dict]:
+    """The recipe's evaluation images as tensors (its labelled set, else its samples), their labels
+    (or None) and the accuracy gate's options."""
+    from recipekit.precision.calibration import calibration_tensors
+    from recipekit.precision.metric import labelled_set, options
+    from recipekit.recipe.load import load
+
+    r = load(recipe, [])
+    acc = r.gates.get("accuracy")
+    if acc is not None and acc.labelled is not None:
+        tensors, truth = labelled_set(r, acc.labelled.images, acc.labelled.labels)
+    else:
+        from recipekit.onnx.preprocess import resolve_sample
+
+        tensors = calibration_tensors(r, [resolve_sample(s, Path(r.base_dir)) for s in r.input.samples])
+        truth = None
+    return tensors, truth, options(r)
+
+
+def agreement(models: dict[str, Path], recipe: Path, kinds: dict) -> dict[str, dict]:
+    """Each model against the fp32 build on the evaluation images (both directions, counts, drop)."""
+    from recipekit.onnx.runtime import OrtRunner
+    from recipekit.precision.metric import score
+
+    tensors, truth, opts = evaluation(recipe)
+    ref_runner = OrtRunner(models["fp32"])
+    names = ref_runner.output_names
+    ref = [ref_runner.run_one(x) for x in tensors]
+    hws = [(320, 320)] * len(tensors)
+    out = {}
+    for name, path in models.items():
+        got = [OrtRunner(path).run_one(x) for x in tensors]
+        out[name] = score(names, kinds, hws, opts, ref, got, truth)
+    return out
+
+
+def rows_for(model: str, recipe: Path, goal: str, work: Path, args: argparse.Namespace, pt: Path | None = None):
+    from recipekit.precision.latency import medians
+
+    models, manifests = {}, {}
+    for name, overrides in variants(goal, args.symmetric).items():
+        models[name], manifests[name] = build(recipe, name, overrides, work)
+    kinds = manifests["fp32"]["output_kinds"]
+    if pt is not None:  # the same weights through Ultralytics' own exporter
+        models["Ultralytics' own export, fp32"] = Path(run([sys.executable, "-c", ULTRALYTICS_EXPORT, pt]).split()[-1])
+    tensors = evaluation(recipe)[0]
+    ms = medians(models, tensors[0], args.runs, args.threads)
+    scores = agreement(models, recipe, kinds)
+    rows = []
+    for name in models:
+        s, search = scores[name], (manifests.get(name, {}).get("precision") or {}).get("search") or {}
+        rows.append(
+            {
+                "model": model,
+                "weights": "trained",
+                "variant": name,
+                "median_ms": ms[name],
+                "latency_ratio": round(ms[name] / ms["fp32"], 3),
+                "agreement": s["agreement_map50_95"],
+                "agreement_reference_as_truth": s["reference_as_truth"]["map50_95"],
+                "agreement_artifact_as_truth": s["artifact_as_truth"]["map50_95"],
+                "reference_boxes": s["reference_boxes"],
+                "artifact_boxes": s["artifact_boxes"],
+                "images": len(tensors),
+                "map_drop": (s.get("labelled") or {}).get("drop"),
+                "float_nodes": len(search.get("float_nodes", [])) if search else None,
+            }
+        )
+    return rows
+
+
+def table(rows: list[dict], threads: int, runs: int) -> str:
+    head = f"{'model':<8} {'variant':<32} {'ms':>7} {'x fp32':>6} {'ref->art':>8} {'art->ref':>8} "
+    lines = [head + f"{'boxes ref/art':>13} {'mAP drop':>8} {'float':>5}"]
+    for r in rows:
+        drop = "-" if r["map_drop"] is None else f"{r['map_drop']:.4f}"
+        fl = "-" if r["float_nodes"] is None else str(r["float_nodes"])
+        lines.append(
+            f"{r['model']:<8} {r['variant']:<32} {r['median_ms']:>7.1f} {r['latency_ratio']:>6.2f} "
+            f"{r['agreement_reference_as_truth']:>8.4f} {r['agreement_artifact_as_truth']:>8.4f} "
+            f"{str(r['reference_boxes']) + '/' + str(r['artifact_boxes']):>13} {drop:>8} {fl:>5}"
+        )
+    lines.append(
+        f"onnxruntime CPU, {threads} threads, median of {runs} runs round robin; agreement mAP50-95 against the fp32 "
+        "build (ref->art: its boxes at score >= 0.25 as truth; art->ref: the row's); mAP drop: against the labels"
+    )
+    return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--imgsz", type=int, default=640)
+    ap.add_argument("--json", action="store_true", help="one JSON object per row")
+    ap.add_argument("--symmetric", action="store_true", help="also the searched INT8 with symmetric activations")
+    ap.add_argument("--val", type=int, default=40, help="shapes: validation images (evaluation, labelled)")
+    ap.add_argument("--calib", type=int, default=32, help="shapes: training images to calibrate on")
+    ap.add_argument("--work", type=Path, default=None)
     args = ap.parse_args()
-    from recipekit.onnx.preprocess import image_tensor, resolve_sample
-    from recipekit.recipe.schema import Preprocess
-
-    work = Path(tempfile.mkdtemp(prefix="rk-precision-"))
-    pt = work / "yolo11n-synthetic.pt"
-    run([sys.executable, "-c", SAVE_PT, str(RECIPE), str(pt), str(args.imgsz)])
-    ultra = Path(run([sys.executable, "-c", ULTRALYTICS_EXPORT, str(pt), str(args.imgsz)]).strip().splitlines()[-1])
-    models, figures = {"ultralytics export fp32": ultra}, {}
-    for name, overrides in VARIANTS.items():
-        models[name], figures[name] = build(name, overrides, work, args.imgsz)
-    x = image_tensor(resolve_sample("ultralytics:bus.jpg", ROOT), (args.imgsz, args.imgsz), Preprocess())
-    med = latencies(models, x, args.runs, args.threads)
-    base = med["recipekit fp32"]
-    print(f"yolo11n {args.imgsz}x{args.imgsz}, onnxruntime CPU, {args.threads} threads, median of {args.runs} runs")
-    print(f"{'model':<44} {'median ms':>10} {'x fp32':>7} {'agreement mAP50-95':>19} {'mAP50':>6} {'boxes':>7}")
-    for name in models:
-        f = figures.get(name, {})
-        agree, a50 = f.get("agreement_map50_95"), f.get("agreement_map50")
-        boxes = f"{f['reference_boxes']}/{f['artifact_boxes']}" if "reference_boxes" in f else "-"
-        print(
-            f"{name:<44} {med[name]:>10.1f} {med[name] / base:>7.2f} {str(agree if agree is not None else '-'):>19} "
-            f"{str(a50 if a50 is not None else '-'):>6} {boxes:>7}"
-        )
-    print("boxes: confident detections (score >= 0.25) of the reference / of the artifact over the golden images")
-    print("goal: int8 <= 0.60x fp32 latency with agreement mAP50-95 >= 0.9 (weights: synthetic yolo11n)")
+    work = args.work or Path(tempfile.mkdtemp(prefix="rk-precision-"))
+    work.mkdir(parents=True, exist_ok=True)
+    rows = rows_for("nudenet", nudenet_recipe(work), "{min_agreement: 0.9}", work, args)
+    goal = "{min_agreement: 0.9, max_drop: 0.01}"
+    rows += rows_for("shapes", shapes_recipe(work, args.val, args.calib), goal, work, args, shapes_module().FIXTURE)
+    if args.json:
+        for r in rows:
+            print(json.dumps(r))
+    else:
+        print(table(rows, args.threads, args.runs))
 
 
 if __name__ == "__main__":

@@ -19,14 +19,20 @@ def onnx_role(upstream: Any) -> str:
 
 def precision_step(recipe: Any, fix_task: str) -> Any:
     """The precision step after the fix chain (none for fp32: targets compile the fixed ONNX).
-    It reads input (preprocessing, calibration, samples) and export (size, precision, quantization)."""
+    It reads input (preprocessing, calibration, samples) and export (size, precision, quantization);
+    an INT8 step that measures sensitivity also the accuracy gate's measure and the export's output kinds."""
     from recipekit.graph.plan import _step, reads
 
     precision = recipe.export.precision
     if precision == "fp32":
         return None
-    task = f"{recipe.name}:precision:{precision}"
-    return _step(task, "precision", precision, recipe, reads(("input", "export")), deps={"fix": fix_task})
+    task, deps, config = f"{recipe.name}:precision:{precision}", {"fix": fix_task}, {}
+    if precision == "int8" and recipe.export.quantization.sensitivity is not None:
+        from recipekit.precision.metric import options
+
+        deps["export"] = f"{recipe.name}:export:{recipe.source.kind}"  # the output kinds the metric decodes
+        config = {"metric": options(recipe)}  # the accuracy gate's measure (and labelled set) it ranks nodes by
+    return _step(task, "precision", precision, recipe, reads(("input", "export")), deps=deps, config=config)
 
 
 def refuse(recipe: Any, targets: list[str]) -> None:

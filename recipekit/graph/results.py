@@ -69,6 +69,8 @@ class PrecisionResult(Result):
     precision: Literal["fp16", "int8"]
     summary: dict[str, Any] = Field(default_factory=dict)
     calibration_images: list[str] = Field(default_factory=list)
+    sensitivity: dict[str, Any] | None = None  # INT8: each block's cost to the task metric (precision.placement)
+    search: dict[str, Any] | None = None  # INT8 with a goal: the float nodes chosen, the agreement, the latency
 
 
 class CompileResult(Result):

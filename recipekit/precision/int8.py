@@ -34,25 +34,46 @@ def _input_name(model_path: Path) -> str:
 
 def quantize(model_path: Path, out_path: Path, tensors: list[np.ndarray], q: Quantization) -> dict[str, Any]:
     """Write the QDQ model calibrated on `tensors`; returns what was quantized (for the manifest)."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    import tempfile
 
-    from recipekit.precision.calibration import reader
+    with tempfile.TemporaryDirectory(prefix="recipekit-int8-") as tmp:
+        return Quantizer(model_path, tensors, q, Path(tmp)).write(out_path)
 
-    symmetric = q.activations == "int8"
-    quantize_static(
-        str(model_path),
-        str(out_path),
-        reader(_input_name(model_path), tensors),
-        quant_format=QuantFormat.QDQ,
-        op_types_to_quantize=list(q.ops),
-        per_channel=q.per_channel,
-        activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        nodes_to_exclude=sorted({*q.exclude_nodes, *(float_tail(model_path) if q.float_tail else [])}),
-        calibrate_method=getattr(CalibrationMethod, METHODS[q.method]),
-        extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True, "CalibMovingAverage": False},
-    )
-    return {**summary(out_path), "activations": q.activations, "method": q.method, "calibration_tensors": len(tensors)}
+
+class Quantizer:
+    """ONNX Runtime's QDQ quantizer, calibrated once (the ranges kept in `work`), then run for any
+    choice of float nodes: the sensitivity pass and the search quantize one model many ways."""
+
+    def __init__(self, model_path: Path, tensors: list[np.ndarray], q: Quantization, work: Path) -> None:
+        self.model_path, self.tensors, self.q = model_path, tensors, q
+        self.ranges = work / "calibration-ranges.json"
+        self.excluded = sorted({*q.exclude_nodes, *(float_tail(model_path) if q.float_tail else [])})
+
+    def write(self, out_path: Path, keep_float: list[str] | tuple[str, ...] = (), only: list[str] | None = None) -> Any:
+        """The QDQ model with `keep_float` nodes float too (or with `only` these nodes quantized)."""
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+        from recipekit.precision.calibration import reader
+
+        q, symmetric = self.q, self.q.activations == "int8"
+        calibrated = self.ranges.is_file()
+        quantize_static(
+            str(self.model_path),
+            str(out_path),
+            None if calibrated else reader(_input_name(self.model_path), self.tensors),
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=list(q.ops),
+            per_channel=q.per_channel,
+            activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_quantize=list(only or []),
+            nodes_to_exclude=sorted({*self.excluded, *keep_float}),
+            calibrate_method=getattr(CalibrationMethod, METHODS[q.method]),
+            extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True, "CalibMovingAverage": False},
+            calibration_cache_path=str(self.ranges),
+        )
+        facts = {"activations": q.activations, "method": q.method, "calibration_tensors": len(self.tensors)}
+        return {**summary(out_path), **facts}
 
 
 COMPUTE = ("Conv", "ConvTranspose", "MatMul", "Gemm")

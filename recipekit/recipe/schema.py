@@ -174,6 +174,50 @@ INT8_OPS = (
 """What is quantized by default: the compute ops and the element-wise ops between them."""
 
 
+class Sensitivity(Strict):
+    """Per-block sensitivity of an INT8 build: the task metric each block costs when it alone is quantized."""
+
+    blocks: int = Field(
+        32,
+        ge=0,
+        description="measure at most this many blocks (quantizable nodes grouped by their name scopes, the "
+        "largest split first); 0: every node on its own",
+    )
+
+
+class QuantizationGoal(Strict):
+    """What a searched INT8 build must keep: the fewest, most sensitive nodes stay float until it holds."""
+
+    min_agreement: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="lowest mAP50-95 agreement with the fp32 model on the calibration images, both directions "
+        "(measured as the accuracy gate measures, with its score_threshold)",
+    )
+    max_drop: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="largest mAP50-95 drop against the labels of gates.accuracy.labelled (fp32 minus INT8)",
+    )
+    max_float: float = Field(
+        0.25, gt=0, le=1, description="largest share of the quantizable nodes the search may keep float"
+    )
+    max_latency_ratio: float | None = Field(
+        None,
+        gt=0,
+        description="largest latency of the searched model over the fp32 model's, measured on ONNX Runtime's CPU "
+        "(the machine that builds; meaningful for ort targets with uint8 activations)",
+    )
+
+    @model_validator(mode="after")
+    def _aim(self) -> QuantizationGoal:
+        if self.min_agreement is None and self.max_drop is None:
+            raise ValueError("a goal needs min_agreement or max_drop (or both)")
+        return self
+
+
 class Quantization(Strict):
     """INT8 explicit quantization (export.precision: int8) with ONNX Runtime's static QDQ quantizer."""
 
@@ -194,6 +238,18 @@ class Quantization(Strict):
         "tails mixing pixels and probabilities)",
     )
     exclude_nodes: list[str] = Field(default_factory=list, description="node names kept float")
+    sensitivity: Sensitivity | None = Field(
+        default_factory=Sensitivity, description="measure each block's cost to the task metric (null: do not)"
+    )
+    goal: QuantizationGoal | None = Field(
+        None, description="search which nodes stay float until the goal holds (needs sensitivity)"
+    )
+
+    @model_validator(mode="after")
+    def _goal_needs_sensitivity(self) -> Quantization:
+        if self.goal is not None and self.sensitivity is None:
+            raise ValueError("goal: the search ranks nodes by their sensitivity; do not set sensitivity: null")
+        return self
 
 
 class Export(Strict):

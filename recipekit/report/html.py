@@ -200,6 +200,21 @@ def _svg_or_none(fig: Any) -> str | None:
     return svg
 
 
+def int8_placements(cells: list[Cell], rows: int = 10) -> list[dict[str, Any]]:
+    """Per published INT8 cell, from its manifest: the sensitivity table's costliest blocks and the search."""
+    import json
+    from pathlib import Path
+
+    out = []
+    for c in cells:
+        doc = Path(c.artifact["path"]).parent / "manifest.json" if c.artifact else None
+        prec = json.loads(doc.read_text()).get("precision", {}) if doc and doc.is_file() else {}
+        table = prec.get("sensitivity") or {}
+        if table.get("measured"):
+            out.append({"cell": f"{c.recipe}/{c.target}", "table": table, "rows": table["blocks"][:rows], **prec})
+    return out
+
+
 def render(cells: list[Cell], meta: dict[str, Any]) -> str:
     import jinja2
     import matplotlib
@@ -215,4 +230,6 @@ def render(cells: list[Cell], meta: dict[str, Any]) -> str:
     ]
     no_figure = [b for b in bars if b.value is None]
     page = env.get_template("matrix.html")
-    return page.render(cells=cells, plots=[p for p in plots if p[1]], meta=meta, no_figure=no_figure)
+    return page.render(
+        cells=cells, plots=[p for p in plots if p[1]], meta=meta, no_figure=no_figure, int8=int8_placements(cells)
+    )

@@ -1,0 +1,180 @@
+"""Where INT8 goes: the sensitivity table of an INT8 build and, with a goal, the searched float nodes.
+
+The precision step calls `Placement(...)` once: the fp32 model (unnamed nodes named, so the quantizer
+can select them), the calibration tensors and the task metric's options. `sensitivity()` measures
+the table (the step caches it under the keys of its inputs), `searched(...)` runs the search for the
+recipe's goal and writes the model, `plain(...)` writes plain INT8. Latency is measured on ONNX
+Runtime's CPU, fp32 and INT8 side by side, after the search.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from recipekit.precision.evaluate import Evaluator, Images
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from recipekit.precision.evaluate import Score
+    from recipekit.recipe.schema import Quantization
+
+
+class Unreachable(ValueError):
+    """The goal cannot be met within the float budget (or the latency bound): the message says how close."""
+
+
+class NoMetric(ValueError):
+    """The model has no task metric here, or its reference detects nothing: nothing to rank nodes by."""
+
+
+@contextmanager
+def quiet_quantizer() -> Iterator[None]:
+    """ONNX Runtime's quantizer logs a pre-processing hint on the root logger at every call."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def _named_copy(src: Path, work: Path) -> Path:
+    import onnx
+
+    from recipekit.precision.nodes import named
+
+    model = onnx.load(str(src))
+    if not named(model):
+        return src
+    onnx.save(model, str(work / "named.onnx"))
+    return work / "named.onnx"
+
+
+class Placement:
+    """One INT8 build's quantizer (calibrated once) and evaluator (the fp32 outputs computed once, when
+    first needed: a cached table and no goal run nothing but the plain quantization)."""
+
+    def __init__(
+        self,
+        src: Path,
+        work: Path,
+        calib: Images,
+        q: Quantization,
+        kinds: dict[str, Any],
+        options: dict[str, Any],
+        labelled: Images | None = None,
+    ) -> None:
+        from recipekit.precision.int8 import Quantizer
+
+        self.work, self.q, self.calib = work, q, calib
+        self.model = _named_copy(src, work)
+        self.quantizer = Quantizer(self.model, calib.tensors, q, work)
+        self.evaluate = Evaluator(self.model, calib, kinds, options, labelled)
+
+    def write(self, out: Path, keep_float: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+        with quiet_quantizer():
+            return self.quantizer.write(out, keep_float)
+
+    def score_of(self, keep_float: list[str]) -> Score:
+        path = self.work / "candidate.onnx"
+        self.write(path, keep_float)
+        return self.evaluate(path)
+
+    def sensitivity(self) -> dict[str, Any]:
+        """The table: one row per block, most costly first, with what it rests on."""
+        from recipekit.precision import latency, nodes
+        from recipekit.precision import sensitivity as sens
+        from recipekit.precision.metric import NoTaskMetric
+
+        t0 = time.perf_counter()
+        try:
+            ref = self.evaluate.reference_score()
+        except NoTaskMetric as exc:
+            return {"measured": False, "why": f"no task metric for these outputs: {exc}"}
+        names = nodes.quantizable(self.model, self.q)
+        blocks = nodes.blocks(names, self.q.sensitivity.blocks if self.q.sensitivity else 0)
+        shares = latency.node_shares(self.model, self.calib.tensors[0])
+        plain = self.score_of([])
+        with quiet_quantizer():
+            rows = sens.measure(self.quantizer, self.evaluate, blocks, shares, self.work)
+        return {
+            "measured": True,
+            "metric": "mAP50-95 agreement with the fp32 model, both directions"
+            + ("; mAP50-95 drop against the labelled set" if ref.drop is not None else ""),
+            "images": len(self.calib.tensors),
+            "reference_boxes": ref.figures["reference_boxes"],
+            "quantizable_nodes": len(names),
+            "plain": plain.short(),
+            "blocks": rows,
+            "node_shares": {n: round(shares.get(n, 0.0), 5) for n in names},
+            "evaluations": len(rows) + 1,
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+
+    def plain(self, out: Path) -> dict[str, Any]:
+        return self.write(out)
+
+    def searched(self, table: dict[str, Any], goal: Any, out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Search, write the chosen model to `out`, time it: (the quantizer's summary, the search record)."""
+        from recipekit.precision.search import Goal, Search
+
+        if not table.get("measured"):
+            raise NoMetric(f"cannot search: {table.get('why')}")
+        if not table["reference_boxes"]:
+            raise NoMetric(
+                f"cannot search: the fp32 model detects nothing at the score threshold on the {table['images']} "
+                "calibration images (input.calibration)"
+            )
+        budget = int(goal.max_float * table["quantizable_nodes"])
+        aim = Goal(goal.min_agreement, goal.max_drop, budget)
+        outcome = Search(table["blocks"], aim, self.score_of, table.get("node_shares")).run()
+        record = {"goal": goal.model_dump(mode="json"), "met": outcome.met, "trials": outcome.trials}
+        if not outcome.met:
+            raise Unreachable(_unreached(aim, outcome, budget, table))
+        summary = self.write(out, outcome.nodes)
+        record.update(
+            float_nodes=outcome.nodes,
+            **outcome.score.short(),
+            latency=self.latency(out),
+        )
+        ratio = record["latency"]["ratio"]
+        if goal.max_latency_ratio is not None and ratio > goal.max_latency_ratio:
+            raise Unreachable(
+                f"{aim.describe()} needs {len(outcome.nodes)} float nodes, and the model runs at {ratio:.2f}x fp32 "
+                f"latency > max_latency_ratio {goal.max_latency_ratio} (ONNX Runtime CPU, "
+                f"{record['latency']['threads']} threads)"
+            )
+        return summary, record
+
+    def latency(self, model: Path, runs: int = 10) -> dict[str, Any]:
+        from recipekit.precision import latency
+
+        plain = self.work / "plain-for-latency.onnx"
+        self.write(plain)
+        ms = latency.medians({"fp32": self.model, "plain": plain, "searched": model}, self.calib.tensors[0], runs)
+        return {
+            "fp32_ms": ms["fp32"],
+            "plain_int8_ms": ms["plain"],
+            "int8_ms": ms["searched"],
+            "ratio": round(ms["searched"] / ms["fp32"], 3),
+            "plain_ratio": round(ms["plain"] / ms["fp32"], 3),
+            "threads": latency.threads(),
+            "runs": runs,
+            "runtime": "onnxruntime CPU, all graph optimizations, median",
+        }
+
+
+def _unreached(aim: Any, outcome: Any, budget: int, table: dict[str, Any]) -> str:
+    nodes, best = outcome.best or ([], outcome.score)
+    got = f"best agreement {best.agreement}" + (f", labelled drop {best.drop}" if best.drop is not None else "")
+    return (
+        f"goal not reached: {aim.describe()}; {got} with {len(nodes)} node(s) float "
+        f"(at most {budget} of {table['quantizable_nodes']} nodes may stay float: max_float); "
+        f"plain INT8 {table['plain'].get('agreement')}"
+    )
