@@ -68,11 +68,18 @@ def _bundle(folder: Path, name: str) -> Path:
     """A Jetson bundle's checker files (copied as the trt-jetson target copies them) with a bundle.json
     declaring this preprocessing, checksummed."""
     from recipekit.targets.trt import bundle
-    from recipekit.targets.trt.jetson import TrtJetsonTarget
+    from recipekit.targets.trt.jetson import DEFAULT_PLAN, TrtJetsonTarget
 
     folder.mkdir(parents=True)
     TrtJetsonTarget._copy_checker(folder)
-    spec = {"preprocess": _pre(name), "input_shapes": MODES[name][1], "dtype": "float32", "engines": {"10": []}}
+    plan = {"id": DEFAULT_PLAN, "title": DEFAULT_PLAN, "first": [10], "below": [11], "engines": []}
+    spec = {
+        "preprocess": _pre(name),
+        "input_shapes": MODES[name][1],
+        "dtype": "float32",
+        "plans": [plan],
+        "default_plan": DEFAULT_PLAN,
+    }
     (folder / "bundle.json").write_text(json.dumps(spec))
     bundle.write_sums(folder)
     return folder

@@ -4,8 +4,12 @@ A factory may load its own trained weights (`PNet(pretrained=True)` reads a file
 Every such file must be declared (`source.files`), so it is hashed into the export key and checked at
 plan like any checkpoint. While the factory runs:
 - a Python audit hook sees every `open` (and `io.open_code`); a path that is not declared is refused
-  (the open fails, and the build stops with exit 2 naming it), except Python code files under the
-  interpreter's path (lazy imports) and /proc, /sys, /dev;
+  (the open fails, and the build stops with exit 2 naming it), except the code of the interpreter's path
+  and of imported packages (modules, zip archives on sys.path, and the text files describing an
+  architecture that packages ship beside their code: .yaml, .json, .txt, ...) and the operating
+  system's files (/proc, /sys, /dev, /etc, /usr: os-release, locales), and what a library reads while
+  it is imported (its own settings file). Weights are never code: a `.pt`,
+  `.pth`, `.onnx`, `.safetensors`, `.npz` ... is read only when declared, a package's own included;
 - `torch.load` of a declared file goes through recipekit's safe loader (`checkpoint.load`, family
   `state`: tensors and plain containers), whatever `weights_only` the factory passes;
 - the audit event `pickle.find_class` refuses any global outside that family to a plain `pickle`
@@ -25,8 +29,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".so", ".pyd", ".pth")
-SYSTEM = ("/proc/", "/sys/", "/dev/")
+CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".so", ".pyd")
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json", ".txt", ".cfg", ".toml", ".ini")
+"""Text a package ships beside its code to describe an architecture (Ultralytics' model YAMLs)."""
+SYSTEM = ("/proc/", "/sys/", "/dev/", "/etc/", "/usr/")
+"""The operating system's files (os-release, locales, time zones, fonts): a library may probe them."""
+WEIGHT_SUFFIXES = (
+    ".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".onnx", ".npz", ".npy", ".pkl", ".pickle", ".h5",
+    ".params", ".pdparams", ".tflite", ".engine", ".tar", ".zip", ".gz",
+)  # fmt: skip
+"""Files that hold weights: read only when declared, wherever they lie (a package's own included)."""
 
 
 @dataclass
@@ -50,8 +62,10 @@ class ReadGuard:
             if name not in self.opened:
                 self.opened.append(name)
             return
-        if real.startswith(SYSTEM) or _code_file(real):
-            return
+        if real in _path_entries() or (
+            not real.endswith(WEIGHT_SUFFIXES) and (real.startswith(SYSTEM) or _code_file(real) or _importing())
+        ):
+            return  # a zip archive on sys.path (python311.zip, probed by zipimport), the OS, code, an import
         self.refused.append(real)
         raise PermissionError(f"recipekit: {real} is not declared in source.files; not read")
 
@@ -70,8 +84,27 @@ class ReadGuard:
 
 def _code_file(real: str) -> bool:
     """A Python code file of the interpreter's path or of an imported package (an editable install
-    lives outside sys.path): what imports, and linecache for a warning's source line, read."""
-    return real.endswith(CODE_SUFFIXES) and any(real.startswith(root) for root in _code_roots())
+    lives outside sys.path), its metadata, or an architecture text file beside that code:
+    what imports, linecache for a warning's source line, importlib.metadata and a model builder read."""
+    metadata = ".dist-info" + os.sep in real or ".egg-info" + os.sep in real  # importlib.metadata: versions
+    code = metadata or real.endswith(CODE_SUFFIXES + CONFIG_SUFFIXES)
+    return code and any(real.startswith(root) for root in _code_roots())
+
+
+def _importing() -> bool:
+    """A module is being imported: what a library reads while it loads (its own settings file, as
+    Ultralytics reads ~/.config/Ultralytics/settings.json) is part of importing it, not an input of the
+    factory. Weights stay refused even then."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _path_entries() -> set[str]:
+    return {os.path.realpath(p) for p in sys.path if p}
 
 
 def _code_roots() -> tuple[str, ...]:
