@@ -33,7 +33,7 @@ def key_parts(step: Step, recipe: Recipe) -> KeyParts:
 
 def _context(ctx: StepContext) -> GateContext:
     from recipekit.gates.base import GateContext
-    from recipekit.graph.precision import onnx_role
+    from recipekit.graph.precision_plan import onnx_role
     from recipekit.graph.stages.compile import target_context, target_of
     from recipekit.targets.base import BuildResult
 

@@ -1,7 +1,10 @@
-"""Planning the precision step: the step itself, targets that refuse a precision, and the INT8 gate defaults.
+"""Planning for precision: whether there is a precision step, targets that refuse a precision, the INT8
+gate defaults.
 
-The step's work is recipekit.graph.stages.precision. One precision step follows the fix chain and
-every target compiles its ONNX; with fp32 there is no step and targets compile the fixed ONNX.
+Three modules say "precision", each for one thing: this one plans (graph.plan builds the step from
+what it says), recipekit.graph.stages.precision runs the step, and recipekit.precision holds the
+conversions (fp16, INT8 QDQ) that stage calls. One precision step follows the fix chain and every
+target compiles its ONNX; with fp32 there is no step and targets compile the fixed ONNX.
 """
 
 from __future__ import annotations
@@ -20,16 +23,12 @@ ELEMENTWISE_VS_REFERENCE = ("parity", "shape-sweep")
 """Gates comparing elements with the fp32 reference: an INT8 artifact is judged by accuracy instead."""
 
 
-def precision_step(recipe: Any, fix_task: str) -> Any:
-    """The precision step after the fix chain (none for fp32: targets compile the fixed ONNX).
-    It reads input (preprocessing, calibration, samples) and export (size, precision, quantization)."""
-    from recipekit.graph.plan import _step, reads
-
+def precision_plugin(recipe: Any) -> str | None:
+    """The precision step's plugin after the fix chain (`fp16`, `int8`), or None for fp32 (no step:
+    targets compile the fixed ONNX). The step reads input (preprocessing, calibration, samples) and
+    export (size, precision, quantization)."""
     precision = recipe.export.precision
-    if precision == "fp32":
-        return None
-    task = f"{recipe.name}:precision:{precision}"
-    return _step(task, "precision", precision, recipe, reads(("input", "export")), deps={"fix": fix_task})
+    return None if precision == "fp32" else precision
 
 
 def refuse(recipe: Any, targets: list[str]) -> None:
