@@ -81,13 +81,21 @@ def _outcome(ctx: StepContext, status: str, outcome: GateOutcome, **kw: Any) -> 
     return Output(ctx.task, "gate", status, ctx.key, result=outcome, **kw)
 
 
+def skipped(task: str, key: str, reason: str) -> Output:
+    """The output of a gate the recipe skips (nothing is cached for it: its key says it all)."""
+    from recipekit.graph.context import Output
+    from recipekit.graph.results import GateOutcome
+
+    return Output(task, "gate", "skipped", key, result=GateOutcome(status="skipped", message=reason))
+
+
 def run(ctx: StepContext) -> Output:
     from recipekit.graph.results import GateOutcome
 
     cls = gate_class(ctx.step.plugin)
     gate = cls(cls.Config.model_validate(ctx.config["gate"]))
     if gate.config.skip:
-        return _outcome(ctx, "skipped", GateOutcome(status="skipped", message=gate.config.skip))
+        return skipped(ctx.task, ctx.key, gate.config.skip)
     comp = ctx.upstream.get("compile")
     if comp and comp.status == "unavailable":
         return _outcome(ctx, "unavailable", GateOutcome(status="unavailable", message=comp.reason), reason=comp.reason)

@@ -152,16 +152,28 @@ def _blocked(ctx: StepContext) -> Output | None:
     return Output(ctx.task, "publish", "unverified", reason=f"not published, gates did not run here: {why}")
 
 
+def unchanged(ctx: StepContext) -> Output | None:
+    """The step's output when the published folder already holds exactly what it would publish
+    (nothing to do: doit's up-to-date check asks this), else None."""
+    from recipekit.graph.context import Output
+
+    if ctx.settings.get("force") or _blocked(ctx) is not None:
+        return None
+    dest = Path(ctx.settings["out"]) / ctx.recipe.name / (ctx.step.target or "")
+    return Output(ctx.task, "publish", "cached", path=dest) if _same(dest, manifest(ctx), ctx.store.memo) else None
+
+
 def run(ctx: StepContext) -> Output:
     from recipekit.graph.context import Output
 
     blocked = _blocked(ctx)
     if blocked is not None:  # built, but a gate could not run here (no browser): never a silent pass
         return blocked
+    done = unchanged(ctx)
+    if done is not None:
+        return done
     doc = manifest(ctx)
     dest = Path(ctx.settings["out"]) / ctx.recipe.name / (ctx.step.target or "")
-    if not ctx.settings.get("force") and _same(dest, doc, ctx.store.memo):
-        return Output(ctx.task, "publish", "cached", path=dest)
     _swap_in(ctx, ctx.up("compile").path, doc, dest)  # type: ignore[arg-type]
     _, timings = split_volatile(_gates(ctx))
     if timings:

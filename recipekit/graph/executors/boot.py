@@ -1,0 +1,34 @@
+"""The forkserver's preload (executors.workers): imported by the forkserver a build started, it sets
+the server up (signals, lifetime) and imports what its workers share: the planned plugins' heavy
+libraries, doit's runner and recipekit's step tasks. Imported anywhere else, it does nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+from recipekit.graph.executors.workers import BUILD_ENV, PLUGINS_ENV, SIGNALS, preload_plugins
+
+
+def boot() -> None:
+    if os.environ.get(BUILD_ENV) != str(os.getppid()):
+        return
+    from recipekit.core import lifetime
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the build decides
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # unwinds: folders removed
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+    lifetime.die_with_parent(signal.SIGKILL)
+    if os.environ.get(BUILD_ENV) != str(os.getppid()):  # the build died before the line above
+        os._exit(0)
+    lifetime.supervise_forks()  # every worker forked from here: dies with it, ignores Ctrl-C, unwinds on SIGTERM
+    preload_plugins([tuple(p) for p in json.loads(os.environ.get(PLUGINS_ENV) or "[]")])
+    import doit.runner  # noqa: F401 - what a worker unpickles: doit's runner and recipekit's step tasks
+
+    import recipekit.graph.doit_tasks  # noqa: F401
+    import recipekit.graph.executors.local  # noqa: F401
+
+
+boot()
