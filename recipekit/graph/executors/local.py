@@ -21,7 +21,6 @@ import itertools
 import os
 import queue
 from dataclasses import dataclass
-from multiprocessing.queues import Queue as ProcessQueue
 from pathlib import Path
 from typing import Any
 
@@ -135,25 +134,46 @@ def needs_worker(task: Any) -> bool:
     return bool(settings.get("force")) or store_of(settings).read(meta["key"]) is None
 
 
-class _Results(ProcessQueue):
-    """doit's result queue; in this process its `get` lets the watchdog look at the workers while it waits."""
+class _Queue:
+    """doit's job and result queues, made on first use: a run in which nothing must be built starts
+    no process, not even the resource tracker their semaphores need. In this process the result
+    queue's `get` lets the watchdog look at the workers while it waits."""
 
     watchdog: Any = None
 
     def __init__(self) -> None:
-        import multiprocessing
+        self._queue: Any = None
 
-        super().__init__(ctx=multiprocessing.get_context())
+    @property
+    def queue(self) -> Any:
+        if self._queue is None:
+            import multiprocessing
+
+            self._queue = multiprocessing.Queue()
+        return self._queue
+
+    def put(self, obj: Any) -> None:
+        self.queue.put(obj)
+
+    def empty(self) -> bool:
+        return self._queue is None or self._queue.empty()
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         while self.watchdog is not None:
             try:
-                return self.watchdog.seen(super().get(timeout=POLL_S))
+                return self.watchdog.seen(self.queue.get(timeout=POLL_S))
             except queue.Empty:
                 lost = self.watchdog.lost()
                 if lost is not None:
                     return lost
-        return super().get(block, timeout)
+        return self.queue.get(block, timeout)
+
+    def __reduce__(self) -> Any:
+        return _as_is, (self.queue,)  # a worker gets the multiprocessing queue itself
+
+
+def _as_is(obj: Any) -> Any:
+    return obj
 
 
 class Watchdog:
@@ -194,7 +214,7 @@ class Watchdog:
 class StepRunner(MRunner):
     """doit's process runner with the additions of this module (see its docstring)."""
 
-    Queue = staticmethod(_Results)
+    Queue = staticmethod(_Queue)
 
     spec: RunSpec | None = None
 
@@ -226,15 +246,22 @@ class StepRunner(MRunner):
                 return None
 
     def _run_start_processes(self, job_q: Any, result_q: Any) -> list[Any]:
-        if self.spec is not None:
-            self.spec.server.start(self.spec.plugins())  # at once if the warm start did not
+        """doit's: one worker per job ready at the start, up to num_process (none if nothing must be
+        built); here with the watchdog on the result queue."""
         procs: list[Any] = []
         self.watchdog = Watchdog(self, procs, job_q, result_q)
         result_q.watchdog = self.watchdog
-        procs += super()._run_start_processes(job_q, result_q)
+        for _ in range(self.num_process):
+            job = self.get_next_job(None)
+            if job is None:
+                break
+            job_q.put(job)
+            procs.append(self.new_worker(job_q, result_q))
         return procs
 
     def new_worker(self, job_q: Any, result_q: Any) -> Any:
+        if self.spec is not None:
+            self.spec.server.start(self.spec.plugins())  # now, unless the warm start did
         proc = self.Child(target=self.execute_task_subprocess, args=(job_q, result_q, self.reporter.__class__))
         proc.start()
         return proc
