@@ -9,7 +9,8 @@ What doit does not do, and is added here:
   into the output folder), or a step whose entry is already in the local cache (a cached gate
   failure to report). A run in which nothing must be built starts no process.
 - A watchdog: doit's process runner waits on its result queue for ever; a worker that dies (OOM
-  killer, SIGKILL) fails the step it was running (the build exits 1) and is replaced.
+  killer, SIGKILL) fails the step it was running (the build exits 1), and the other workers go on;
+  if none is left, the steps handed to them fail too.
 - doit's state file lives in the cache folder (`doit/state.sqlite3`); no doit.cfg or pyproject
   [tool.doit] is read. It never decides whether a step is built: the cache does (`uptodate`).
 """
@@ -140,6 +141,7 @@ class _Queue:
     queue's `get` lets the watchdog look at the workers while it waits."""
 
     watchdog: Any = None
+    tasks: dict[str, Any] = {}
 
     def __init__(self) -> None:
         self._queue: Any = None
@@ -163,7 +165,7 @@ class _Queue:
             try:
                 return self.watchdog.seen(self.queue.get(timeout=POLL_S))
             except queue.Empty:
-                lost = self.watchdog.lost()
+                lost = self.watchdog.lost(self.tasks)
                 if lost is not None:
                     return lost
         return self.queue.get(block, timeout)
@@ -177,38 +179,42 @@ def _as_is(obj: Any) -> Any:
 
 
 class Watchdog:
-    """Which worker runs which step, and the result of a step whose worker died."""
+    """Which worker runs which step; the failure of a step whose worker died, or that no live worker
+    is left to run."""
 
-    def __init__(self, runner: StepRunner, procs: list[Any], job_q: Any, result_q: Any) -> None:
-        self.runner, self.procs, self.job_q, self.result_q = runner, procs, job_q, result_q
-        self.running: dict[int, str] = {}  # worker pid -> task
+    def __init__(self, procs: list[Any]) -> None:
+        self.procs = procs
+        self.pending: set[str] = set()  # steps handed to the workers, without a result yet
+        self.running: dict[int, str] = {}  # worker pid -> its step
         self.dead: set[int] = set()
 
     def seen(self, message: dict[str, Any]) -> dict[str, Any]:
         if message.get("reporter") == "execute_task" and "pid" in message:
             self.running[message["pid"]] = message["name"]
         elif "task" in message:  # a finished step
+            self.pending.discard(message["name"])
             self.running = {pid: t for pid, t in self.running.items() if t != message["name"]}
         return message
 
-    def lost(self) -> dict[str, Any] | None:
-        """A failure for the step of a worker that died (and a new worker in its place), or None."""
-        from recipekit.graph.doit_tasks import StepFailure
-
-        for proc in list(self.procs):
+    def lost(self, tasks: dict[str, Any]) -> dict[str, Any] | None:
+        """The result message of a step lost with its worker, or None (nothing lost)."""
+        for proc in self.procs:
             if proc.is_alive() or proc.exitcode == 0 or proc.pid in self.dead:
                 continue
             self.dead.add(proc.pid)
-            self.procs.append(self.runner.new_worker(self.job_q, self.result_q))
-            task = self.running.pop(proc.pid, None)
-            if task is None:
-                continue
-            how = f"killed by signal {-proc.exitcode}" if proc.exitcode < 0 else f"exit code {proc.exitcode}"
-            result = {"status": "failed", "task": task, "error": f"the worker process running it died ({how})"}
-            failure = StepFailure(result)
-            task_obj = self.runner.tasks[task]
-            return {"name": task, "failure": failure, "task": task_obj.pickle_safe_dict(), "out": [], "err": []}
+            if proc.pid in self.running:
+                how = f"killed by signal {-proc.exitcode}" if proc.exitcode < 0 else f"exit code {proc.exitcode}"
+                return self._failed(tasks[self.running.pop(proc.pid)], f"the worker process running it died ({how})")
+        if self.pending and not any(proc.is_alive() for proc in self.procs):
+            return self._failed(tasks[sorted(self.pending)[0]], "no worker process is left to run it")
         return None
+
+    def _failed(self, task: Any, why: str) -> dict[str, Any]:
+        from recipekit.graph.doit_tasks import StepFailure
+
+        self.pending.discard(task.name)
+        failure = StepFailure({"status": "failed", "task": task.name, "error": why})
+        return {"name": task.name, "failure": failure, "task": task.pickle_safe_dict(), "out": [], "err": []}
 
 
 class StepRunner(MRunner):
@@ -240,6 +246,7 @@ class StepRunner(MRunner):
             if not self.select_task(node, self.tasks):
                 continue
             if needs_worker(node.task):
+                self.watchdog.pending.add(node.task.name)
                 return JobTaskPickle(node.task)
             self.process_task_result(node, self.execute_task(node.task))
             if self._stop_running:
@@ -249,8 +256,8 @@ class StepRunner(MRunner):
         """doit's: one worker per job ready at the start, up to num_process (none if nothing must be
         built); here with the watchdog on the result queue."""
         procs: list[Any] = []
-        self.watchdog = Watchdog(self, procs, job_q, result_q)
-        result_q.watchdog = self.watchdog
+        self.watchdog = result_q.watchdog = Watchdog(procs)
+        result_q.tasks = self.tasks
         for _ in range(self.num_process):
             job = self.get_next_job(None)
             if job is None:
