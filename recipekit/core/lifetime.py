@@ -1,10 +1,10 @@
 """Processes and temporary folders that never outlive the build: SIGKILL, Ctrl-C and SIGTERM alike.
 
-- Every child (Chromium, the -j worker processes) gets a parent-death signal (Linux prctl
-  PR_SET_PDEATHSIG): when the process that started it dies, even by SIGKILL, the kernel signals it.
-  Chromium gets SIGKILL (its helpers exit with it); workers get SIGTERM, which they turn into
-  KeyboardInterrupt so their `with` blocks close Chromium and delete their temporary folders, with
-  a hard stop (SIGALRM) a few seconds later.
+- Every child (Chromium, the -j workers' forkserver, the workers it forks) gets a parent-death
+  signal (Linux prctl PR_SET_PDEATHSIG): when the process that started it dies, even by SIGKILL,
+  the kernel signals it. Chromium and the forkserver get SIGKILL (Chromium's helpers and the
+  workers follow); workers get SIGTERM, which unwinds them (WorkerStopped) so their `with` blocks
+  close Chromium and delete their temporary folders, with a hard stop (SIGALRM) a few seconds later.
 - During a run the parent turns the first SIGINT/SIGTERM into one KeyboardInterrupt (later ones are
   ignored while it shuts down), and workers ignore SIGINT: the terminal sends Ctrl-C to the whole
   process group, and only the parent decides, so shutdown is one orderly path.
