@@ -9,6 +9,7 @@ from pathlib import Path
 
 from recipekit.doit import tasks
 
+RECIPES = sorted((Path(__file__).resolve().parent / "recipes").glob("*.yaml"))
 CACHE = Path("cache")
 (CACHE / "doit").mkdir(parents=True, exist_ok=True)
 DOIT_CONFIG = {"dep_file": str(CACHE / "doit" / "state.sqlite3"), "backend": "sqlite3", "verbosity": 0}
@@ -16,4 +17,4 @@ DOIT_CONFIG = {"dep_file": str(CACHE / "doit" / "state.sqlite3"), "backend": "sq
 
 def task_recipekit():
     """recipekit's build steps of every recipe (one task per step; one per recipe: its publish steps)"""
-    yield from tasks(sorted(Path("recipes").glob("*.yaml")), cache=CACHE, out="build")
+    yield from tasks(RECIPES, cache=CACHE, out="build")

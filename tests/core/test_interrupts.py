@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from helpers.common import RECIPES
+from helpers.processes import ended, left_after, tagged
 
 from recipekit.targets.webgpu.web import find_chromium, find_ortweb
 
@@ -37,22 +38,8 @@ ARGS = [
 ]
 
 
-def _tagged(tag: str) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                if f"RECIPEKIT_TEST_TAG={tag}".encode() in fh.read().split(b"\0"):
-                    out.append(int(entry))
-        except OSError:
-            continue
-    return out
-
-
 def _browser_running(tag: str) -> bool:
-    for pid in _tagged(tag):
+    for pid in tagged(tag):
         try:
             if "chrom" in Path(f"/proc/{pid}/comm").read_text():
                 return True
@@ -85,13 +72,6 @@ def warm_cache(tmp_path_factory):
     return tmp / "cache"
 
 
-def _no_process_left(tag: str, seconds: float) -> list[int]:
-    deadline = time.monotonic() + seconds
-    while _tagged(tag) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return _tagged(tag)
-
-
 def _send(proc: subprocess.Popen, how: str) -> None:
     if how == "sigkill":
         os.kill(proc.pid, signal.SIGKILL)  # the build alone: its children must die with it
@@ -99,6 +79,17 @@ def _send(proc: subprocess.Popen, how: str) -> None:
         os.kill(proc.pid, signal.SIGTERM)  # the build alone, as `kill` or a service manager does
     else:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: every process of the group
+
+
+def _interrupt(proc: subprocess.Popen, how: str, tag: str) -> str:
+    """Send `how`; the build must end within 5 s, with no process of it left: its stderr."""
+    _send(proc, how)
+    t0 = time.monotonic()
+    done = ended(proc, 5)
+    assert done is not None, f"the build did not exit within 5 s of {how}"
+    left = left_after(tag, 5 - (time.monotonic() - t0))
+    assert not left, f"processes of the build left after 5 s: {left}"
+    return done[1]
 
 
 def _one_line_130(code: int, err: str) -> None:
@@ -116,19 +107,9 @@ def test_signal_during_browser_gate_leaves_nothing_and_next_build_passes(tmp_pat
         time.sleep(0.1)
     assert _browser_running(tag), "the build reached the browser gate"
     time.sleep(1.0)  # well inside the gate
-    _send(proc, how)
-    t0 = time.monotonic()
-    try:
-        _, err = proc.communicate(timeout=5)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail(f"the build did not exit within 5 s of {how} (-j {jobs})")
-    left = _no_process_left(tag, 5 - (time.monotonic() - t0))
-    for pid in left:  # do not leave them to the next test
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"processes of the build left after 5 s: {left}"
+    err = _interrupt(proc, how, tag)
     if how != "sigkill":
-        _one_line_130(proc.returncode, err.decode())
+        _one_line_130(proc.returncode, err)
     again = _build(cache, out, jobs, uuid.uuid4().hex, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     log = again.communicate(timeout=600)[0].decode()
     assert again.returncode == 0, log
@@ -148,16 +129,5 @@ def test_signal_during_export_is_one_line_and_leaves_nothing(tmp_path, how, jobs
         time.sleep(0.05)
     assert list(cache.glob("tmp/*")), "the export had started"
     time.sleep(0.3)
-    _send(proc, how)
-    t0 = time.monotonic()
-    try:
-        _, err = proc.communicate(timeout=5)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail(f"the build did not exit within 5 s of {how} (-j {jobs})")
-    left = _no_process_left(tag, 5 - (time.monotonic() - t0))
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"processes of the build left after 5 s: {left}"
-    _one_line_130(proc.returncode, err.decode())
+    _one_line_130(proc.returncode, _interrupt(proc, how, tag))
     assert not [p for p in cache.glob("objects/*/*/meta.json") if '"kind": "export"' in p.read_text()]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from helpers.common import ROOT
+from helpers.processes import left_after
 
 CORPUS = ROOT / "tests" / "corpus" / "malformed"
 LIMIT_S = 10.0
@@ -202,16 +203,4 @@ def test_the_console_command_refuses_quietly_at_any_jobs(tmp_path, jobs):
             bad.append(f"{name} -j {jobs}: exit {proc.returncode}: {proc.stderr[-800:]}")
     assert not bad, "\n".join(bad)
     assert not list((tmp_path / "tmpdir").iterdir())  # the forkserver's temporary folders too
-    assert not _tagged(tag)
-
-
-def _tagged(tag: str) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                if f"RECIPEKIT_TEST_TAG={tag}".encode() in fh.read().split(b"\0"):
-                    out.append(int(entry))
-        except (OSError, ValueError):
-            continue
-    return out
+    assert not left_after(tag, 2)
