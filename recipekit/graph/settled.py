@@ -4,7 +4,9 @@
   one), or when the plan skips it (a gate with `skip`). A failed gate's entry is known as
   `failed (cached)`.
 - `current`: the result of a step that needs no work (doit's `uptodate` asks this): a passing
-  entry, a skipped gate, a publish whose folder already holds exactly what it would publish.
+  entry in the local cache, a skipped gate, a publish whose folder already holds exactly what it
+  would publish. An entry only the remote cache holds is not current: the step runs and fetches it
+  (every file verified; a rejected one is rebuilt), in the build's own process (`in_remote`).
 - `upstream`: the outputs a step reads, each from the caches; a result that has no entry
   (`unavailable`: no GPU, no browser) comes from the note its step wrote when it ran, in this build.
 
@@ -26,6 +28,7 @@ NOTES = "notes"
 """Folder of the cache holding the last result of steps that file no entry (`unavailable`)."""
 
 _STORES: dict[str, Store] = {}
+_IN_REMOTE: set[str] = set()
 
 
 def store_of(settings: dict[str, Any]) -> Store:
@@ -41,6 +44,12 @@ def store_of(settings: dict[str, Any]) -> Store:
 def forget_stores() -> None:
     """A new run reads the caches afresh."""
     _STORES.clear()
+    _IN_REMOTE.clear()
+
+
+def in_remote(key: str) -> bool:
+    """Whether the up-to-date check found `key`'s entry in the remote cache only (its step fetches it)."""
+    return key in _IN_REMOTE
 
 
 def kind_of(role: str) -> str:
@@ -99,6 +108,9 @@ def current(step: Step, settings: dict[str, Any], skipped: dict[str, str]) -> di
     if step.kind == "publish":
         return _publish_current(step, settings, skipped)
     out = settled(step.task, step.kind, step.key, settings)
+    if out is not None and out.path is None:  # the remote cache's: fetched (verified) by the step itself
+        _IN_REMOTE.add(step.key)
+        return None
     return out.to_json() if out is not None and out.status == "cached" else None
 
 

@@ -6,8 +6,8 @@ What doit does not do, and is added here:
   the ready step that leads the longest chain of steps after it (a cell's fix and gates start
   before another cell's last gate, so the run ends with every worker busy).
 - Steps that need no worker run in this process, between dispatches: a publish (it copies files
-  into the output folder), or a step whose entry is already in the local cache (a cached gate
-  failure to report). A run in which nothing must be built starts no process.
+  into the output folder), a step whose entry is already in the local cache (a cached gate failure
+  to report) or in the remote one (to fetch). A run in which nothing must be built starts no process.
 - A watchdog: doit's process runner waits on its result queue for ever; a worker that dies (OOM
   killer, SIGKILL) fails the step it was running (the build exits 1), and the other workers go on;
   if none is left, the steps handed to them fail too.
@@ -124,15 +124,18 @@ class LongestChainFirst(TaskDispatcher):
 
 
 def needs_worker(task: Any) -> bool:
-    """False for a step this process runs itself: a publish, or one whose entry is in the local cache."""
+    """False for a step this process runs itself: a publish, or one whose entry is in the local cache
+    (a cached gate failure to report) or in the remote one (to fetch)."""
     from recipekit.graph.doit_tasks import run
-    from recipekit.graph.settled import store_of
+    from recipekit.graph.settled import in_remote, store_of
 
     meta = (task.meta or {}).get("recipekit")
     if meta is None or meta["kind"] == "publish":
         return False
     settings = next(a for a in task.actions if getattr(a, "py_callable", None) is run).args[1]
-    return bool(settings.get("force")) or store_of(settings).read(meta["key"]) is None
+    if settings.get("force"):
+        return True
+    return store_of(settings).read(meta["key"]) is None and not in_remote(meta["key"])
 
 
 class _Queue:
