@@ -115,8 +115,9 @@ def test_doit_clean_evicts_a_step_and_what_is_built_from_it_and_doit_state_decid
     assert set(statuses(recipekit("build", recipe, *where, "--json").stdout).values()) == {"cached"}
 
 
-def _worker_of(build: int, tag: str) -> int | None:
-    """A -j worker of the build: a child of its forkserver (itself a child of the build)."""
+def _busy_worker_of(build: int, tag: str) -> int | None:
+    """A -j worker of the build (a child of its forkserver, itself a child of the build) in the middle of
+    a step: a step sends its output (fd 1) to its log, a temporary file."""
     parents = {}
     for pid in tagged(tag):
         try:
@@ -124,7 +125,13 @@ def _worker_of(build: int, tag: str) -> int | None:
         except (OSError, ValueError, IndexError):
             continue
     servers = {pid for pid, parent in parents.items() if parent == build}
-    return next((pid for pid, parent in parents.items() if parent in servers), None)
+    for pid, parent in parents.items():
+        try:
+            if parent in servers and "(deleted)" in os.readlink(f"/proc/{pid}/fd/1"):
+                return pid
+        except OSError:
+            continue
+    return None
 
 
 @pytest.mark.slow
@@ -140,10 +147,10 @@ def test_a_worker_killed_mid_step_fails_it_and_the_build_ends_with_exit_1(tmp_pa
         env={**os.environ, "RECIPEKIT_TEST_TAG": tag},
         start_new_session=True,
     )
-    deadline = time.monotonic() + 120
-    while not list(cache.glob("tmp/*")) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)  # the export is writing its entry: a worker is mid-step
-    victim = _worker_of(proc.pid, tag)
+    deadline, victim = time.monotonic() + 120, None
+    while victim is None and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+        victim = _busy_worker_of(proc.pid, tag) if list(cache.glob("tmp/*")) else None  # the export is mid-step
     assert victim is not None, "no worker was running a step"
     os.kill(victim, signal.SIGKILL)
     done = ended(proc, 10)
