@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reference import BEFORE_DOIT, ROOT, env_for, load, reference_tree
+from reference import BEFORE_DOIT, ROOT, cwd_of, env_for, load, reference_tree
 
 RECIPE = ROOT / "recipes" / "yolo11n.yaml"
 HELP_PROBE = (
@@ -45,7 +45,7 @@ def timed(cmd: list[str], before=None, env=None) -> float:
     if before:
         before()
     c0, t0 = _children_cpu(), time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd_of(env), env=env)
     return time.perf_counter() - t0, _children_cpu() - c0
 
 

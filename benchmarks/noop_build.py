@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reference import BEFORE_DOIT, ROOT, env_for, load, reference_tree
+from reference import BEFORE_DOIT, ROOT, cwd_of, env_for, load, reference_tree
 
 PROBE = (
     "import runpy, sys; sys.argv = ['recipekit'] + sys.argv[1:]\n"
@@ -37,12 +37,13 @@ def build_cmd(tree: Path, work: Path, imgsz: int, jobs: int) -> list[str]:
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd_of(env))
     return time.perf_counter() - t0
 
 
 def heavy(cmd: list[str], env: dict[str, str]) -> str:
-    out = subprocess.run([sys.executable, "-c", PROBE, *cmd[3:]], env=env, capture_output=True, text=True).stdout
+    probe = [sys.executable, "-c", PROBE, *cmd[3:]]
+    out = subprocess.run(probe, env=env, capture_output=True, text=True, cwd=cwd_of(env)).stdout
     return [line for line in out.splitlines() if line.startswith("HEAVY:")][-1][6:] or "none"
 
 

@@ -29,5 +29,11 @@ def env_for(tree: Path) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(tree)}
 
 
+def cwd_of(env: dict[str, str] | None) -> str:
+    """Where to run a command with `env`: in its tree (`python -m` and `-c` put the working folder
+    first on sys.path, before PYTHONPATH: another tree's recipekit/ there would shadow it)."""
+    return (env or {}).get("PYTHONPATH") or str(ROOT)
+
+
 def load() -> str:
     return ", ".join(f"{x:.1f}" for x in os.getloadavg())
