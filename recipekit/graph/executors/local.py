@@ -71,6 +71,19 @@ def doit_config(cache: str | Path, **extra: Any) -> dict[str, Any]:
     return {"dep_file": str(path), "backend": "sqlite3", "verbosity": 0, **extra}
 
 
+class StateDB(SqliteDB):
+    """doit's sqlite3 state; if another build holds the file (sqlite's lock wait ran out), this
+    run's state is not written: it only records what doit shows (`dumpdb`), never what is built."""
+
+    def dump(self) -> None:
+        import sqlite3
+
+        try:
+            super().dump()
+        except sqlite3.OperationalError:
+            self._conn.close()
+
+
 class StepLoader(TaskLoader2):
     """doit's loader API over ready task dicts (graph.doit_tasks); `config`: the DOIT_CONFIG."""
 
@@ -292,7 +305,7 @@ class BuildRun(Run):
         return {}  # the loader's config names the reporter (executors.events); no plugin is looked up
 
     def get_backends(self) -> dict[str, Any]:
-        return {"sqlite3": SqliteDB}
+        return {"sqlite3": StateDB}
 
     def _execute(self, verbosity: Any = None, reporter: Any = None, continue_: bool = False) -> int:
         control = TaskControl(self.task_list)
