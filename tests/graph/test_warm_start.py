@@ -133,3 +133,31 @@ def test_a_warm_build_publishes_what_an_inline_build_does(tmp_path):
     a, b = (tmp_path / o / "yolo11n" / "ort" / "model.onnx" for o in ("o1", "o2"))
     assert a.read_bytes() == b.read_bytes()
     assert not (tmp_path / "home" / ".config" / "Ultralytics").exists()
+
+
+def test_a_free_worker_takes_the_ready_step_leading_the_longest_chain(tmp_path):
+    """doit's dispatcher with recipekit's ready queue: of two ready tasks the one with more tasks after
+    it runs first, whatever order doit found them in (doit alone: first in, first out)."""
+    from doit.control import TaskControl
+    from doit.dependency import Dependency, JsonDB
+    from doit.runner import Runner
+    from doit.task import Task
+
+    from recipekit.graph.executors.local import LongestChainFirst
+
+    order: list[str] = []
+
+    def record(name: str) -> None:
+        order.append(name)
+
+    def task(name: str, *deps: str) -> Task:
+        return Task(name, [(record, [name])], task_dep=list(deps))
+
+    tasks = [task("short"), task("long1"), task("long2", "long1"), task("long3", "long2")]
+    tasks.append(task("end", "short", "long3"))
+    control = TaskControl(tasks)
+    control.process(None)
+    reporter = type("Quiet", (), {"__getattr__": lambda self, name: lambda *a, **k: None})()
+    dispatcher = LongestChainFirst(control.tasks, control.targets, control.selected_tasks)
+    Runner(Dependency(JsonDB, str(tmp_path / "state.json")), reporter).run_all(dispatcher)
+    assert order[0] == "long1" and order[-1] == "end", order

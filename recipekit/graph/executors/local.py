@@ -131,9 +131,12 @@ class _Ready:
 
 
 class LongestChainFirst(TaskDispatcher):
+    """doit's dispatcher, taking the selected tasks and then the ready ones longest chain first."""
+
     def __init__(self, tasks: dict[str, Any], targets: dict[str, Any], selected: list[str]) -> None:
-        super().__init__(tasks, targets, selected)
-        self.ready = _Ready(chain_lengths(tasks))
+        chain = chain_lengths(tasks)
+        super().__init__(tasks, targets, sorted(selected, key=lambda name: -chain.get(name, 0)))
+        self.ready = _Ready(chain)
 
 
 def needs_worker(task: Any) -> bool:
