@@ -60,10 +60,11 @@ def invoke(command: str, argv: list[str]) -> int:
     from recipekit.graph.doit_tasks import step_tasks
     from recipekit.graph.executors.local import Main, StepLoader, doit_config
 
-    if "--" not in argv:
+    at = argv.index("--") if "--" in argv else len(argv)
+    args, doit_args = parse(_parser(), argv[:at]), argv[at + 1 :]
+    if at == len(argv):
         raise UsageError("recipekit doit: expected `-- COMMAND` after the recipes (`recipekit doit r.yaml -- list`)")
-    at = argv.index("--")
-    args, doit_args = parse(_parser(), argv[:at]), argv[at + 1 :] or ["list"]
+    doit_args = doit_args or ["list"]
     if doit_args[0] in NOT_HERE:
         raise UsageError(f"recipekit doit: `{doit_args[0]}` does not apply here: {NOT_HERE[doit_args[0]]}")
     recipes, overrides = split_items(args.items)
