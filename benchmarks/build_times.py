@@ -123,7 +123,8 @@ def main() -> None:
     print(f"|{'-' * 46}|{'-' * 10}|{'-' * 14}|{'-' * 9}|{'-' * 11}|")
     for name, (secs, cpu) in rows:
         print(f"| {name:<44} | {secs:8.3f} | {secs / raw_s:12.2f} | {cpu:7.2f} | {cpu / raw_cpu:9.2f} |")
-    print(f"\nrecipekit --help imported: {probe.strip().removeprefix('IMPORTED:')}")
+    imported = [line for line in probe.splitlines() if line.startswith("IMPORTED:")][-1].removeprefix("IMPORTED:")
+    print(f"\nrecipekit --help imported: {imported}")
     shutil.rmtree(work, ignore_errors=True)
 
 
