@@ -11,7 +11,7 @@ Keys are assigned afterwards by graph.keys.assign_keys (that reads files).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from recipekit.core.errors import UsageError
@@ -35,7 +35,8 @@ class Step:
     files: dict[str, str] = field(default_factory=dict)  # declared input files: name -> absolute path
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The step as JSON data (its fields, not copied: a step is never changed)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def _dump(model: Any) -> Any:
