@@ -25,10 +25,24 @@ def boot() -> None:
         os._exit(0)
     lifetime.supervise_forks()  # every worker forked from here: dies with it, ignores Ctrl-C, unwinds on SIGTERM
     preload_plugins([tuple(p) for p in json.loads(os.environ.get(PLUGINS_ENV) or "[]")])
-    import doit.runner  # noqa: F401 - what a worker unpickles: doit's runner and recipekit's step tasks
+    _preload_steps()
+
+
+def _preload_steps() -> None:
+    """What a worker unpickles (doit's runner, recipekit's step tasks) and what every step runs
+    (graph.execute, the stage modules): imported once here, not in each worker's first step."""
+    import importlib
+
+    import doit.runner  # noqa: F401
 
     import recipekit.graph.doit_tasks  # noqa: F401
+    import recipekit.graph.execute  # noqa: F401
     import recipekit.graph.executors.local  # noqa: F401
+    import recipekit.graph.settled  # noqa: F401
+    from recipekit.graph.stages import STAGES
+
+    for module in STAGES.values():
+        importlib.import_module(module)
 
 
 boot()
