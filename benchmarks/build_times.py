@@ -63,6 +63,15 @@ def median(runs: int, cmd: list[str], before=None, env=None) -> tuple[float, flo
     return statistics.median(w for w, _ in samples), statistics.median(c for _, c in samples)
 
 
+def medians(runs: int, *cases: tuple) -> list[tuple[float, float]]:
+    """`median` of each (cmd, before, env) case, the cases alternating run by run (the same load)."""
+    samples: list[list[tuple[float, float]]] = [[] for _ in cases]
+    for _ in range(runs):
+        for i, (cmd, before, env) in enumerate(cases):
+            samples[i].append(timed(cmd, before, env))
+    return [(statistics.median(w for w, _ in s), statistics.median(c for _, c in s)) for s in samples]
+
+
 def recipe_gates() -> list[str]:
     """The gates the benchmarked recipe runs (its own section; the recipe has no target-level gates)."""
     import yaml
@@ -104,16 +113,19 @@ def main() -> None:
     ref_fresh = lambda: [shutil.rmtree(work / p, ignore_errors=True) for p in ("ref-cache", "ref-out")]  # noqa: E731
     raw = [sys.executable, "-c", RAW_EXPORT.format(imgsz=args.imgsz)]
     no_gates = [f"gates.{g}.skip=benchmark" for g in recipe_gates()]  # every gate (and so the golden step)
-    rows = [("raw Ultralytics export (same model, seeded)", median(args.runs, raw, env=here))]
-    rows.append(("cold build, gates excluded", median(args.runs, [*build, *no_gates], fresh, here)))
-    rows.append((f"  reference {args.reference}", median(args.runs, [*ref_build, *no_gates], ref_fresh, there)))
+    cold = medians(
+        args.runs, (raw, None, here), ([*build, *no_gates], fresh, here), ([*ref_build, *no_gates], ref_fresh, there)
+    )
+    rows = [("raw Ultralytics export (same model, seeded)", cold[0])]
+    rows.append(("cold build, gates excluded", cold[1]))
+    rows.append((f"  reference {args.reference}", cold[2]))
     rows.append(("cold build, gates included", median(args.runs, build, fresh, here)))
     rows.append(
         ("rebuild from cache after rm -rf build/", median(args.runs, build, lambda: shutil.rmtree(out, True), here))
     )
-    rows.append(("no-op build", median(args.runs + 2, build, env=here)))
     timed(ref_build, env=there)
-    rows.append((f"  reference {args.reference}", median(args.runs + 2, ref_build, env=there)))
+    noop = medians(args.runs + 2, (build, None, here), (ref_build, None, there))
+    rows += [("no-op build", noop[0]), (f"  reference {args.reference}", noop[1])]
     rows.append(("recipekit --help", median(args.runs + 2, [sys.executable, "-m", "recipekit", "--help"], env=here)))
     probe = subprocess.run([sys.executable, "-c", HELP_PROBE], capture_output=True, text=True, env=here).stdout
     raw_s, raw_cpu = rows[0][1]
