@@ -48,11 +48,13 @@ class StepReporter:
     def add_failure(self, task: Any, fail: Any) -> None:
         if not self._step(task):
             return
+        from doit.exceptions import UnmetDependency
+
         from recipekit.graph.doit_tasks import StepFailure
 
         if isinstance(fail, StepFailure):
             result = fail.result
-        elif type(fail).__name__ == "UnmetDependency":  # an upstream failed: this step does not run
+        elif isinstance(fail, UnmetDependency):  # an upstream failed: this step does not run
             after = ", ".join(fail.message.split())
             result = {"status": "blocked", "reason": f"after failed {after}"}
         else:  # doit could not run the step (an error in the task, not in the step's work)
