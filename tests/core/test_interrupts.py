@@ -129,5 +129,6 @@ def test_signal_during_export_is_one_line_and_leaves_nothing(tmp_path, how, jobs
         time.sleep(0.05)
     assert list(cache.glob("tmp/*")), "the export had started"
     time.sleep(0.3)
-    _one_line_130(proc.returncode, _interrupt(proc, how, tag))
+    err = _interrupt(proc, how, tag)
+    _one_line_130(proc.returncode, err)
     assert not [p for p in cache.glob("objects/*/*/meta.json") if '"kind": "export"' in p.read_text()]
