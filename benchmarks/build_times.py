@@ -11,7 +11,6 @@ busy machine stretches wall time).
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import subprocess
@@ -20,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reference import BEFORE_DOIT, ROOT, cwd_of, env_for, load, reference_tree
+from reference import ROOT, arguments, cwd_of, env_for, load, reference_tree
 
 RECIPE = ROOT / "recipes" / "yolo11n.yaml"
 HELP_PROBE = (
@@ -98,10 +97,7 @@ def build_cmd(tree: Path, cache: Path, out: Path, imgsz: int) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--imgsz", type=int, default=640)
-    ap.add_argument("--reference", default=BEFORE_DOIT, help="commit to compare with (default: main before doit)")
+    ap = arguments(runs=3, imgsz=640)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rk-bench-"))
     cache, out = work / "cache", work / "out"

@@ -11,7 +11,6 @@ mean little.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import subprocess
@@ -20,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reference import BEFORE_DOIT, ROOT, env_for, load, reference_tree
+from reference import ROOT, arguments, env_for, load, reference_tree
 
 RECIPES = ["recipes/yolo11n.yaml", "recipes/yolo11n-seg-b4.yaml"]
 
@@ -35,10 +34,7 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--imgsz", type=int, default=320)
-    ap.add_argument("--reference", default=BEFORE_DOIT, help="commit to compare with (default: main before doit)")
+    ap = arguments(runs=3, imgsz=320)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rk-matrix-"))
     trees = {"reference": reference_tree(args.reference, work / "ref"), "this tree": ROOT}

@@ -10,7 +10,6 @@ reference). Both trees are built cold once into their own cache, then timed as a
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import subprocess
@@ -19,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reference import BEFORE_DOIT, ROOT, cwd_of, env_for, load, reference_tree
+from reference import ROOT, arguments, cwd_of, env_for, load, reference_tree
 
 PROBE = (
     "import runpy, sys; sys.argv = ['recipekit'] + sys.argv[1:]\n"
@@ -48,10 +47,7 @@ def heavy(cmd: list[str], env: dict[str, str]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=9)
-    ap.add_argument("--reference", default=BEFORE_DOIT, help="commit to compare with (default: main before doit)")
-    ap.add_argument("--imgsz", type=int, default=640)
+    ap = arguments(runs=9, imgsz=640)
     ap.add_argument("--jobs", type=int, default=1)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rk-bench-noop-"))

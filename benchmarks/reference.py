@@ -7,6 +7,7 @@ bytecode caching on, as a user's install has it.
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 from pathlib import Path
@@ -37,3 +38,12 @@ def cwd_of(env: dict[str, str] | None) -> str:
 
 def load() -> str:
     return ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def arguments(runs: int, imgsz: int) -> argparse.ArgumentParser:
+    """--runs, --imgsz and --reference (default: main before doit), with this benchmark's defaults."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=runs)
+    ap.add_argument("--imgsz", type=int, default=imgsz)
+    ap.add_argument("--reference", default=BEFORE_DOIT, help="commit to compare with (default: main before doit)")
+    return ap
