@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 
 from recipekit.graph.executors.workers import BUILD_ENV, PLUGINS_ENV, SIGNALS, preload_plugins
 
@@ -18,7 +17,7 @@ def boot() -> None:
     from recipekit.core import lifetime
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the build decides
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # unwinds: folders removed
+    signal.signal(signal.SIGTERM, _stop)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
     lifetime.die_with_parent(signal.SIGKILL)
     if os.environ.get(BUILD_ENV) != str(os.getppid()):  # the build died before the line above
@@ -26,6 +25,16 @@ def boot() -> None:
     lifetime.supervise_forks()  # every worker forked from here: dies with it, ignores Ctrl-C, unwinds on SIGTERM
     preload_plugins([tuple(p) for p in json.loads(os.environ.get(PLUGINS_ENV) or "[]")])
     _preload_steps()
+
+
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM (the build stops its forkserver): remove the temporary folders the preload made
+    (core.lifetime.remove_at_exit) and exit at once; no library code in the middle of an import can
+    catch it, as it could catch SystemExit."""
+    from multiprocessing import util
+
+    util._run_finalizers(0)
+    os._exit(128 + signum)
 
 
 def _preload_steps() -> None:

@@ -128,20 +128,30 @@ class Forkserver:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
         self.started = True
 
-    def stop(self) -> None:
-        """Stop it quietly, also in the middle of its imports (its workers have ended by then)."""
+    def stop(self, grace: float = 3.0) -> None:
+        """Stop it quietly, also in the middle of its imports (its workers have ended by then): SIGTERM,
+        and SIGKILL if it is still there after `grace` seconds."""
         if not self.started:
             return
+        import time
         from multiprocessing import forkserver
 
         server = forkserver._forkserver  # one per process; the stdlib offers no public stop
-        if server._forkserver_pid is not None:
-            try:
-                os.kill(server._forkserver_pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            server._stop()
+        pid = server._forkserver_pid
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)  # our child, not reaped yet: the pid is still its own
+            deadline = time.monotonic() + grace
+            while not _exited(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if not _exited(pid):
+                os.kill(pid, signal.SIGKILL)
+            server._stop()  # closes its "alive" pipe and reaps it
         self.started = False
+
+
+def _exited(pid: int) -> bool:
+    """Whether our child `pid` has ended (it is not reaped: its pid cannot be reused meanwhile)."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
 
 def _quiet_resource_tracker() -> None:
