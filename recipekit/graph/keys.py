@@ -9,24 +9,15 @@ still checked by its file digests whenever it is read.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recipekit.cache.digests import digest_of
+
 if TYPE_CHECKING:
     from recipekit.cache.digests import DigestMemo
     from recipekit.graph.plan import Step
-
-
-def canonical(obj: Any) -> str:
-    """Canonical JSON: sorted keys, no whitespace, tuples as lists."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def digest_of(obj: Any) -> str:
-    return hashlib.sha256(canonical(obj).encode()).hexdigest()
 
 
 def step_key(kind: str, plugin: str, config: Any, inputs: dict[str, Any]) -> str:

@@ -50,7 +50,7 @@ def key_parts(step: Step, recipe: Recipe) -> KeyParts:
 
 def _sensitivity(ctx: StepContext, place: Placement) -> dict[str, Any]:
     """The sensitivity table, from the cache under the keys of its inputs, else measured and kept."""
-    from recipekit.graph.keys import digest_of
+    from recipekit.cache.digests import digest_of
     from recipekit.precision.sensitivity import VERSION as TABLE_VERSION
 
     q = ctx.recipe.export.quantization
