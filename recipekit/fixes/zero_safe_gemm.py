@@ -3,7 +3,7 @@
 A Gemm after NonMaxSuppression / NonZero / TopK (torchvision's RoI box head: fc6, fc7 and the
 predictor) gets zero rows when an image yields no proposals. ONNX Runtime's CPU kernel returns an
 empty result, but onnxruntime-web's JSEP Gemm rejects M = 0 ("invalid shape specified", measured
-with 1.30.0), and rewriting Gemm as MatMul + Add does not help: ORT's MatMulAddFusion turns it
+with 1.30.0 and 1.31.1; the native WebGPU EP returns the empty result), and rewriting Gemm as MatMul + Add does not help: ORT's MatMulAddFusion turns it
 back into a Gemm. This fix appends one zero row to A (a Concat, which JSEP handles with an empty
 input), runs the Gemm on M + 1 rows and slices the last row off the result, so every value is
 computed as before and the empty case yields an empty result.
@@ -30,6 +30,7 @@ class ZeroSafeGemm(SentinelRowFix):
     name: ClassVar[str] = "zero-safe-gemm"
     version: ClassVar[str] = "3"
     summary: ClassVar[str] = "one zero sentinel row for Gemms with a data-dependent row count (JSEP rejects M=0)"
+    bundles: ClassVar[tuple[str, ...] | None] = ("jsep",)  # the native EP runs M = 0 (measured, 1.31.1)
     op: ClassVar[str] = "Gemm"
     input_index: ClassVar[int] = 0
     suffix: ClassVar[str] = "/zero_safe_gemm"

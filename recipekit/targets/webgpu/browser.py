@@ -12,12 +12,13 @@ Chromium or npm package: `unavailable`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
 from recipekit.gates.base import Gate, GateContext, GateResult
 from recipekit.gates.tolerance import ToleranceConfig, layers, recipe_tolerances
+from recipekit.targets.webgpu.bundles import BUNDLES, BundleName, describe
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,12 +28,12 @@ class WebGpuBrowserConfig(ToleranceConfig):
     """Tolerances (as parity's keys) against ORT CPU on the same file: unset ones are the recipe's parity
     tolerances, then the per-kind defaults; fp16 artifacts add FP16_MARGIN (recipekit.gates.tolerance)."""
 
-    eps: list[str] = Field(
-        ["webgpu", "wasm"], description="onnxruntime-web execution providers to run, each compared with ORT CPU"
+    eps: list[str] | None = Field(
+        None,
+        description="onnxruntime-web execution providers to run, each compared with ORT CPU; default: the bundle's "
+        "(webgpu and the wasm baseline; wasm alone for the 'wasm' bundle)",
     )
-    bundle: Literal["jsep", "webgpu"] | None = Field(
-        None, description="'jsep' or 'webgpu'; default: the bundle the webgpu target declares"
-    )
+    bundle: BundleName | None = Field(None, description=f"{describe()}; default: the bundle the webgpu target declares")
     real_cases: int = Field(1, ge=1, description="how many golden (real image) cases to run, besides the blank image")
     blank_value: int = Field(0, ge=0, le=255, description="pixel value of the blank image")
     timeout_s: float = Field(
@@ -88,7 +89,7 @@ class WebGpuBrowser(Gate):
         fast = FAST_DAWN if self.config.fast else ()
 
         def run(toggles: tuple[str, ...]) -> Any:
-            eps, timeout = tuple(self.config.eps), self.config.timeout_s
+            eps, timeout = tuple(self.config.eps or BUNDLES[bundle].eps), self.config.timeout_s
             return run_in_browser(path, cases, bundle, eps, timeout, ctx.state, dawn_features=toggles)
 
         refs = reference(ctx.onnx_path, cases)

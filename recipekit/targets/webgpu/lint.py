@@ -4,11 +4,12 @@ and the tensors that can be empty when they reach a JSEP kernel (field notes, ca
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import Field
 
 from recipekit.gates.base import Gate, GateConfig, GateContext, GateResult
+from recipekit.targets.webgpu.bundles import DEFAULT, BundleName, describe
 
 
 class WebGpuLintConfig(GateConfig):
@@ -33,9 +34,7 @@ class WebGpuLintConfig(GateConfig):
         description="fail on nodes the pinned onnxruntime-web's WebGPU kernels are measured to compute wrongly "
         "(grouped Convs with output channels per group not a multiple of 4; both bundles)",
     )
-    bundle: Literal["jsep", "webgpu"] | None = Field(
-        None, description="'jsep' or 'webgpu'; default: the bundle the webgpu target declares"
-    )
+    bundle: BundleName | None = Field(None, description=f"{describe()}; default: the bundle the webgpu target declares")
 
 
 class WebGpuLint(Gate):
@@ -174,12 +173,12 @@ def miscomputed(model: Any, on_gpu: set[str], bundle: str = "jsep") -> list[dict
 
 
 def declared_bundle(ctx: GateContext) -> str:
-    """The bundle the webgpu target built for (its manifest), else the recipe's, else 'jsep'."""
+    """The bundle the webgpu target built for (its manifest), else the recipe's, else the default."""
     facts = ctx.target_manifest.get("onnxruntime_web") or {}
     if facts.get("bundle"):
         return str(facts["bundle"])
     entry = ctx.recipe.targets.get(ctx.target)
-    return str(getattr(entry.config, "bundle", None) or "jsep") if entry else "jsep"
+    return str(getattr(entry.config, "bundle", None) or DEFAULT) if entry else DEFAULT
 
 
 def model_path(ctx: GateContext) -> Path:
