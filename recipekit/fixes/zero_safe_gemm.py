@@ -3,10 +3,11 @@
 A Gemm after NonMaxSuppression / NonZero / TopK (torchvision's RoI box head: fc6, fc7 and the
 predictor) gets zero rows when an image yields no proposals. ONNX Runtime's CPU kernel returns an
 empty result, but onnxruntime-web's JSEP Gemm rejects M = 0 ("invalid shape specified", measured
-with 1.30.0 and 1.31.1; the native WebGPU EP returns the empty result), and rewriting Gemm as MatMul + Add does not help: ORT's MatMulAddFusion turns it
-back into a Gemm. This fix appends one zero row to A (a Concat, which JSEP handles with an empty
-input), runs the Gemm on M + 1 rows and slices the last row off the result, so every value is
-computed as before and the empty case yields an empty result.
+with 1.30.0 and 1.31.1; the native WebGPU EP returns the empty result), and rewriting Gemm as
+MatMul + Add does not help: ORT's MatMulAddFusion turns it back into a Gemm. This fix appends
+one zero row to A (a Concat, which JSEP handles with an empty input), runs the Gemm on M + 1
+rows and slices the last row off the result, so every value is computed as before and the empty
+case yields an empty result.
 
 Which Gemms: those whose row dim (A's dim 0, or 1 with transA) is neither static nor a dim of a
 graph input (a batch); ONNX shape inference with data propagation names the dims. A Gemm whose C

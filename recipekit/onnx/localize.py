@@ -452,7 +452,10 @@ def localize(
     `known_error` (the error the full run stopped with) skip the full run. The repro goes to
     `work`/repro/<op>_<name>/."""
     work.mkdir(parents=True, exist_ok=True)
-    search = Search(subject, reference_values(reference or subject, feeds), backend, work, tol or Tolerance())
+    ref = reference_values(reference or subject, feeds)
+    if reference is not None and Path(reference) != Path(subject):  # tensors only the subject has (an edit)
+        ref = {**reference_values(subject, feeds), **ref}
+    search = Search(subject, ref, backend, work, tol or Tolerance())
     outputs = [o.name for o in search.graph.model.graph.output]
     error = known_error
     if not suspects and not error:
