@@ -101,9 +101,11 @@ def lint(path: Path, bundle: str) -> dict:
     return WebGpuLint(WebGpuLintConfig()).check(ctx).to_json()
 
 
-@pytest.mark.parametrize("bundle", ["jsep", "webgpu"])
-def test_webgpu_lint_names_the_conv_on_both_bundles(tmp_path, bundle):
+def test_webgpu_lint_names_the_conv_on_jsep_only(tmp_path):
+    """onnxruntime-web 1.31.1: JSEP computes the Conv wrongly, the native EP right (1.30.0 had both wrong)."""
     src = convs(tmp_path / "m.onnx", LAYERS)
+    assert lint(src, "webgpu")["status"] == "passed"
+    bundle = "jsep"
     out = lint(src, bundle)
     assert out["status"] == "failed"
     assert [w["node"] for w in out["figures"]["miscomputed"]] == ["Conv (/conv1)"]

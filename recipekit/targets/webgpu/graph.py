@@ -87,6 +87,38 @@ JSEP_ZERO_FRAGILE = {"GatherND", "Gemm"}
 JSEP_DROPS_EMPTY = {"Concat"}
 # Ops whose output is never empty whatever the input (they describe the input).
 NEVER_EMPTY = {"Shape", "Size"}
+# Inputs a kernel reads on the CPU as parameters (ORT registers them as CPU inputs), never as a GPU program
+# buffer: an empty one (Resize's roi when scales are given, scales when sizes are) is how ONNX leaves an
+# optional input out, and no "zero-sized tensor" error can come from it. op -> input positions.
+PARAMETER_INPUTS = {
+    "Resize": {1, 2, 3},
+    "Upsample": {1},
+    "Reshape": {1},
+    "Expand": {1},
+    "Tile": {1},
+    "Slice": {1, 2, 3, 4},
+    "Pad": {1, 2, 3},
+    "Split": {1},
+    "Squeeze": {1},
+    "Unsqueeze": {1},
+    "TopK": {1},
+    "Range": {0, 1, 2},
+    "ConstantOfShape": {0},
+    "ReduceMean": {1},
+    "ReduceSum": {1},
+    "ReduceMax": {1},
+    "ReduceMin": {1},
+    "ReduceProd": {1},
+    "NonMaxSuppression": {2, 3, 4},
+    "Clip": {1, 2},
+}
+
+
+def data_inputs(node: onnx.NodeProto, dynamic: set[str]) -> list[str]:
+    """The inputs a GPU kernel binds as data and that the data decides: not constants (an empty constant is
+    empty by design, every run alike) and not parameters the kernel reads on the CPU (PARAMETER_INPUTS)."""
+    params = PARAMETER_INPUTS.get(node.op_type, set())
+    return [t for i, t in enumerate(node.input) if t and t in dynamic and i not in params]
 
 
 @dataclass(frozen=True)
@@ -143,7 +175,8 @@ def zero_size_risks(model: onnx.ModelProto, on_gpu: set[str]) -> tuple[list[dict
     origin: dict[str, str] = {}
     findings = []
     for node in model.graph.node:  # ONNX graphs are topologically sorted
-        fed = [t for t in node.input if t in empty]
+        params = PARAMETER_INPUTS.get(node.op_type, set())
+        fed = [t for i, t in enumerate(node.input) if t in empty and i not in params]
         if node.op_type in EMPTY_SOURCES:
             for t in node.output:
                 empty.add(t)
@@ -197,10 +230,12 @@ def sizes_on(model_path: Path, feeds: dict[str, Any]) -> dict[str, int]:
 def observed_risks(model: onnx.ModelProto, on_gpu: set[str], sizes: dict[str, int]) -> list[dict[str, Any]]:
     """Nodes in `on_gpu` that got a zero-sized input in a real run (`sizes`) and fail on it in JSEP:
     a fragile kernel, or one whose output is not empty (JSEP rejects the empty input)."""
-    findings = []
+    from recipekit.onnx.localize import Graph
+
+    dynamic, findings = Graph(model).dynamic, []
     for node in model.graph.node:
         label = node_label(node)
-        fed = [t for t in node.input if t and sizes.get(t) == 0]
+        fed = [t for t in data_inputs(node, dynamic) if sizes.get(t) == 0]
         if not fed or label not in on_gpu or node.op_type in NEVER_EMPTY | JSEP_DROPS_EMPTY:
             continue
         if node.op_type in JSEP_ZERO_FRAGILE:

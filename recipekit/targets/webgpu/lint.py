@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from recipekit.gates.base import Gate, GateConfig, GateContext, GateResult
-from recipekit.targets.webgpu.bundles import DEFAULT, BundleName, describe
+from recipekit.targets.webgpu.bundles import BUNDLES, DEFAULT, BundleName, describe
 
 
 class WebGpuLintConfig(GateConfig):
@@ -31,8 +31,8 @@ class WebGpuLintConfig(GateConfig):
     )
     fail_on_miscomputed: bool = Field(
         True,
-        description="fail on nodes the pinned onnxruntime-web's WebGPU kernels are measured to compute wrongly "
-        "(grouped Convs with output channels per group not a multiple of 4; both bundles)",
+        description="fail on nodes the bundle's WebGPU kernels are measured to compute wrongly (JSEP: grouped Convs "
+        "with output channels per group not a multiple of 4, Split/Concat binding more than 8 tensors)",
     )
     bundle: BundleName | None = Field(None, description=f"{describe()}; default: the bundle the webgpu target declares")
 
@@ -53,13 +53,17 @@ class WebGpuLint(Gate):
     def check(self, ctx: GateContext) -> GateResult:
         import onnx
 
-        from recipekit.targets.webgpu.graph import fallbacks, kernel_table, node_label, zero_size_risks
+        from recipekit.targets.webgpu.graph import kernel_table, node_label, zero_size_risks
+        from recipekit.targets.webgpu.kernels import MEASURED, basic_optimized, fallbacks
 
         bundle = self.config.bundle or declared_bundle(ctx)
         path = model_path(ctx)
+        family = BUNDLES[bundle].kernels
+        if not family:
+            why = f"bundle {bundle!r} runs every node on the CPU (wasm EP): no WebGPU kernel to check"
+            return GateResult("passed", figures={"bundle": bundle}, message=why)
         model = onnx.load(str(path), load_external_data=False)
-        table = kernel_table()
-        cpu = fallbacks(model, table)
+        cpu, unknown = fallbacks(basic_optimized(path), family, kernel_table())
         on_gpu = {node_label(n) for n in model.graph.node} - set(cpu)
         risks, empty = zero_size_risks(model, on_gpu)
         if self.config.confirm_with_blank:
@@ -68,31 +72,26 @@ class WebGpuLint(Gate):
         figures = {
             "miscomputed": wrong,
             "bundle": bundle,
-            "kernel_table": table.source,
+            "kernel_table": f"{family}: {MEASURED.name}" + (f", {kernel_table().source}" if family == "jsep" else ""),
             "nodes": len(model.graph.node),
             "cpu_fallbacks": cpu,
+            "not_predicted": unknown,
             "zero_sized_risks": risks,
             "possibly_empty_tensors": len(empty),
         }
         failing = [r for r in risks if r.get("confirmed", True)]
-        failures = []
-        if failing and bundle == "jsep" and self.config.fail_on_zero_sized:
-            failures += [
-                f"{r['node']} gets tensor {r['input']!r}"
-                + (f" (downstream of {r['from']})" if r["from"] else "")
-                + ", which "
-                f"{'is zero-sized on a blank image' if 'confirmed' in r else 'can be zero-sized'}: {r['why']} "
-                f"(JSEP WebGPU kernels fail on this){_HINTS.get(r['node'].split(' ')[0], '')}"
-                for r in failing
-            ]
+        fragile = family == "jsep"  # the native EP accepts zero-sized tensors (measured)
+        failures = [zero_size_failure(r) for r in failing] if fragile and self.config.fail_on_zero_sized else []
         if wrong and self.config.fail_on_miscomputed:
             failures += [f"{w['node']}: {w['why']}: onnxruntime-web computes it wrongly ({w['fix']})" for w in wrong]
         if cpu and self.config.fail_on_fallback:
             failures.append(f"{len(cpu)} node(s) have no WebGPU kernel and fall back to the CPU: {', '.join(cpu)}")
         message = (
-            f"{len(cpu)} CPU fallback(s) by the JSEP kernel table; {len(risks)} possible zero-sized tensor "
-            f"risk(s), {len(failing)} confirmed; {len(wrong)} node(s) of a kind WebGPU computes wrongly"
-            + (f" (not failing: bundle {bundle!r} accepts zero-sized tensors)" if failing and bundle != "jsep" else "")
+            f"{len(cpu)} CPU fallback(s) on the {bundle} bundle's WebGPU EP"
+            + (f" ({len(unknown)} node(s) not predicted)" if unknown else "")
+            + f"; {len(risks)} possible zero-sized tensor risk(s), {len(failing)} confirmed; {len(wrong)} node(s) "
+            "of a kind WebGPU computes wrongly"
+            + (f" (not failing: bundle {bundle!r} accepts zero-sized tensors)" if failing and not fragile else "")
         )
         return GateResult("failed" if failures else "passed", figures=figures, failures=failures, message=message)
 
@@ -130,10 +129,25 @@ class WebGpuLint(Gate):
         return risks + [r for r in observed_risks(model, on_gpu, sizes) if r["node"] not in static]
 
 
-_HINTS = {
-    "Gemm": "; the zero-safe-gemm fix gives it a sentinel row",
-    "Reshape": "; the zero-safe-reshape fix makes a static -1 explicit",
+NATIVE = "bundle: webgpu (the native WebGPU EP accepts zero-sized tensors)"
+FIXES = {
+    "Gemm": "the zero-safe-gemm fix gives it a sentinel row, or " + NATIVE,
+    "GatherND": "the zero-safe-gathernd fix gives it a sentinel index row, or " + NATIVE,
+    "Reshape": "the zero-safe-reshape fix makes a static -1 explicit",
+    "Pad": "for Ultralytics exports with embedded NMS the fixed-shape-nms fix; otherwise " + NATIVE,
 }
+
+
+def zero_size_failure(r: dict[str, Any]) -> str:
+    """One finding: the node, the tensor and where it comes from, why JSEP fails, and the fix (or none)."""
+    op = r["node"].split(" ")[0]
+    fix = FIXES.get(op, f"no recipekit fix for {op}: {NATIVE}")
+    return (
+        f"{r['node']} gets tensor {r['input']!r}"
+        + (f" (downstream of {r['from']})" if r["from"] else "")
+        + f", which {'is zero-sized on a blank image' if 'confirmed' in r else 'can be zero-sized'}: {r['why']} "
+        f"(JSEP WebGPU kernels fail on this); fix: {fix}"
+    )
 
 
 # onnxruntime-web's JSEP asks the WebGPU device for the default limit of 8 storage buffers per shader,
@@ -152,7 +166,7 @@ def miscomputed(model: Any, on_gpu: set[str], bundle: str = "jsep") -> list[dict
     for node in model.graph.node:
         if node_label(node) not in on_gpu:
             continue
-        if unaligned_grouped_conv(node, weights):
+        if bundle == "jsep" and unaligned_grouped_conv(node, weights):  # the native EP: right (1.31.1, measured)
             w = weights[node.input[1]]
             group = next(a.i for a in node.attribute if a.name == "group")
             why = f"grouped Conv, {w.dims[0] // group} output channels in each of {group} groups (not a multiple of 4)"
@@ -160,7 +174,7 @@ def miscomputed(model: Any, on_gpu: set[str], bundle: str = "jsep") -> list[dict
                 {
                     "node": node_label(node),
                     "why": why,
-                    "fix": "the split-grouped-conv fix runs each group as its own Conv",
+                    "fix": "the split-grouped-conv fix runs each group as its own Conv; or bundle: webgpu",
                 }
             )
         bound = (1 if node.op_type == "Split" else len([i for i in node.input if i])) + len(node.output)
@@ -168,7 +182,8 @@ def miscomputed(model: Any, on_gpu: set[str], bundle: str = "jsep") -> list[dict
             why = (
                 f"{node.op_type} binds {bound} tensors, more than the {JSEP_MAX_BUFFERS} storage buffers JSEP asks for"
             )
-            out.append({"node": node_label(node), "why": why, "fix": "bundle: webgpu computes it right"})
+            fix = "no recipekit fix; bundle: webgpu (the native WebGPU EP) computes it right"
+            out.append({"node": node_label(node), "why": why, "fix": fix})
     return out
 
 
