@@ -27,6 +27,10 @@ COMMANDS = {
     "show": ("recipekit.cli.info", "print the resolved recipe (defaults and overrides applied) as YAML"),
     "schema": ("recipekit.cli.info", "print the recipe JSON Schema (for editors)"),
     "list": ("recipekit.cli.info", "list the registered sources, fixes, targets and gates"),
+    "localize": (
+        "recipekit.cli.localize",
+        "find the first node whose output on a runtime (a browser bundle, ORT) disagrees with ORT CPU; cut a repro",
+    ),
     "device-check": (
         "recipekit.cli.device",
         "run a trt-jetson bundle's check program here (--backend ort) or on the device",
