@@ -281,13 +281,19 @@ class Search:
                     return None, f"a cut of the graph failed to run: {probe.error[:300]}"
                 verdict = self.judge(probe, [chain[i] for i in idxs])
                 bad = [i for i in idxs if not verdict[chain[i]]["ok"]]
-                if bad:
+                if bad and len(idxs) > 1 and self._agrees_alone(chain[bad[0]]):
+                    lo = bad[0]  # later nodes of that cut corrupted it (an out-of-bounds write): it is sound
+                elif bad:
                     lo = max([i for i in idxs if i < bad[0]], default=lo)
                     hi = bad[0]
                 else:
                     lo = max(idxs)
             node = self.graph.producer[chain[hi]]
-            inputs = [t for t in dict.fromkeys(self.graph.nodes[node].input) if t in self.graph.dynamic]
+            inputs = [
+                t
+                for t in dict.fromkeys(self.graph.nodes[node].input)
+                if t in self.graph.dynamic and t in self.graph.producer
+            ]
             verdict = self._confirm(inputs, chain[hi])
             if isinstance(verdict, str):
                 return None, verdict
@@ -296,6 +302,11 @@ class Search:
                 return node, ""
             target = wrong[0]
         return None, f"no node found within {max_runs} backend runs"
+
+    def _agrees_alone(self, tensor: str) -> bool:
+        """Does `tensor` agree in a cut that runs nothing but its ancestors?"""
+        probe = self.run([tensor])
+        return not probe.error and self.judge(probe, [tensor])[tensor]["ok"]
 
     def _confirm(self, inputs: list[str], output: str) -> dict[str, dict[str, Any]] | str:
         """The candidate's inputs computed without it, then its output: verdicts, or why it is no culprit.

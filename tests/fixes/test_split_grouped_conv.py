@@ -150,10 +150,11 @@ def wide_split(path: Path, parts: int) -> Path:
 
 
 def test_webgpu_lint_flags_kernels_binding_more_than_8_tensors_on_jsep(tmp_path):
-    """A Split into 8 and a Concat of 8 are silently wrong on JSEP (9 storage buffers); 7 are fine."""
+    """A Split into 8 is silently wrong on JSEP (9 storage buffers), into 7 right; a Concat of 8 or more is
+    right (measured with 1.31.1: tests/targets/test_webgpu_localize.py)."""
     wide = lint(wide_split(tmp_path / "w8.onnx", 8), "jsep")
     assert wide["status"] == "failed"
-    assert [w["node"] for w in wide["figures"]["miscomputed"]] == ["Split (/split)", "Concat (/concat)"]
+    assert [w["node"] for w in wide["figures"]["miscomputed"]] == ["Split (/split)"]
     assert "binds 9 tensors" in wide["failures"][0] and "bundle: webgpu" in wide["failures"][0]
     assert lint(wide_split(tmp_path / "w7.onnx", 7), "jsep")["status"] == "passed"
     assert lint(wide_split(tmp_path / "w8b.onnx", 8), "webgpu")["status"] == "passed"

@@ -60,7 +60,8 @@ def _context(ctx: StepContext) -> GateContext:
     comp = ctx.up("compile")
     res = BuildResult(comp.result.artifact, comp.result.manifest)  # type: ignore[union-attr]
     target_plugin, tctx, folder = target_of(ctx), target_context(ctx), comp.path
-    report = Path(ctx.settings["out"]) / ctx.recipe.name / "report" / target if ctx.settings.get("out") else None
+    name = ctx.task.split(":", 1)[0]  # the recipe's name (task names are <recipe>:<stage>:<plugin>)
+    report = Path(ctx.settings["out"]) / name / "report" / target if ctx.settings.get("out") else None
     return GateContext(
         ctx.recipe,
         target,
