@@ -238,6 +238,7 @@ class WebGpuBrowser(Gate):
             "adapter": report.adapter,
             "seconds": round(report.seconds, 2),
             "cpu_fallback_nodes": fallback,
+            "no_kernel_nodes": {r.ep: r.no_kernel for r in report.runs if r.ep != "wasm"},
             "tolerances": self.tolerances(ctx),
             "comparisons": rows,
             "timings_ms": {r.ep: {"create": r.create_ms, **{c.name: c.run_ms for c in r.cases}} for r in report.runs},

@@ -67,9 +67,9 @@ class Chromium:
         self, executable: str, url: str, extra_flags: tuple[str, ...] = (), cache: GpuCache | None = None
     ) -> None:
         self.root = make_tempdir("chromium")  # swept by the next build if this process is SIGKILLed
-        self.profile, tmp = self.root / "profile", self.root / "tmp"
+        self.profile = self.root / "profile"
         self.profile.mkdir()
-        tmp.mkdir()
+        self.tmp = _singleton_dir(self.root)
         self.cache = cache
         if cache is not None:
             cache.seed(self.profile)
@@ -80,7 +80,7 @@ class Chromium:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "TMPDIR": str(tmp)},  # its singleton socket folder and temp files stay ours
+            env={**os.environ, "TMPDIR": str(self.tmp)},  # its singleton socket folder and temp files stay ours
             start_new_session=True,  # Ctrl-C reaches the build, which closes Chromium in order
             preexec_fn=preexec_die_with_parent,  # SIGKILL of the build kills Chromium (and so its helpers)
         )
@@ -113,6 +113,7 @@ class Chromium:
             if self.cache is not None and self.profile.is_dir():
                 self.cache.keep(self.profile)
             shutil.rmtree(self.root, ignore_errors=True)
+            shutil.rmtree(self.tmp, ignore_errors=True)
         atexit.unregister(self.close)
 
     def __enter__(self) -> Chromium:
@@ -120,6 +121,22 @@ class Chromium:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+SOCKET_PATH_MAX = 107  # sun_path: Chromium aborts ("Socket path too long") when its singleton socket's is longer
+
+
+def _singleton_dir(root: Path) -> Path:
+    """Chromium's TMPDIR: `root`/t, where it puts org.chromium.Chromium.XXXXXX/SingletonSocket. Where that
+    path would not fit a Unix socket address (a long $TMPDIR), a folder of the same name pattern in /tmp
+    instead (deleted on close like the rest; the next build's sweep only looks in $TMPDIR)."""
+    import tempfile
+
+    tmp = root / "t"
+    if len(str(tmp)) + len("/org.chromium.Chromium.XXXXXX/SingletonSocket") > SOCKET_PATH_MAX:
+        return Path(tempfile.mkdtemp(prefix=f"recipekit-chromium-{os.getpid()}-", dir="/tmp"))
+    tmp.mkdir()
+    return tmp
 
 
 def _signal_group(pgid: int, sig: int) -> None:
