@@ -2,10 +2,11 @@
 """Time the webgpu-browser gate per model and bundle (median of --repeat runs) and print a table.
 
 Goal (issue 28): <= 10 s median for yolo11n-pose at 320 on the default bundle (the native WebGPU EP; 14 s
-before, 18 s with JSEP before that). Each (model, bundle) runs twice side by side: without a GPU cache (every run a cold Chromium, as before), and with the GPU cache kept in a
-fresh state folder (the first run fills it; the median is of the runs after it). Models: a tiny NonZero -> Pad graph,
-and yolo11n-pose (random weights, seed 0) exported with embedded NMS, unfixed and with
-fixed-shape-nms when that fix is importable; for the fixed one also without the gate's fast Dawn
+before, 18 s with JSEP before that). Each (model, bundle) runs twice side by side: without a GPU cache
+(every run a cold Chromium, as before), and with the GPU cache kept in a fresh state folder (the first
+run fills it; the median is of the runs after it). Models: a tiny NonZero -> Pad graph, and yolo11n-pose
+(random weights, seed 0) exported with embedded NMS, unfixed and with fixed-shape-nms when that fix is
+importable; for the fixed one also without the gate's fast Dawn
 toggles (the reference: the gate as it ran before them). The unfixed yolo11n-pose row shows which bundles
 run an embedded NMS that keeps nothing (JSEP fails it). Usage:
     .venv/bin/python benchmarks/webgpu_gate.py [--repeat 3] [--imgsz 320] [--bundles webgpu jsep]

@@ -79,7 +79,7 @@ TIMED_OUT = "no report from the page within"  # recipekit.targets.webgpu.web.run
 
 class WebGpuBrowser(Gate):
     name: ClassVar[str] = "webgpu-browser"
-    version: ClassVar[str] = "7"
+    version: ClassVar[str] = "8"
     Config = WebGpuBrowserConfig
     default_tolerances: ClassVar[dict[str, Any]] = {}
     reads_gates: ClassVar[tuple[str, ...]] = ("parity",)  # the recipe's parity tolerances are this gate's too

@@ -230,7 +230,7 @@ def sizes_on(model_path: Path, feeds: dict[str, Any]) -> dict[str, int]:
 def observed_risks(model: onnx.ModelProto, on_gpu: set[str], sizes: dict[str, int]) -> list[dict[str, Any]]:
     """Nodes in `on_gpu` that got a zero-sized input in a real run (`sizes`) and fail on it in JSEP:
     a fragile kernel, or one whose output is not empty (JSEP rejects the empty input)."""
-    from recipekit.onnx.localize import Graph
+    from recipekit.onnx.cut import Graph
 
     dynamic, findings = Graph(model).dynamic, []
     for node in model.graph.node:

@@ -95,11 +95,21 @@ def has_kernel(signature: str, kernels: str) -> bool | None:
     return measured()["kernels"].get(kernels, {}).get(signature)
 
 
+def predict(path: Path, model: onnx.ModelProto, family: str, table: Any) -> tuple[list[str], list[str], str]:
+    """(no kernel, not predicted, note) for the artifact at `path`: `fallbacks` on the graph ORT partitions
+    (`model`, the file as it is, where ONNX Runtime cannot optimize it here; the note says so)."""
+    try:
+        placed, note = basic_optimized(path), ""
+    except Exception as exc:  # noqa: BLE001 - any ORT refusal: predict on the file as it is
+        placed, note = model, f"ONNX Runtime could not optimize it ({str(exc).splitlines()[0][:200]})"
+    return (*fallbacks(placed, family, table), note)
+
+
 def fallbacks(model: onnx.ModelProto, family: str, table: Any) -> tuple[list[str], list[str]]:
     """(nodes without a kernel, nodes not predicted) among those ORT places: the dynamic nodes of `model`
     (ORT's basically optimized graph; constant ones are folded before placement). `table`: the published
     JSEP table (graph.KernelTable), the fallback for signatures not measured on the JSEP bundle."""
-    from recipekit.onnx.localize import Graph
+    from recipekit.onnx.cut import Graph
     from recipekit.targets.webgpu.graph import node_label
 
     dynamic, sigs = Graph(model).dynamic, signatures(model)

@@ -45,16 +45,26 @@ class WebGpuLint(Gate):
     """
 
     name: ClassVar[str] = "webgpu-lint"
-    version: ClassVar[str] = "5"
+    version: ClassVar[str] = "6"
     Config = WebGpuLintConfig
     targets: ClassVar[tuple[str, ...] | None] = ("webgpu",)
     uses_golden: ClassVar[bool] = False
+
+    @classmethod
+    def environment_key(cls) -> dict[str, str | None]:
+        """Part of the gate's key: the kernel tables it predicts placement from (a new measurement re-lints)."""
+        import hashlib
+
+        from recipekit.targets.webgpu.graph import TABLE
+        from recipekit.targets.webgpu.kernels import MEASURED
+
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None for p in (TABLE, MEASURED)}
 
     def check(self, ctx: GateContext) -> GateResult:
         import onnx
 
         from recipekit.targets.webgpu.graph import kernel_table, node_label, zero_size_risks
-        from recipekit.targets.webgpu.kernels import MEASURED, basic_optimized, fallbacks
+        from recipekit.targets.webgpu.kernels import MEASURED, predict
 
         bundle = self.config.bundle or declared_bundle(ctx)
         path = model_path(ctx)
@@ -63,7 +73,7 @@ class WebGpuLint(Gate):
             why = f"bundle {bundle!r} runs every node on the CPU (wasm EP): no WebGPU kernel to check"
             return GateResult("passed", figures={"bundle": bundle}, message=why)
         model = onnx.load(str(path), load_external_data=False)
-        cpu, unknown = fallbacks(basic_optimized(path), family, kernel_table())
+        cpu, unknown, note = predict(path, model, family, kernel_table())
         on_gpu = {node_label(n) for n in model.graph.node} - set(cpu)
         risks, empty = zero_size_risks(model, on_gpu)
         if self.config.confirm_with_blank:
@@ -76,6 +86,7 @@ class WebGpuLint(Gate):
             "nodes": len(model.graph.node),
             "cpu_fallbacks": cpu,
             "not_predicted": unknown,
+            **({"placement_note": note} if note else {}),
             "zero_sized_risks": risks,
             "possibly_empty_tensors": len(empty),
         }
