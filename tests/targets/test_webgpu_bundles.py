@@ -144,3 +144,18 @@ def test_an_interrupted_browser_build_leaves_tmpdir_as_found(tmp_path):
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
     assert left_in(tmp_path / "t") == []
+
+
+@needs_browser
+@pytest.mark.slow
+@pytest.mark.parametrize("bundle", ["jspi", "wasm"])
+def test_the_jspi_and_wasm_bundles_pass_the_browser_gate(tmp_path, bundle):
+    """This Chromium has JSPI (WebAssembly.Suspending); the wasm bundle runs the wasm EP alone."""
+    from recipekit.targets.webgpu.browser import WebGpuBrowser, WebGpuBrowserConfig
+
+    path = models.resize_empty_roi(tmp_path / "m.onnx")
+    ctx = models.gate_context(path, models.recipe(32, bundle=bundle), bundle)
+    out = WebGpuBrowser(WebGpuBrowserConfig()).check(ctx)
+    assert out.status == "passed", out.failures
+    assert {r["ep"] for r in out.figures["comparisons"]} == set(BUNDLES[bundle].eps)
+    assert out.figures["adapter"]["jspi"] is True
