@@ -15,7 +15,6 @@ def nonzero_pad(path: Path, hw: tuple[int, int] = (32, 32), opset: int = 17) -> 
     exactly what JSEP's WebGPU kernels reject ("Program Pad has zero-sized tensor(s) ...").
     """
     import numpy as np
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     nodes = [
@@ -29,18 +28,7 @@ def nonzero_pad(path: Path, hw: tuple[int, int] = (32, 32), opset: int = 17) -> 
         numpy_helper.from_array(np.array(0.5, np.float32), "half"),
         numpy_helper.from_array(np.array([0, 0, 1, 0], np.int64), "pads"),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "nonzero_pad",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, *hw])],
-        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["rows", 4])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="recipekit-tests")
-    model.ir_version = 8
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, str(path))
-    return path
+    return _save(nodes, inits, path, hw, ["rows", 4], opset)
 
 
 def yolo11n_pose(folder: Path, imgsz: int = 320, fixed_shape_nms: bool = False) -> Path:
@@ -225,8 +213,12 @@ def concat_of(path: Path, parts: int, hw: tuple[int, int] = (32, 32)) -> Path:
     return _save(nodes, inits, path, hw, [1, 3 * parts, *hw])
 
 
-def rows_into_gemm(path: Path, hw: tuple[int, int] = (32, 32)) -> Path:
-    """images -> Greater(0.5) -> NonZero -> Transpose -> Cast: (K, 4) rows -> Gemm (/fc/Gemm): K = 0 on a blank."""
+def rows_into_gemm(path: Path, trans_a: int = 0, shape_path: bool = False, hw: tuple[int, int] = (32, 32)) -> Path:
+    """images -> Greater(0.5) -> NonZero -> Transpose -> Cast: (K, 4) rows -> Gemm(W 4x6, b) (/fc/Gemm) -> (K, 6);
+    K = 0 on a blank image.
+
+    `shape_path`: the rows are rebuilt as ConstantOfShape(Shape(rows)) + rows, as torchvision's
+    MultiScaleRoIAlign does, so emptiness travels through a Shape (static analysis loses it)."""
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
@@ -236,8 +228,19 @@ def rows_into_gemm(path: Path, hw: tuple[int, int] = (32, 32)) -> Path:
         helper.make_node("NonZero", ["mask"], ["idx"], name="/NonZero"),
         helper.make_node("Transpose", ["idx"], ["rows_i"], name="/Transpose", perm=[1, 0]),
         helper.make_node("Cast", ["rows_i"], ["rows"], name="/Cast", to=TensorProto.FLOAT),
-        helper.make_node("Gemm", ["rows", "w", "b"], ["output0"], name="/fc/Gemm", transB=1),
     ]
+    a = "rows"
+    if shape_path:
+        nodes += [
+            helper.make_node("Shape", ["rows"], ["shape"], name="/Shape"),
+            helper.make_node("ConstantOfShape", ["shape"], ["zeros"], name="/ConstantOfShape"),
+            helper.make_node("ScatterElements", ["zeros", "rows_i", "rows"], ["scattered"], name="/Scatter"),
+        ]
+        a = "scattered"
+    if trans_a:
+        nodes.append(helper.make_node("Transpose", [a], ["rows_t"], name="/T", perm=[1, 0]))
+        a = "rows_t"
+    nodes.append(helper.make_node("Gemm", [a, "w", "b"], ["output0"], name="/fc/Gemm", transA=trans_a, transB=1))
     inits = [
         numpy_helper.from_array(np.array(0.5, np.float32), "half"),
         numpy_helper.from_array(rng.standard_normal((6, 4)).astype(np.float32), "w"),
