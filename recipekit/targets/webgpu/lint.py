@@ -103,6 +103,7 @@ class WebGpuLint(Gate):
             + f"; {len(risks)} possible zero-sized tensor risk(s), {len(failing)} confirmed; {len(wrong)} node(s) "
             "of a kind WebGPU computes wrongly"
             + (f" (not failing: bundle {bundle!r} accepts zero-sized tensors)" if failing and not fragile else "")
+            + (f"; {BUNDLES[bundle].deprecated}" if BUNDLES[bundle].deprecated else "")
         )
         return GateResult("failed" if failures else "passed", figures=figures, failures=failures, message=message)
 
