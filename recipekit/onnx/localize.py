@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 
 from recipekit.onnx.cut import Graph
 
-KERNEL_FAILED = re.compile(r'Kernel "\[(\w+)\] ([^"]+)" failed')
+# How ORT names the node a run failed in: JSEP ('Kernel "[Pad] /Pad" failed') and every other EP
+# ("Non-zero status code returned while running Softmax node. Name:'/roi_heads/Softmax'").
+KERNEL_FAILED = re.compile(r'Kernel "\[(\w+)\] ([^"]+)" failed|running (\w+) node\. Name:\'([^\']+)\'')
 
 
 @dataclass
@@ -230,8 +232,9 @@ class Search:
         """The node a run error comes from: named by ORT's message, else the first failing prefix (halving)."""
         named = KERNEL_FAILED.search(error)
         if named:
+            op, name = (named.group(1), named.group(2)) if named.group(1) else (named.group(3), named.group(4))
             for i, n in enumerate(self.graph.nodes):
-                if n.name == named.group(2) and n.op_type == named.group(1):
+                if n.name == name and n.op_type == op:
                     return i, ""
         lo, hi = 0, len(self.graph.nodes)  # the first `lo` nodes run; all `hi` nodes fail
         while hi - lo > 1 and self.runs < max_runs:

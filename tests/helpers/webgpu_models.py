@@ -213,12 +213,16 @@ def concat_of(path: Path, parts: int, hw: tuple[int, int] = (32, 32)) -> Path:
     return _save(nodes, inits, path, hw, [1, 3 * parts, *hw])
 
 
-def rows_into_gemm(path: Path, trans_a: int = 0, shape_path: bool = False, hw: tuple[int, int] = (32, 32)) -> Path:
+def rows_into_gemm(
+    path: Path, trans_a: int = 0, shape_path: bool = False, hw: tuple[int, int] = (32, 32), then: str = ""
+) -> Path:
     """images -> Greater(0.5) -> NonZero -> Transpose -> Cast: (K, 4) rows -> Gemm(W 4x6, b) (/fc/Gemm) -> (K, 6);
     K = 0 on a blank image.
 
     `shape_path`: the rows are rebuilt as ConstantOfShape(Shape(rows)) + rows, as torchvision's
-    MultiScaleRoIAlign does, so emptiness travels through a Shape (static analysis loses it)."""
+    MultiScaleRoIAlign does, so emptiness travels through a Shape (static analysis loses it).
+    `then`: "Softmax" (over the 6 columns, as R-CNN box heads score classes) or "ReduceMax" (row-wise)
+    after the Gemm, named /head."""
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
@@ -240,13 +244,18 @@ def rows_into_gemm(path: Path, trans_a: int = 0, shape_path: bool = False, hw: t
     if trans_a:
         nodes.append(helper.make_node("Transpose", [a], ["rows_t"], name="/T", perm=[1, 0]))
         a = "rows_t"
-    nodes.append(helper.make_node("Gemm", [a, "w", "b"], ["output0"], name="/fc/Gemm", transA=trans_a, transB=1))
+    gemm_out = "logits" if then else "output0"
+    nodes.append(helper.make_node("Gemm", [a, "w", "b"], [gemm_out], name="/fc/Gemm", transA=trans_a, transB=1))
+    if then == "Softmax":
+        nodes.append(helper.make_node("Softmax", ["logits"], ["output0"], name="/head", axis=-1))
+    elif then == "ReduceMax":
+        nodes.append(helper.make_node("ReduceMax", ["logits"], ["output0"], name="/head", axes=[1], keepdims=1))
     inits = [
         numpy_helper.from_array(np.array(0.5, np.float32), "half"),
         numpy_helper.from_array(rng.standard_normal((6, 4)).astype(np.float32), "w"),
         numpy_helper.from_array(rng.standard_normal(6).astype(np.float32), "b"),
     ]
-    return _save(nodes, inits, path, hw, ["rows", 6])
+    return _save(nodes, inits, path, hw, ["rows", 1 if then == "ReduceMax" else 6])
 
 
 def resize_empty_roi(path: Path, hw: tuple[int, int] = (32, 32)) -> Path:

@@ -1,10 +1,11 @@
 """Localization (recipekit.onnx.localize) and the onnxruntime-web bundles' measured defects.
 
 Fast: a weight perturbed in one Conv is localized to that Conv (ONNX Runtime as the backend), through the
-library and through `recipekit localize`. Slow (headless Chromium, one page for a whole test): on JSEP each
+library and through `recipekit localize`. Slow (headless Chromium, one page per bundle): on JSEP each
 known defect fails without its fix, the search names its node and the single-node repro fails alone; the
-native bundle runs every one of them right (which is why each fix declares bundles ("jsep",)); the same
-perturbed Conv is localized in the browser on the default bundle.
+native bundle runs every one of them right (which is why those fixes declare bundles ("jsep",)), and has
+defects of its own (an empty Softmax or ReduceMax), found and fixed the same way; the same perturbed Conv
+is localized in the browser on the default bundle.
 """
 
 from __future__ import annotations
@@ -93,7 +94,16 @@ def defect_model(kind: str, folder: Path) -> Path:
         "split": lambda p: models.split_into(p, 9),
         "gemm": models.rows_into_gemm,
         "pad": lambda p: models.nonzero_pad(p, (32, 32)),
+        "softmax": lambda p: models.rows_into_gemm(p, then="Softmax"),
+        "reducemax": lambda p: models.rows_into_gemm(p, then="ReduceMax"),
     }[kind](folder / f"{kind}.onnx")
+
+
+# the native EP's own defects (measured with 1.31.1): empty input to Softmax, ReduceMax, ReduceMin
+NATIVE_DEFECTS = {
+    "Softmax of zero rows": ("softmax", "Softmax"),
+    "row-wise ReduceMax of zero rows": ("reducemax", "ReduceMax"),
+}
 
 
 def fixed(name: str, src: Path, dest: Path) -> Path:
@@ -105,10 +115,9 @@ def fixed(name: str, src: Path, dest: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_jsep_defects_fail_without_their_fix_are_localized_and_fail_alone_and_the_native_bundle_has_none(tmp_path):
+def test_each_bundle_defect_fails_without_its_fix_is_localized_and_its_repro_fails_alone(tmp_path):
     from recipekit.fixes import FIXES
     from recipekit.targets.webgpu.localize import localize_in_browser
-    from recipekit.targets.webgpu.web import run_in_browser
     from recipekit.targets.webgpu.web.run import BrowserSession
 
     pytest.importorskip("recipekit.targets.webgpu.web.run")
@@ -129,13 +138,19 @@ def test_jsep_defects_fail_without_their_fix_are_localized_and_fail_alone_and_th
         # measured with 1.31.1: a Concat of 9 (10 storage buffers) is right on JSEP; its Split into 9 is not
         concat = models.concat_of(tmp_path / "concat.onnx", 9)
         assert localize_in_browser(session, concat, feeds["image"], "jsep", tmp_path / "c").status == "agrees"
-    for what, (kind, case, _op, _fix) in DEFECTS.items():  # one page, every defect graph, the native EP
-        src = tmp_path / f"{kind}.onnx"
-        report = run_in_browser(src, [(case, feeds[case])], "webgpu", eps=("webgpu",))
-        (run,) = report.runs
-        assert not run.error and not run.cases[0].error, (what, run.error, run.cases[0].error)
-        ref = ort_backend(src, feeds[case]).outputs["output0"]
-        np.testing.assert_allclose(run.cases[0].outputs["output0"], ref, rtol=1e-4, atol=1e-4, err_msg=what)
+    with BrowserSession() as session:  # the native EP: none of JSEP's defects; its own, fixed by zero-safe-rows
+        for what, (kind, case, _op, _fix) in DEFECTS.items():
+            src = tmp_path / f"{kind}.onnx"
+            (run,) = session.run(src, [(case, feeds[case])], "webgpu", ("webgpu",)).runs
+            assert not run.error and not run.cases[0].error, (what, run.error, run.cases[0].error)
+            ref = ort_backend(src, feeds[case]).outputs["output0"]
+            np.testing.assert_allclose(run.cases[0].outputs["output0"], ref, rtol=1e-4, atol=1e-4, err_msg=what)
+        for what, (kind, op) in NATIVE_DEFECTS.items():
+            src = defect_model(kind, tmp_path)
+            loc = localize_in_browser(session, src, feeds["blank"], "webgpu", tmp_path / kind)
+            assert_repro(loc, op), what
+            after = fixed("zero-safe-rows", src, tmp_path / f"{kind}-fixed.onnx")
+            assert localize_in_browser(session, after, feeds["blank"], "webgpu", tmp_path / "f").status == "agrees"
 
 
 @pytest.mark.slow

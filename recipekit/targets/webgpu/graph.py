@@ -85,6 +85,26 @@ EMPTY_PRESERVING = {
 JSEP_ZERO_FRAGILE = {"GatherND", "Gemm"}
 # JSEP kernels that drop zero-sized inputs themselves (concat.ts removes empty inputs).
 JSEP_DROPS_EMPTY = {"Concat"}
+# Native WebGPU EP kernels that fail on a zero-sized input (measured with 1.31.1, one kernel at a time:
+# Softmax "Invalid dispatch group size (0, 1, 1)", ReduceMax/ReduceMin "Input tensor cannot be null or
+# empty"); every other op measured takes it, whatever its output (Pad, Gemm, GatherND, LogSoftmax, ...).
+NATIVE_ZERO_FRAGILE = {"Softmax", "ReduceMax", "ReduceMin"}
+
+
+@dataclass(frozen=True)
+class ZeroRules:
+    """What a bundle's kernels do with a zero-sized input: the ops that fail on it, and whether any op whose
+    output is not empty fails too (JSEP: "Program X has zero-sized tensor(s)"), except those that drop it."""
+
+    fragile: frozenset[str]
+    nonempty_output_fails: bool
+    drops_empty: frozenset[str] = frozenset()
+
+
+ZERO_RULES = {
+    "jsep": ZeroRules(frozenset(JSEP_ZERO_FRAGILE), True, frozenset(JSEP_DROPS_EMPTY)),
+    "native": ZeroRules(frozenset(NATIVE_ZERO_FRAGILE), False),
+}
 # Ops whose output is never empty whatever the input (they describe the input).
 NEVER_EMPTY = {"Shape", "Size"}
 # Inputs a kernel reads on the CPU as parameters (ORT registers them as CPU inputs), never as a GPU program
@@ -166,11 +186,14 @@ def fallbacks(model: onnx.ModelProto, table: KernelTable) -> list[str]:
     return out
 
 
-def zero_size_risks(model: onnx.ModelProto, on_gpu: set[str]) -> tuple[list[dict[str, Any]], set[str]]:
+def zero_size_risks(
+    model: onnx.ModelProto, on_gpu: set[str], rules: ZeroRules | None = None
+) -> tuple[list[dict[str, Any]], set[str]]:
     """Nodes in `on_gpu` (labels) fed a possibly empty tensor that may give a non-empty output.
 
     Returns the findings and the set of possibly empty tensor names (figures for the report).
     """
+    rules = rules or ZERO_RULES["jsep"]
     empty: set[str] = set()
     origin: dict[str, str] = {}
     findings = []
@@ -184,7 +207,7 @@ def zero_size_risks(model: onnx.ModelProto, on_gpu: set[str]) -> tuple[list[dict
             continue
         if not fed or node.op_type in NEVER_EMPTY:
             continue
-        if node_label(node) in on_gpu and node.op_type in JSEP_ZERO_FRAGILE:
+        if node_label(node) in on_gpu and node.op_type in rules.fragile:
             findings.append(
                 {
                     "node": node_label(node),
@@ -194,7 +217,12 @@ def zero_size_risks(model: onnx.ModelProto, on_gpu: set[str]) -> tuple[list[dict
                     "outputs": list(node.output),
                 }
             )
-        elif node_label(node) in on_gpu and not _preserves(node, empty) and node.op_type not in JSEP_DROPS_EMPTY:
+        elif (
+            rules.nonempty_output_fails
+            and node_label(node) in on_gpu
+            and not _preserves(node, empty)
+            and node.op_type not in rules.drops_empty
+        ):
             findings.append(
                 {
                     "node": node_label(node),
@@ -227,20 +255,23 @@ def sizes_on(model_path: Path, feeds: dict[str, Any]) -> dict[str, int]:
     return {n: int(getattr(v, "size", 1)) for n, v in zip(names, values, strict=True)}
 
 
-def observed_risks(model: onnx.ModelProto, on_gpu: set[str], sizes: dict[str, int]) -> list[dict[str, Any]]:
-    """Nodes in `on_gpu` that got a zero-sized input in a real run (`sizes`) and fail on it in JSEP:
-    a fragile kernel, or one whose output is not empty (JSEP rejects the empty input)."""
+def observed_risks(
+    model: onnx.ModelProto, on_gpu: set[str], sizes: dict[str, int], rules: ZeroRules | None = None
+) -> list[dict[str, Any]]:
+    """Nodes in `on_gpu` that got a zero-sized input in a real run (`sizes`) and fail on it by `rules`:
+    a fragile kernel, or (JSEP) one whose output is not empty."""
     from recipekit.onnx.cut import Graph
 
+    rules = rules or ZERO_RULES["jsep"]
     dynamic, findings = Graph(model).dynamic, []
     for node in model.graph.node:
         label = node_label(node)
         fed = [t for t in data_inputs(node, dynamic) if sizes.get(t) == 0]
-        if not fed or label not in on_gpu or node.op_type in NEVER_EMPTY | JSEP_DROPS_EMPTY:
+        if not fed or label not in on_gpu or node.op_type in NEVER_EMPTY | rules.drops_empty:
             continue
-        if node.op_type in JSEP_ZERO_FRAGILE:
+        if node.op_type in rules.fragile:
             why = "kernel fails on zero-sized input"
-        elif any(sizes.get(t, 0) > 0 for t in node.output):
+        elif rules.nonempty_output_fails and any(sizes.get(t, 0) > 0 for t in node.output):
             why = "zero-sized input, non-empty output"
         else:
             continue

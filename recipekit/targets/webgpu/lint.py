@@ -63,7 +63,7 @@ class WebGpuLint(Gate):
     def check(self, ctx: GateContext) -> GateResult:
         import onnx
 
-        from recipekit.targets.webgpu.graph import kernel_table, node_label, zero_size_risks
+        from recipekit.targets.webgpu.graph import kernel_table, node_label
         from recipekit.targets.webgpu.kernels import MEASURED, predict
 
         bundle = self.config.bundle or declared_bundle(ctx)
@@ -75,9 +75,7 @@ class WebGpuLint(Gate):
         model = onnx.load(str(path), load_external_data=False)
         cpu, unknown, note = predict(path, model, family, kernel_table())
         on_gpu = {node_label(n) for n in model.graph.node} - set(cpu)
-        risks, empty = zero_size_risks(model, on_gpu)
-        if self.config.confirm_with_blank:
-            risks = self._confirm(ctx, path, model, risks, on_gpu)
+        risks, empty = self.risks(ctx, path, model, on_gpu)
         wrong = miscomputed(model, on_gpu, bundle)
         figures = {
             "miscomputed": wrong,
@@ -88,11 +86,10 @@ class WebGpuLint(Gate):
             "not_predicted": unknown,
             **({"placement_note": note} if note else {}),
             "zero_sized_risks": risks,
-            "possibly_empty_tensors": len(empty),
+            "possibly_empty_tensors": empty,
         }
-        failing = [r for r in risks if r.get("confirmed", True)]
-        fragile = family == "jsep"  # the native EP accepts zero-sized tensors (measured)
-        failures = [zero_size_failure(r) for r in failing] if fragile and self.config.fail_on_zero_sized else []
+        failing = [r for r in risks if r.get("confirmed", True) and family in r["fails_on"]]
+        failures = [zero_size_failure(r, family) for r in failing] if self.config.fail_on_zero_sized else []
         if wrong and self.config.fail_on_miscomputed:
             failures += [f"{w['node']}: {w['why']}: onnxruntime-web computes it wrongly ({w['fix']})" for w in wrong]
         if cpu and self.config.fail_on_fallback:
@@ -100,23 +97,17 @@ class WebGpuLint(Gate):
         message = (
             f"{len(cpu)} CPU fallback(s) on the {bundle} bundle's WebGPU EP"
             + (f" ({len(unknown)} node(s) not predicted)" if unknown else "")
-            + f"; {len(risks)} possible zero-sized tensor risk(s), {len(failing)} confirmed; {len(wrong)} node(s) "
+            + f"; {len(risks)} possible zero-sized tensor risk(s) on some bundle, {len(failing)} confirmed failing "
+            f"on this one; {len(wrong)} node(s) "
             "of a kind WebGPU computes wrongly"
-            + (f" (not failing: bundle {bundle!r} accepts zero-sized tensors)" if failing and not fragile else "")
             + (f"; {BUNDLES[bundle].deprecated}" if BUNDLES[bundle].deprecated else "")
         )
         return GateResult("failed" if failures else "passed", figures=figures, failures=failures, message=message)
 
-    def _confirm(
-        self, ctx: GateContext, path: Path, model: Any, risks: list[dict[str, Any]], on_gpu: set[str]
-    ) -> list[dict[str, Any]]:
-        """Mark each static finding confirmed or not by a real blank-image run (ORT CPU, all tensors), and
-        add the GPU nodes that got an empty tensor in that run and fail on it (sizes computed through
-        Shape/ConstantOfShape, which the static pass does not follow: torchvision's RoI heads).
-
-        If ONNX Runtime cannot run it, every static finding stays confirmed (the static verdict stands)."""
+    def _blank_sizes(self, ctx: GateContext, path: Path, model: Any) -> tuple[dict[str, int] | None, str]:
+        """Element count of every tensor when ORT CPU runs a blank image, or why it could not."""
         from recipekit.onnx.preprocess import blank_tensor
-        from recipekit.targets.webgpu.graph import observed_risks, sizes_on
+        from recipekit.targets.webgpu.graph import sizes_on
 
         inits = {i.name for i in model.graph.initializer}
         first = next(i for i in model.graph.input if i.name not in inits)
@@ -128,37 +119,75 @@ class WebGpuLint(Gate):
             else tuple(ctx.recipe.export.imgsz)
         )
         try:
-            sizes = sizes_on(path, {first.name: blank_tensor(hw, ctx.recipe.input.preprocess, self.config.blank_value)})
+            blank = blank_tensor(hw, ctx.recipe.input.preprocess, self.config.blank_value)
+            return sizes_on(path, {first.name: blank}), ""
         except Exception as exc:  # noqa: BLE001 - any ORT refusal keeps the static findings
-            for r in risks:
-                r["confirmed"], r["confirm_error"] = True, str(exc).splitlines()[0][:300]
-            return risks
-        for r in risks:  # an empty input that gives an empty output is skipped by JSEP (unless fragile)
-            fragile = r["why"].startswith("kernel fails")
-            outputs = r.pop("outputs", [])
-            r["confirmed"] = sizes.get(r["input"]) == 0 and (fragile or any(sizes.get(o, 1) > 0 for o in outputs))
-        static = {r["node"] for r in risks if r["confirmed"]}
-        return risks + [r for r in observed_risks(model, on_gpu, sizes) if r["node"] not in static]
+            return None, str(exc).splitlines()[0][:300]
+
+    def risks(self, ctx: GateContext, path: Path, model: Any, on_gpu: set[str]) -> tuple[list[dict[str, Any]], int]:
+        """Zero-size findings by every bundle family's rules, each with the families it fails (`fails_on`),
+        confirmed or not by a real blank-image run; and how many tensors can be empty."""
+        from recipekit.targets.webgpu.graph import ZERO_RULES, observed_risks, zero_size_risks
+
+        sizes, error = self._blank_sizes(ctx, path, model) if self.config.confirm_with_blank else (None, "")
+        merged: dict[tuple[str, str], dict[str, Any]] = {}
+        empty: set[str] = set()
+        for family, rules in ZERO_RULES.items():
+            found, maybe = zero_size_risks(model, on_gpu, rules)
+            empty |= maybe
+            if self.config.confirm_with_blank:
+                found = _confirmed(found, sizes, error) + (observed_risks(model, on_gpu, sizes, rules) if sizes else [])
+            for r in found:
+                kept = merged.setdefault((r["node"], r["input"]), {**r, "fails_on": []})
+                kept["fails_on"].append(family)
+                kept["confirmed"] = kept.get("confirmed", True) and r.get("confirmed", True)
+        risks = list(merged.values())
+        for r in risks:
+            r.pop("outputs", None)
+            if not self.config.confirm_with_blank:
+                r.pop("confirmed", None)
+        return risks, len(empty)
 
 
-NATIVE = "bundle: webgpu (the native WebGPU EP accepts zero-sized tensors)"
+def _confirmed(risks: list[dict[str, Any]], sizes: dict[str, int] | None, error: str) -> list[dict[str, Any]]:
+    """Each static finding marked confirmed when its tensor is really empty on the blank image (and, for an
+    op that fails only with a non-empty output, the output is not empty); the static verdict stands when
+    ORT could not run the blank image (`error`). Only confirmed findings and the unconfirmed static ones."""
+    out = []
+    for r in risks:
+        if sizes is None:
+            out.append({**r, "confirmed": True, "confirm_error": error})
+            continue
+        fragile = r["why"].startswith("kernel fails")
+        outputs = r.get("outputs", [])
+        ok = sizes.get(r["input"]) == 0 and (fragile or any(sizes.get(o, 1) > 0 for o in outputs))
+        out.append({**r, "confirmed": ok})
+    return out
+
+
+NATIVE = "bundle: webgpu (the native WebGPU EP takes it)"
+ROWS = "the zero-safe-rows fix gives it a sentinel row (row-wise; none exists for a global reduction)"
 FIXES = {
-    "Gemm": "the zero-safe-gemm fix gives it a sentinel row, or " + NATIVE,
-    "GatherND": "the zero-safe-gathernd fix gives it a sentinel index row, or " + NATIVE,
-    "Reshape": "the zero-safe-reshape fix makes a static -1 explicit",
-    "Pad": "for Ultralytics exports with embedded NMS the fixed-shape-nms fix; otherwise " + NATIVE,
+    "jsep": {
+        "Gemm": "the zero-safe-gemm fix gives it a sentinel row, or " + NATIVE,
+        "GatherND": "the zero-safe-gathernd fix gives it a sentinel index row, or " + NATIVE,
+        "Reshape": "the zero-safe-reshape fix makes a static -1 explicit",
+        "Pad": "for Ultralytics exports with embedded NMS the fixed-shape-nms fix; otherwise " + NATIVE,
+    },
+    "native": {"Softmax": ROWS, "ReduceMax": ROWS, "ReduceMin": ROWS},
 }
+WHO = {"jsep": "JSEP WebGPU kernels fail on this", "native": "the native WebGPU EP fails on this"}
 
 
-def zero_size_failure(r: dict[str, Any]) -> str:
-    """One finding: the node, the tensor and where it comes from, why JSEP fails, and the fix (or none)."""
+def zero_size_failure(r: dict[str, Any], family: str) -> str:
+    """One finding: the node, the tensor and where it comes from, why the bundle fails, and the fix (or none)."""
     op = r["node"].split(" ")[0]
-    fix = FIXES.get(op, f"no recipekit fix for {op}: {NATIVE}")
+    none = f"no recipekit fix for {op}" + (f": {NATIVE}" if family == "jsep" else "")
     return (
         f"{r['node']} gets tensor {r['input']!r}"
         + (f" (downstream of {r['from']})" if r["from"] else "")
         + f", which {'is zero-sized on a blank image' if 'confirmed' in r else 'can be zero-sized'}: {r['why']} "
-        f"(JSEP WebGPU kernels fail on this); fix: {fix}"
+        f"({WHO[family]}); fix: {FIXES[family].get(op, none)}"
     )
 
 
