@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ep", default=None, help="execution provider in the browser (default: the bundle's first)")
     p.add_argument("--image", help="an image, preprocessed as the artifact's manifest says (default: its sample)")
     p.add_argument("--blank", type=int, metavar="VALUE", help="a uniform image of this pixel value instead")
+    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="input size where the model's is dynamic")
     p.add_argument("--reference", help="the ONNX that ORT CPU runs as the reference (default: the artifact's model)")
     p.add_argument("--out", help="folder for localization.json and the repro (default: ./localize-<model>)")
     p.add_argument("--runs", type=int, default=16, help="most backend runs (default 16)")
@@ -60,7 +61,10 @@ def _feeds(model: Path, manifest: dict[str, Any], args: argparse.Namespace) -> t
     dims = [d.dim_value for d in first.type.tensor_type.shape.dim]
     pre = Preprocess.model_validate(manifest.get("preprocess") or {})
     nchw = pre.layout == "nchw"
-    hw = tuple(dims[2:4] if nchw else dims[1:3]) if len(dims) == 4 and all(dims[1:]) else tuple(manifest["input_size"])
+    static = tuple(dims[2:4] if nchw else dims[1:3]) if len(dims) == 4 and all(dims[1:]) else None
+    hw = tuple(args.size or static or manifest.get("input_size") or ())
+    if len(hw) != 2:
+        raise UsageError(f"{model}: its input size is dynamic: give --size H W")
     image = args.image or (str(model.parent / manifest["sample"]) if manifest.get("sample") else None)
     if args.blank is not None or image is None:
         value = args.blank or 0
