@@ -56,8 +56,15 @@ class WebGpuBrowserConfig(ToleranceConfig):
     timeout_s: float = Field(
         600.0,
         gt=0,
-        description="time allowed for the whole browser run (SwiftShader, the software WebGPU adapter, is slow on a "
-        "busy machine)",
+        description="time allowed for the whole browser run, at least (SwiftShader, the software WebGPU adapter, is "
+        "slow on a busy machine)",
+    )
+    slowdown: float = Field(
+        400.0,
+        gt=0,
+        description="...or this many times what ONNX Runtime on the CPU took for the same cases, if longer: a "
+        "heavier model, or a busier machine (both slow the reference too), gets more time (SwiftShader runs "
+        "convolutions ~80x slower than the wasm EP here)",
     )
     fail_on_fallback: bool = Field(False, description="fail when ORT places any node of the webgpu session on the CPU")
     fast: bool = Field(
@@ -108,36 +115,39 @@ class WebGpuBrowser(Gate):
 
             shutil.rmtree(ctx.report_dir / LOCALIZE, ignore_errors=True)
         cases, skipped = self.cases(ctx, path)
-        refs = reference(ctx.onnx_path, cases)
+        refs, cpu_s = reference(ctx.onnx_path, cases)
+        budget = max(self.config.timeout_s, self.config.slowdown * cpu_s)
         fast = FAST_DAWN if self.config.fast else ()
-        result, report = self.run(ctx, path, bundle, cases, refs, fast, confirm=not fast)
+        result, report = self.run(ctx, path, bundle, cases, refs, fast, budget, confirm=not fast)
         # confirm without the fast toggles, and only that run counts; a page that ran out of time is not
         # something the toggles cause (they only make it faster): no second run of the same length
         if fast and result.status == "failed" and not report.error.startswith(TIMED_OUT):
             first = result.failures[:3]
-            result, _ = self.run(ctx, path, bundle, cases, refs, (), confirm=True)
+            result, _ = self.run(ctx, path, bundle, cases, refs, (), budget, confirm=True)
             result.figures["fast_run_failures"] = first
             fast = ()
         result.figures["dawn_toggles"] = list(fast)
         result.figures["cases_not_run"] = skipped
+        result.figures["time_budget_s"] = round(budget, 1)
         return result
 
     def run(
-        self, ctx: GateContext, path: Any, bundle: str, cases: list, refs: dict, toggles: tuple[str, ...], confirm: bool
-    ) -> tuple[GateResult, Any]:
+        self, ctx: GateContext, path: Any, bundle: str, cases: list, refs: dict, toggles: tuple[str, ...],
+        budget: float, confirm: bool,
+    ) -> tuple[GateResult, Any]:  # fmt: skip
         """One Chromium page: the cases on every EP, and (`confirm`: the run that counts) a localization of
         the first failure on the WebGPU EP, in the same page."""
         from recipekit.targets.webgpu.web.run import BrowserSession
 
         eps = tuple(self.config.eps or BUNDLES[bundle].eps)
         with BrowserSession(ctx.state, toggles) as session:
-            report = session.run(path, cases, bundle, eps, self.config.timeout_s)
+            report = session.run(path, cases, bundle, eps, budget)
             result = self.decide(ctx, report, refs)
             if BUNDLES[bundle].needs_jspi and report.adapter and not report.adapter.get("jspi", True):
                 why = f"bundle {bundle!r} needs JSPI (WebAssembly.Suspending), which this Chromium lacks"
                 return GateResult("unavailable", message=why, failures=[why]), report
             if confirm and result.status == "failed" and self.config.localize:
-                self.localize(ctx, session, path, bundle, cases, refs, report, result)
+                self.localize(ctx, session, path, bundle, cases, report, result, budget)
         return result, report
 
     def cases(self, ctx: GateContext, path: Any) -> tuple[list[tuple[str, dict[str, np.ndarray]]], list[str]]:
@@ -171,7 +181,15 @@ class WebGpuBrowser(Gate):
         return out, skipped
 
     def localize(
-        self, ctx: GateContext, session: Any, path: Any, bundle: str, cases: list, refs: dict, report: Any, result: Any
+        self,
+        ctx: GateContext,
+        session: Any,
+        path: Any,
+        bundle: str,
+        cases: list,
+        report: Any,
+        result: Any,
+        budget: float,
     ) -> None:
         """Localize the first failing (WebGPU EP, case) in `session`; the finding joins the result."""
         import tempfile
@@ -191,7 +209,7 @@ class WebGpuBrowser(Gate):
             folder = ctx.report_dir / LOCALIZE if ctx.report_dir else Path(tmp)  # no report folder: not kept
             loc = localize_in_browser(
                 session, path, dict(cases)[case], bundle, folder, ctx.onnx_path, suspects, error, tol, gpu.ep,
-                self.config.localize_runs,
+                self.config.localize_runs, budget,
             )  # fmt: skip
         if not ctx.report_dir:
             loc.repro = None
@@ -300,9 +318,16 @@ def _hw(case: str) -> tuple[int, int] | None:
         return None
 
 
-def reference(path: Any, cases: list[tuple[str, dict[str, np.ndarray]]]) -> dict[str, dict[str, np.ndarray]]:
-    """ONNX Runtime on the CPU, the fixed ONNX, same inputs: what every browser EP must reproduce."""
+def reference(
+    path: Any, cases: list[tuple[str, dict[str, np.ndarray]]]
+) -> tuple[dict[str, dict[str, np.ndarray]], float]:
+    """ONNX Runtime on the CPU, the fixed ONNX, same inputs: what every browser EP must reproduce; and the
+    seconds its runs took (the browser's time budget scales with them)."""
+    import time
+
     from recipekit.onnx.runtime import OrtRunner
 
     runner = OrtRunner(path)
-    return {name: dict(zip(runner.output_names, runner.run(feeds), strict=True)) for name, feeds in cases}
+    start = time.monotonic()
+    refs = {name: dict(zip(runner.output_names, runner.run(feeds), strict=True)) for name, feeds in cases}
+    return refs, time.monotonic() - start

@@ -41,11 +41,13 @@ def localize_in_browser(
     tol: Tolerance | None = None,
     ep: str = "webgpu",
     max_runs: int = 16,
+    timeout: float = 600.0,
 ) -> Localization:
-    """recipekit.onnx.localize.localize with the browser backend (same bundle, EP and Dawn toggles)."""
+    """recipekit.onnx.localize.localize with the browser backend (same bundle, EP and Dawn toggles); `timeout`:
+    per backend run."""
     from recipekit.onnx.localize import localize
 
-    backend = browser_backend(session, bundle, ep)
+    backend = browser_backend(session, bundle, ep, timeout)
     return localize(subject, feeds, backend, work, reference, suspects, tol=tol, max_runs=max_runs, known_error=error)
 
 
