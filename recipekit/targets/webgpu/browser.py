@@ -80,6 +80,7 @@ class WebGpuBrowserConfig(ToleranceConfig):
 # confirms every failure in a run without these toggles (what browsers ship). Validation stays on:
 # an invalid call fails in every browser, so skipping it could pass a broken artifact.
 FAST_DAWN = ("disable_robustness", "disable_workgroup_init")
+CPU_OVERHEAD_S = 0.05  # ORT CPU's first-run overhead (allocations): it does not scale with the model's work
 LOCALIZE = "webgpu-browser"  # the gate's folder in the build's report folder (the repro, its inputs)
 TIMED_OUT = "no report from the page within"  # recipekit.targets.webgpu.web.run's time-out report
 
@@ -116,7 +117,7 @@ class WebGpuBrowser(Gate):
             shutil.rmtree(ctx.report_dir / LOCALIZE, ignore_errors=True)
         cases, skipped = self.cases(ctx, path)
         refs, cpu_s = reference(ctx.onnx_path, cases)
-        budget = max(self.config.timeout_s, self.config.slowdown * cpu_s)
+        budget = max(self.config.timeout_s, self.config.slowdown * max(0.0, cpu_s - CPU_OVERHEAD_S))
         fast = FAST_DAWN if self.config.fast else ()
         result, report = self.run(ctx, path, bundle, cases, refs, fast, budget, confirm=not fast)
         # confirm without the fast toggles, and only that run counts; a page that ran out of time is not
