@@ -66,29 +66,35 @@ class Chromium:
     def __init__(
         self, executable: str, url: str, extra_flags: tuple[str, ...] = (), cache: GpuCache | None = None
     ) -> None:
-        self.root = make_tempdir("chromium")  # swept by the next build if this process is SIGKILLed
-        self.profile = self.root / "profile"
-        self.profile.mkdir()
-        self.tmp = _singleton_dir(self.root)
-        self.cache = cache
-        if cache is not None:
-            cache.seed(self.profile)
-        self._log = open(self.root / "chromium.log", "w+b")  # noqa: SIM115
-        args = [executable, *FLAGS, *extra_flags, f"--user-data-dir={self.profile}", url]
-        self.proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "TMPDIR": str(self.tmp)},  # its singleton socket folder and temp files stay ours
-            start_new_session=True,  # Ctrl-C reaches the build, which closes Chromium in order
-            preexec_fn=preexec_die_with_parent,  # SIGKILL of the build kills Chromium (and so its helpers)
-        )
         self._lock = threading.Lock()
-        atexit.register(self.close)
+        self.root = make_tempdir("chromium")  # swept by the next build if this process is SIGKILLed
+        self.tmp = self.root / "t"
+        self.proc: subprocess.Popen | None = None
+        self.cache = cache
+        atexit.register(self.close)  # from here on, whatever interrupts the start, close removes it all
+        try:
+            self.profile = self.root / "profile"
+            self.profile.mkdir()
+            self.tmp = _singleton_dir(self.root)
+            if cache is not None:
+                cache.seed(self.profile)
+            self._log = open(self.root / "chromium.log", "w+b")  # noqa: SIM115
+            args = [executable, *FLAGS, *extra_flags, f"--user-data-dir={self.profile}", url]
+            self.proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "TMPDIR": str(self.tmp)},  # its singleton socket folder and temp files stay ours
+                start_new_session=True,  # Ctrl-C reaches the build, which closes Chromium in order
+                preexec_fn=preexec_die_with_parent,  # SIGKILL of the build kills Chromium (and so its helpers)
+            )
+        except BaseException:  # Ctrl-C while starting: nothing half-started is left
+            self.close()
+            raise
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return self.proc is not None and self.proc.poll() is None
 
     def log_tail(self, limit: int = 4000) -> str:
         """The end of Chromium's own output (for error messages)."""
@@ -96,31 +102,39 @@ class Chromium:
         self._log.seek(0)
         return self._log.read().decode("utf-8", "replace")[-limit:]
 
-    def close(self) -> None:
-        """SIGTERM Chromium's process group, SIGKILL it after 5 s, and delete its folder (profile, log, TMPDIR)."""
+    def close(self, hurry: bool = False) -> None:
+        """SIGTERM Chromium's process group, SIGKILL it after 5 s (at once when `hurry`: an interrupted build
+        has a few seconds to clean up), and delete its folder (profile, log, TMPDIR)."""
         with self._lock:
-            if self.proc.returncode is None:
-                _signal_group(self.proc.pid, signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    _signal_group(self.proc.pid, signal.SIGKILL)
-                    self.proc.wait(timeout=5)
-            _signal_group(self.proc.pid, signal.SIGKILL)  # helpers that outlived the browser process
-            _wait_group_gone(self.proc.pid, 5.0)
-            if not self._log.closed:
-                self._log.close()
-            if self.cache is not None and self.profile.is_dir():
-                self.cache.keep(self.profile)
-            shutil.rmtree(self.root, ignore_errors=True)
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            try:
+                if self.proc is not None:
+                    self._stop(hurry)
+                    if self.cache is not None and self.profile.is_dir():
+                        self.cache.keep(self.profile)
+            finally:  # a second Ctrl-C while stopping still leaves nothing behind
+                log = getattr(self, "_log", None)
+                if log is not None and not log.closed:
+                    log.close()
+                shutil.rmtree(self.root, ignore_errors=True)
+                shutil.rmtree(self.tmp, ignore_errors=True)
         atexit.unregister(self.close)
+
+    def _stop(self, hurry: bool) -> None:
+        if self.proc.returncode is None and not hurry:
+            _signal_group(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        _signal_group(self.proc.pid, signal.SIGKILL)  # helpers that outlived the browser process
+        _wait_group_gone(self.proc.pid, 5.0)
 
     def __enter__(self) -> Chromium:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        self.close(hurry=kind is not None)
 
 
 SOCKET_PATH_MAX = 107  # sun_path: Chromium aborts ("Socket path too long") when its singleton socket's is longer

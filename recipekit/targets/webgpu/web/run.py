@@ -111,12 +111,13 @@ class BrowserSession:
             raise
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object = None, *exc: object) -> None:
+        """Our folder first (it is ours alone), then Chromium (at once when interrupted), the server."""
         import shutil
 
-        while self._stack:
-            self._stack.pop().__exit__(None, None, None)
         shutil.rmtree(self.tmp, ignore_errors=True)
+        while self._stack:
+            self._stack.pop().__exit__(kind, None, None)
 
     def run(
         self,
