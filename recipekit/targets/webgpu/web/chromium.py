@@ -128,6 +128,8 @@ class Chromium:
                 _signal_group(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
         _signal_group(self.proc.pid, signal.SIGKILL)  # helpers that outlived the browser process
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)  # reaped: no zombie left in the group
         _wait_group_gone(self.proc.pid, 5.0)
 
     def __enter__(self) -> Chromium:
