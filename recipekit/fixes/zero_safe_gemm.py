@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from recipekit.fixes.sentinel import SentinelRowFix
-from recipekit.onnx.util import dims as value_dims
 
 if TYPE_CHECKING:
     import onnx
@@ -42,15 +41,10 @@ class ZeroSafeGemm(SentinelRowFix):
     def analyse(self, model: onnx.ModelProto) -> list[dict[str, Any]]:
         """Per Gemm with a data-dependent row count: is it fixable, is it already guarded, its sentinel row."""
         import numpy as np
-        from onnx import helper, shape_inference
+        from onnx import helper
 
         g = model.graph
-        inferred = shape_inference.infer_shapes(model, data_prop=True).graph
-        dims = {v.name: value_dims(v) for v in [*inferred.value_info, *inferred.input, *inferred.output]}
-        dtypes = {v.name: v.type.tensor_type.elem_type for v in [*inferred.value_info, *inferred.input]}
-        dtypes.update({i.name: i.data_type for i in g.initializer})
-        batch = {d for i in g.input for d in (dims.get(i.name) or []) if isinstance(d, str)}
-        producers = {o: n for n in g.node for o in n.output}
+        dims, dtypes, batch, producers = self.shapes(model)
         rows = []
         for node in g.node:
             if node.op_type != "Gemm":

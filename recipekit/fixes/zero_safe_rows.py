@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from recipekit.fixes.sentinel import SentinelRowFix
-from recipekit.onnx.util import dims as value_dims
 
 if TYPE_CHECKING:
     import onnx
@@ -44,14 +43,10 @@ class ZeroSafeRows(SentinelRowFix):
 
     def analyse(self, model: onnx.ModelProto) -> list[dict[str, Any]]:
         import numpy as np
-        from onnx import helper, shape_inference
+        from onnx import helper
 
         g = model.graph
-        inferred = shape_inference.infer_shapes(model, data_prop=True).graph
-        dims = {v.name: value_dims(v) for v in [*inferred.value_info, *inferred.input, *inferred.output]}
-        dtypes = {v.name: v.type.tensor_type.elem_type for v in [*inferred.value_info, *inferred.input]}
-        batch = {d for i in g.input for d in (dims.get(i.name) or []) if isinstance(d, str)}
-        producers = {o: n for n in g.node for o in n.output}
+        dims, dtypes, batch, producers = self.shapes(model)
         consts = {t.name: t for t in g.initializer}
         rows = []
         for node in g.node:
