@@ -31,6 +31,10 @@ COMMANDS = {
         "recipekit.cli.doit",
         "doit's commands on a build's tasks: recipekit doit RECIPE... -- list|info|clean|ignore|forget|dumpdb",
     ),
+    "localize": (
+        "recipekit.cli.localize",
+        "find the first node whose output on a runtime (a browser bundle, ORT) disagrees with ORT CPU; cut a repro",
+    ),
     "device-check": (
         "recipekit.cli.device",
         "run a trt-jetson bundle's check program here (--backend ort) or on the device",

@@ -15,6 +15,7 @@ FIXES = Registry(
         "zero-safe-reshape": "recipekit.fixes.zero_safe_reshape:ZeroSafeReshape",
         "zero-safe-gemm": "recipekit.fixes.zero_safe_gemm:ZeroSafeGemm",
         "zero-safe-gathernd": "recipekit.fixes.zero_safe_gathernd:ZeroSafeGatherNd",
+        "zero-safe-rows": "recipekit.fixes.zero_safe_rows:ZeroSafeRows",
         "split-grouped-conv": "recipekit.fixes.split_grouped_conv:SplitGroupedConv",
         "rtmo-rect-priors": "recipekit.sources.mmpose.rtmo_rect_priors:RtmoRectPriors",
     },

@@ -51,6 +51,10 @@ class OnnxFix(Plugin):
 
     stage: ClassVar[Literal["onnx", "source"]] = "onnx"
     summary: ClassVar[str] = ""
+    bundles: ClassVar[tuple[str, ...] | None] = None
+    """The onnxruntime-web bundles whose defect this fix works around (measured, README "WebGPU"); None: not
+    a workaround of one runtime's defect, so always checked. A recipe whose webgpu target ships none of them
+    records the fix `not-needed` and leaves the graph as it is (`not_needed`)."""
 
     def check(self, model: onnx.ModelProto, ctx: FixContext) -> Check:
         raise NotImplementedError
@@ -60,6 +64,42 @@ class OnnxFix(Plugin):
 
     def guarantee(self, model: onnx.ModelProto, ctx: FixContext) -> Guarantee:
         raise NotImplementedError
+
+
+def shipped_bundles(recipe: Recipe) -> list[str]:
+    """The onnxruntime-web bundles the recipe's webgpu target ships (none without a webgpu target).
+
+    Read from the target's validated config, whose default is the target's default bundle."""
+    entry = recipe.targets.get("webgpu")
+    bundle = getattr(entry.config, "bundle", None) if entry is not None else None
+    return [str(bundle)] if bundle else []
+
+
+def chain_bundles(recipe: Recipe, names: list[str]) -> dict[str, list[str]]:
+    """{"bundles": the bundles the recipe ships} when a fix among `names` works around a bundle's defect
+    (the fix step's config: hashed into its key, read by `not_needed`), else {}."""
+    from recipekit.fixes import FIXES
+
+    if all(getattr(FIXES.get(n), "bundles", None) is None for n in names):
+        return {}
+    return {"bundles": shipped_bundles(recipe)}
+
+
+def not_needed(fix: type[OnnxFix] | type[SourceFix], shipped: list[str]) -> str:
+    """Why a bundle workaround is not needed when the recipe ships the bundles `shipped` ("" when it is
+    needed, or the fix is no workaround)."""
+    wanted = getattr(fix, "bundles", None)
+    if wanted is None:
+        return ""
+    if any(b in wanted for b in shipped):
+        return ""
+    which = "/".join(wanted)
+    if not shipped:
+        return f"works around a defect of onnxruntime-web's {which} bundle, and the recipe has no webgpu target"
+    return (
+        f"works around a defect of onnxruntime-web's {which} bundle; the webgpu target ships the "
+        f"{shipped[0]!r} bundle, which has no such defect (measured)"
+    )
 
 
 class SourceFix(Plugin):

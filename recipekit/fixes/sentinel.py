@@ -27,6 +27,22 @@ class SentinelRowFix(OnnxFix):
         """Per node at risk: node, name, fixable, why (if not), guarded, and for fixable ones zero and axis."""
         raise NotImplementedError
 
+    @staticmethod
+    def shapes(model: onnx.ModelProto) -> tuple[dict[str, Any], dict[str, int], set[str], dict[str, Any]]:
+        """Inferred dims and element types of every tensor (shape inference with data propagation), the
+        symbolic dims of the graph inputs (batch-like: not data-dependent rows), and each tensor's producer."""
+        from onnx import shape_inference
+
+        from recipekit.onnx.util import dims as value_dims
+
+        g = model.graph
+        inferred = shape_inference.infer_shapes(model, data_prop=True).graph
+        dims = {v.name: value_dims(v) for v in [*inferred.value_info, *inferred.input, *inferred.output]}
+        dtypes = {v.name: v.type.tensor_type.elem_type for v in [*inferred.value_info, *inferred.input]}
+        dtypes.update({i.name: i.data_type for i in g.initializer})
+        batch = {d for i in g.input for d in (dims.get(i.name) or []) if isinstance(d, str)}
+        return dims, dtypes, batch, {o: n for n in g.node for o in n.output}
+
     def is_guard(self, producer: Any, node: Any) -> bool:
         return producer is not None and producer.op_type == "Concat" and producer.name == node.name + self.suffix
 

@@ -1,10 +1,11 @@
 """split-grouped-conv: a grouped Conv whose output channels per group are not a multiple of 4 becomes
 one Conv per group (Split -> Convs -> Concat).
 
-onnxruntime-web's WebGPU Conv (JSEP and the C++ WebGPU EP, 1.30.0) computes such grouped
-convolutions wrongly: RTMO's pose branch (144 channels in 8 groups of 18) is off by up to 7 on
-SwiftShader while ONNX Runtime's CPU is exact; groups of 10 or 6 channels fail alike, groups of 12,
-16, 36 or 72 and depthwise convolutions are right (measured one Conv at a time, headless Chromium).
+onnxruntime-web's JSEP WebGPU Conv computes such grouped convolutions wrongly: RTMO's pose branch
+(144 channels in 8 groups of 18) is off by up to 10 on SwiftShader while ONNX Runtime's CPU is exact;
+groups of 9, 10 or 6 channels fail alike, groups of 12, 16, 36 or 72 and depthwise convolutions are
+right (measured one Conv at a time, headless Chromium). The native WebGPU EP (bundles `webgpu` and
+`jspi`) computes them right in 1.31.1 (it got them wrong in 1.30.0), so the fix is a JSEP workaround.
 Each group as its own Conv (group=1) is the same arithmetic, which every backend computes right.
 Only Convs with constant weights are rewritten; the others are reported.
 """
@@ -26,6 +27,7 @@ class SplitGroupedConv(OnnxFix):
     name: ClassVar[str] = "split-grouped-conv"
     version: ClassVar[str] = "2"
     summary: ClassVar[str] = "grouped Convs with output channels per group not a multiple of 4 split per group (WebGPU)"
+    bundles: ClassVar[tuple[str, ...] | None] = ("jsep",)  # the native EP computes them right (measured, 1.31.1)
 
     def check(self, model: onnx.ModelProto, ctx: FixContext) -> Check:
         todo, left = _find(model)

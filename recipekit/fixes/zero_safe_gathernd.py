@@ -3,7 +3,8 @@
 GatherND after NonZero (torchvision RetinaNet's and FCOS's per-level candidate selection) gets zero
 index rows when nothing scores above the threshold (a blank image). ONNX Runtime's CPU kernel
 returns an empty result; onnxruntime-web's JSEP GatherND fails on empty int64 indices
-("Unsupported data type: 7", measured with 1.30.0; field notes, case 1). This fix appends one
+("Unsupported data type: 7", measured with 1.30.0 and 1.31.1; field notes, case 1); the native WebGPU EP
+returns the empty result. This fix appends one
 all-zero index row (a valid index into any non-empty data), gathers N + 1 slices and slices the
 last one off, so every value is as before and the empty case yields an empty result.
 
@@ -32,6 +33,7 @@ class ZeroSafeGatherNd(SentinelRowFix):
     name: ClassVar[str] = "zero-safe-gathernd"
     version: ClassVar[str] = "3"
     summary: ClassVar[str] = "one zero sentinel index row for GatherNDs whose indices can be empty (JSEP)"
+    bundles: ClassVar[tuple[str, ...] | None] = ("jsep",)  # the native EP takes empty indices (measured, 1.31.1)
     op: ClassVar[str] = "GatherND"
     input_index: ClassVar[int] = 1
     suffix: ClassVar[str] = "/zero_safe_gathernd"

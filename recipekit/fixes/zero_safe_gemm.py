@@ -3,10 +3,11 @@
 A Gemm after NonMaxSuppression / NonZero / TopK (torchvision's RoI box head: fc6, fc7 and the
 predictor) gets zero rows when an image yields no proposals. ONNX Runtime's CPU kernel returns an
 empty result, but onnxruntime-web's JSEP Gemm rejects M = 0 ("invalid shape specified", measured
-with 1.30.0), and rewriting Gemm as MatMul + Add does not help: ORT's MatMulAddFusion turns it
-back into a Gemm. This fix appends one zero row to A (a Concat, which JSEP handles with an empty
-input), runs the Gemm on M + 1 rows and slices the last row off the result, so every value is
-computed as before and the empty case yields an empty result.
+with 1.30.0 and 1.31.1; the native WebGPU EP returns the empty result), and rewriting Gemm as
+MatMul + Add does not help: ORT's MatMulAddFusion turns it back into a Gemm. This fix appends
+one zero row to A (a Concat, which JSEP handles with an empty input), runs the Gemm on M + 1
+rows and slices the last row off the result, so every value is computed as before and the empty
+case yields an empty result.
 
 Which Gemms: those whose row dim (A's dim 0, or 1 with transA) is neither static nor a dim of a
 graph input (a batch); ONNX shape inference with data propagation names the dims. A Gemm whose C
@@ -18,7 +19,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from recipekit.fixes.sentinel import SentinelRowFix
-from recipekit.onnx.util import dims as value_dims
 
 if TYPE_CHECKING:
     import onnx
@@ -30,6 +30,7 @@ class ZeroSafeGemm(SentinelRowFix):
     name: ClassVar[str] = "zero-safe-gemm"
     version: ClassVar[str] = "3"
     summary: ClassVar[str] = "one zero sentinel row for Gemms with a data-dependent row count (JSEP rejects M=0)"
+    bundles: ClassVar[tuple[str, ...] | None] = ("jsep",)  # the native EP runs M = 0 (measured, 1.31.1)
     op: ClassVar[str] = "Gemm"
     input_index: ClassVar[int] = 0
     suffix: ClassVar[str] = "/zero_safe_gemm"
@@ -40,15 +41,10 @@ class ZeroSafeGemm(SentinelRowFix):
     def analyse(self, model: onnx.ModelProto) -> list[dict[str, Any]]:
         """Per Gemm with a data-dependent row count: is it fixable, is it already guarded, its sentinel row."""
         import numpy as np
-        from onnx import helper, shape_inference
+        from onnx import helper
 
         g = model.graph
-        inferred = shape_inference.infer_shapes(model, data_prop=True).graph
-        dims = {v.name: value_dims(v) for v in [*inferred.value_info, *inferred.input, *inferred.output]}
-        dtypes = {v.name: v.type.tensor_type.elem_type for v in [*inferred.value_info, *inferred.input]}
-        dtypes.update({i.name: i.data_type for i in g.initializer})
-        batch = {d for i in g.input for d in (dims.get(i.name) or []) if isinstance(d, str)}
-        producers = {o: n for n in g.node for o in n.output}
+        dims, dtypes, batch, producers = self.shapes(model)
         rows = []
         for node in g.node:
             if node.op_type != "Gemm":

@@ -75,6 +75,9 @@ class GateContext:
     state: Path | None = None  # a folder in the cache for the gate's own state (e.g. the browser's GPU caches)
     fp32_onnx: Path | None = None
     """The fixed fp32 ONNX before the precision step (onnx_path is what the target compiled)."""
+    report_dir: Path | None = None
+    """The build's report folder for this target (`<out>/<recipe>/report/<target>/`): files a failure leaves
+    for the user to read, e.g. a localization's single-node repro. None outside a build."""
 
 
 class Gate(Plugin):

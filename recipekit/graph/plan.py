@@ -92,6 +92,8 @@ def _step(task: str, kind: str, plugin: str, recipe: Recipe, spec: dict[str, Any
 
 
 def _shared_steps(recipe: Recipe) -> list[Step]:
+    from recipekit.fixes.base import chain_bundles  # which bundle workarounds apply (hashed with the chain)
+
     n, source, sfx = recipe.name, recipe.source.kind, source_fixes(recipe)  # type: ignore[attr-defined]
     model = reads(MODEL, reset=BEFORE_PRECISION)
     export = _step(f"{n}:export:{source}", "export", source, recipe, model, config={"source_fixes": sfx})
@@ -111,7 +113,11 @@ def _shared_steps(recipe: Recipe) -> list[Step]:
         recipe,
         model,
         deps={"export": export.task},
-        config={"fixes": onnx_fixes(recipe), "source_fixes": sfx},
+        config={
+            "fixes": onnx_fixes(recipe),
+            "source_fixes": sfx,
+            **chain_bundles(recipe, [f.name for f in recipe.fixes]),
+        },
     )
     return [export, golden, fix]
 

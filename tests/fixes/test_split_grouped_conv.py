@@ -101,9 +101,11 @@ def lint(path: Path, bundle: str) -> dict:
     return WebGpuLint(WebGpuLintConfig()).check(ctx).to_json()
 
 
-@pytest.mark.parametrize("bundle", ["jsep", "webgpu"])
-def test_webgpu_lint_names_the_conv_on_both_bundles(tmp_path, bundle):
+def test_webgpu_lint_names_the_conv_on_jsep_only(tmp_path):
+    """onnxruntime-web 1.31.1: JSEP computes the Conv wrongly, the native EP right (1.30.0 had both wrong)."""
     src = convs(tmp_path / "m.onnx", LAYERS)
+    assert lint(src, "webgpu")["status"] == "passed"
+    bundle = "jsep"
     out = lint(src, bundle)
     assert out["status"] == "failed"
     assert [w["node"] for w in out["figures"]["miscomputed"]] == ["Conv (/conv1)"]
@@ -148,10 +150,11 @@ def wide_split(path: Path, parts: int) -> Path:
 
 
 def test_webgpu_lint_flags_kernels_binding_more_than_8_tensors_on_jsep(tmp_path):
-    """A Split into 8 and a Concat of 8 are silently wrong on JSEP (9 storage buffers); 7 are fine."""
+    """A Split into 8 is silently wrong on JSEP (9 storage buffers), into 7 right; a Concat of 8 or more is
+    right (measured with 1.31.1: tests/targets/test_webgpu_localize.py)."""
     wide = lint(wide_split(tmp_path / "w8.onnx", 8), "jsep")
     assert wide["status"] == "failed"
-    assert [w["node"] for w in wide["figures"]["miscomputed"]] == ["Split (/split)", "Concat (/concat)"]
+    assert [w["node"] for w in wide["figures"]["miscomputed"]] == ["Split (/split)"]
     assert "binds 9 tensors" in wide["failures"][0] and "bundle: webgpu" in wide["failures"][0]
     assert lint(wide_split(tmp_path / "w7.onnx", 7), "jsep")["status"] == "passed"
     assert lint(wide_split(tmp_path / "w8b.onnx", 8), "webgpu")["status"] == "passed"

@@ -24,46 +24,7 @@ HW = (32, 32)
 
 
 def rows_into_gemm(path: Path, trans_a: int = 0, shape_path: bool = False) -> Path:
-    """images -> Greater(0.5) -> NonZero -> Transpose -> Cast: (K, 4) rows -> Gemm(W 4x6, b) -> (K, 6).
-
-    `shape_path`: the rows are rebuilt as ConstantOfShape(Shape(rows)) + rows, as torchvision's
-    MultiScaleRoIAlign does, so emptiness travels through a Shape (static analysis loses it)."""
-    rng = np.random.default_rng(0)
-    nodes = [
-        helper.make_node("Greater", ["images", "half"], ["mask"], name="/Greater"),
-        helper.make_node("NonZero", ["mask"], ["idx"], name="/NonZero"),
-        helper.make_node("Transpose", ["idx"], ["rows_i"], name="/Transpose", perm=[1, 0]),
-        helper.make_node("Cast", ["rows_i"], ["rows"], name="/Cast", to=TensorProto.FLOAT),
-    ]
-    a = "rows"
-    if shape_path:
-        nodes += [
-            helper.make_node("Shape", ["rows"], ["shape"], name="/Shape"),
-            helper.make_node("ConstantOfShape", ["shape"], ["zeros"], name="/ConstantOfShape"),
-            helper.make_node("ScatterElements", ["zeros", "rows_i", "rows"], ["scattered"], name="/Scatter"),
-        ]
-        a = "scattered"
-    if trans_a:
-        nodes.append(helper.make_node("Transpose", [a], ["rows_t"], name="/T", perm=[1, 0]))
-        a = "rows_t"
-    nodes.append(helper.make_node("Gemm", [a, "w", "b"], ["output0"], name="/fc/Gemm", transA=trans_a, transB=1))
-    inits = [
-        numpy_helper.from_array(np.array(0.5, np.float32), "half"),
-        numpy_helper.from_array(rng.standard_normal((6, 4)).astype(np.float32), "w"),
-        numpy_helper.from_array(rng.standard_normal(6).astype(np.float32), "b"),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "rows_into_gemm",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, *HW])],
-        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["rows", 6])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="recipekit-tests")
-    model.ir_version = 8
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, str(path))
-    return path
+    return models.rows_into_gemm(path, trans_a, shape_path, HW)
 
 
 def batch_gemm() -> onnx.ModelProto:

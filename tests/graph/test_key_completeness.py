@@ -139,10 +139,7 @@ def expected(steps: dict, data: dict, path: tuple) -> set[str]:
         name = next(iter(data["fixes"][path[1]]))
         return set(steps) if FIXES.get(name).stage == "source" else publish | _by(steps, "fix")
     if section == "targets":
-        target = path[1]
-        if len(path) > 3 and path[2] == "gates":
-            return publish | _gate_setting(steps, data, target, path[3])
-        return publish | {t for t, s in steps.items() if s.target == target and s.kind != "publish"}
+        return publish | _target_setting(steps, data, path)
     if section == "gates":
         roots = set(publish)
         for target, entry in data["targets"].items():
@@ -150,6 +147,24 @@ def expected(steps: dict, data: dict, path: tuple) -> set[str]:
                 roots |= _gate_setting(steps, data, target, path[1])
         return roots
     raise AssertionError(f"unknown section {section}")
+
+
+def _target_setting(steps: dict, data: dict, path: tuple) -> set[str]:
+    target = path[1]
+    if len(path) > 3 and path[2] == "gates":
+        return _gate_setting(steps, data, target, path[3])
+    mine = {t for t, s in steps.items() if s.target == target and s.kind != "publish"}
+    if path[1:] == ("webgpu", "bundle") and _bundle_workarounds(data):  # decides which of them apply
+        return mine | _by(steps, "fix")
+    return mine
+
+
+def _bundle_workarounds(data: dict) -> bool:
+    """Does the recipe's fix chain hold a fix that works around one onnxruntime-web bundle's defect?"""
+    from recipekit.fixes import FIXES
+
+    names = [f if isinstance(f, str) else next(iter(f)) for f in data.get("fixes") or []]
+    return any(getattr(FIXES.get(n), "bundles", None) is not None for n in names)
 
 
 def changed(before: dict, after: dict) -> set[str]:

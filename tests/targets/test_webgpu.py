@@ -34,12 +34,12 @@ def build(tmp_path: Path, model: Path, **config) -> tuple[Path, object]:
 def test_registered_with_its_gates():
     cls = TARGETS.get("webgpu")
     assert cls is WebGpuTarget and cls.default_gates == ("parity", "webgpu-lint", "webgpu-browser")
-    assert WebGpuConfig().bundle == "jsep"
+    assert WebGpuConfig().bundle == "webgpu"  # the native WebGPU EP (JSEP is deprecated upstream)
     assert all(f.description for f in WebGpuConfig.model_fields.values())
 
 
 @needs_npm
-@pytest.mark.parametrize("bundle", ["jsep", "webgpu"])
+@pytest.mark.parametrize("bundle", ["jsep", "webgpu", "jspi", "wasm"])
 def test_build_writes_model_manifest_page_and_runtime(tmp_path, bundle):
     src = models.constant_detections(tmp_path / "src.onnx")
     before = src.read_bytes()
@@ -49,7 +49,10 @@ def test_build_writes_model_manifest_page_and_runtime(tmp_path, bundle):
     assert manifest == {k: v for k, v in result.manifest.items() if k != "manifest_file"}
     rt = manifest["onnxruntime_web"]
     assert rt["version"] == pinned_version() and rt["bundle"] == bundle
-    assert rt["import"] == {"jsep": "onnxruntime-web", "webgpu": "onnxruntime-web/webgpu"}[bundle]
+    imports = {"jsep": "onnxruntime-web", "webgpu": "onnxruntime-web/webgpu", "jspi": "onnxruntime-web/jspi"}
+    assert rt["import"] == {**imports, "wasm": "onnxruntime-web/wasm"}[bundle]
+    assert ("deprecated" in rt) == (bundle == "jsep")
+    assert manifest["execution_providers"] == (["wasm"] if bundle == "wasm" else ["webgpu", "wasm"])
     assert all((out / f).is_file() for f in rt["files"]) and (out / rt["base"] / rt["entry"]).is_file()
     assert manifest["inputs"] == [{"name": "images", "dtype": "float32", "shape": [1, 3, 64, 64]}]
     assert manifest["outputs"][0]["kind"] == models.DETECTIONS and manifest["outputs"][0]["shape"] == [1, 3, 6]

@@ -60,6 +60,8 @@ def _context(ctx: StepContext) -> GateContext:
     comp = ctx.up("compile")
     res = BuildResult(comp.result.artifact, comp.result.manifest)  # type: ignore[union-attr]
     target_plugin, tctx, folder = target_of(ctx), target_context(ctx), comp.path
+    name = ctx.task.split(":", 1)[0]  # the recipe's name (task names are <recipe>:<stage>:<plugin>)
+    report = Path(ctx.settings["out"]) / name / "report" / target if ctx.settings.get("out") else None
     return GateContext(
         ctx.recipe,
         target,
@@ -72,6 +74,7 @@ def _context(ctx: StepContext) -> GateContext:
         kinds,
         ctx.state_dir(ctx.step.plugin),
         fp32_onnx=fp32,
+        report_dir=report,
     )
 
 

@@ -85,8 +85,60 @@ EMPTY_PRESERVING = {
 JSEP_ZERO_FRAGILE = {"GatherND", "Gemm"}
 # JSEP kernels that drop zero-sized inputs themselves (concat.ts removes empty inputs).
 JSEP_DROPS_EMPTY = {"Concat"}
+# Native WebGPU EP kernels that fail on a zero-sized input (measured with 1.31.1, one kernel at a time:
+# Softmax "Invalid dispatch group size (0, 1, 1)", ReduceMax/ReduceMin "Input tensor cannot be null or
+# empty"); every other op measured takes it, whatever its output (Pad, Gemm, GatherND, LogSoftmax, ...).
+NATIVE_ZERO_FRAGILE = {"Softmax", "ReduceMax", "ReduceMin"}
+
+
+@dataclass(frozen=True)
+class ZeroRules:
+    """What a bundle's kernels do with a zero-sized input: the ops that fail on it, and whether any op whose
+    output is not empty fails too (JSEP: "Program X has zero-sized tensor(s)"), except those that drop it."""
+
+    fragile: frozenset[str]
+    nonempty_output_fails: bool
+    drops_empty: frozenset[str] = frozenset()
+
+
+ZERO_RULES = {
+    "jsep": ZeroRules(frozenset(JSEP_ZERO_FRAGILE), True, frozenset(JSEP_DROPS_EMPTY)),
+    "native": ZeroRules(frozenset(NATIVE_ZERO_FRAGILE), False),
+}
 # Ops whose output is never empty whatever the input (they describe the input).
 NEVER_EMPTY = {"Shape", "Size"}
+# Inputs a kernel reads on the CPU as parameters (ORT registers them as CPU inputs), never as a GPU program
+# buffer: an empty one (Resize's roi when scales are given, scales when sizes are) is how ONNX leaves an
+# optional input out, and no "zero-sized tensor" error can come from it. op -> input positions.
+PARAMETER_INPUTS = {
+    "Resize": {1, 2, 3},
+    "Upsample": {1},
+    "Reshape": {1},
+    "Expand": {1},
+    "Tile": {1},
+    "Slice": {1, 2, 3, 4},
+    "Pad": {1, 2, 3},
+    "Split": {1},
+    "Squeeze": {1},
+    "Unsqueeze": {1},
+    "TopK": {1},
+    "Range": {0, 1, 2},
+    "ConstantOfShape": {0},
+    "ReduceMean": {1},
+    "ReduceSum": {1},
+    "ReduceMax": {1},
+    "ReduceMin": {1},
+    "ReduceProd": {1},
+    "NonMaxSuppression": {2, 3, 4},
+    "Clip": {1, 2},
+}
+
+
+def data_inputs(node: onnx.NodeProto, dynamic: set[str]) -> list[str]:
+    """The inputs a GPU kernel binds as data and that the data decides: not constants (an empty constant is
+    empty by design, every run alike) and not parameters the kernel reads on the CPU (PARAMETER_INPUTS)."""
+    params = PARAMETER_INPUTS.get(node.op_type, set())
+    return [t for i, t in enumerate(node.input) if t and t in dynamic and i not in params]
 
 
 @dataclass(frozen=True)
@@ -134,16 +186,20 @@ def fallbacks(model: onnx.ModelProto, table: KernelTable) -> list[str]:
     return out
 
 
-def zero_size_risks(model: onnx.ModelProto, on_gpu: set[str]) -> tuple[list[dict[str, Any]], set[str]]:
+def zero_size_risks(
+    model: onnx.ModelProto, on_gpu: set[str], rules: ZeroRules | None = None
+) -> tuple[list[dict[str, Any]], set[str]]:
     """Nodes in `on_gpu` (labels) fed a possibly empty tensor that may give a non-empty output.
 
     Returns the findings and the set of possibly empty tensor names (figures for the report).
     """
+    rules = rules or ZERO_RULES["jsep"]
     empty: set[str] = set()
     origin: dict[str, str] = {}
     findings = []
     for node in model.graph.node:  # ONNX graphs are topologically sorted
-        fed = [t for t in node.input if t in empty]
+        params = PARAMETER_INPUTS.get(node.op_type, set())
+        fed = [t for i, t in enumerate(node.input) if t in empty and i not in params]
         if node.op_type in EMPTY_SOURCES:
             for t in node.output:
                 empty.add(t)
@@ -151,7 +207,7 @@ def zero_size_risks(model: onnx.ModelProto, on_gpu: set[str]) -> tuple[list[dict
             continue
         if not fed or node.op_type in NEVER_EMPTY:
             continue
-        if node_label(node) in on_gpu and node.op_type in JSEP_ZERO_FRAGILE:
+        if node_label(node) in on_gpu and node.op_type in rules.fragile:
             findings.append(
                 {
                     "node": node_label(node),
@@ -161,7 +217,12 @@ def zero_size_risks(model: onnx.ModelProto, on_gpu: set[str]) -> tuple[list[dict
                     "outputs": list(node.output),
                 }
             )
-        elif node_label(node) in on_gpu and not _preserves(node, empty) and node.op_type not in JSEP_DROPS_EMPTY:
+        elif (
+            rules.nonempty_output_fails
+            and node_label(node) in on_gpu
+            and not _preserves(node, empty)
+            and node.op_type not in rules.drops_empty
+        ):
             findings.append(
                 {
                     "node": node_label(node),
@@ -194,18 +255,23 @@ def sizes_on(model_path: Path, feeds: dict[str, Any]) -> dict[str, int]:
     return {n: int(getattr(v, "size", 1)) for n, v in zip(names, values, strict=True)}
 
 
-def observed_risks(model: onnx.ModelProto, on_gpu: set[str], sizes: dict[str, int]) -> list[dict[str, Any]]:
-    """Nodes in `on_gpu` that got a zero-sized input in a real run (`sizes`) and fail on it in JSEP:
-    a fragile kernel, or one whose output is not empty (JSEP rejects the empty input)."""
-    findings = []
+def observed_risks(
+    model: onnx.ModelProto, on_gpu: set[str], sizes: dict[str, int], rules: ZeroRules | None = None
+) -> list[dict[str, Any]]:
+    """Nodes in `on_gpu` that got a zero-sized input in a real run (`sizes`) and fail on it by `rules`:
+    a fragile kernel, or (JSEP) one whose output is not empty."""
+    from recipekit.onnx.cut import Graph
+
+    rules = rules or ZERO_RULES["jsep"]
+    dynamic, findings = Graph(model).dynamic, []
     for node in model.graph.node:
         label = node_label(node)
-        fed = [t for t in node.input if t and sizes.get(t) == 0]
-        if not fed or label not in on_gpu or node.op_type in NEVER_EMPTY | JSEP_DROPS_EMPTY:
+        fed = [t for t in data_inputs(node, dynamic) if sizes.get(t) == 0]
+        if not fed or label not in on_gpu or node.op_type in NEVER_EMPTY | rules.drops_empty:
             continue
-        if node.op_type in JSEP_ZERO_FRAGILE:
+        if node.op_type in rules.fragile:
             why = "kernel fails on zero-sized input"
-        elif any(sizes.get(t, 0) > 0 for t in node.output):
+        elif rules.nonempty_output_fails and any(sizes.get(t, 0) > 0 for t in node.output):
             why = "zero-sized input, non-empty output"
         else:
             continue

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recipekit.cache.digests import file_sha256
+from recipekit.targets.webgpu.bundles import BUNDLES
 
 if TYPE_CHECKING:
     import onnx
 
 ELEM = {1: "float32", 10: "float16", 7: "int64", 6: "int32", 2: "uint8", 9: "bool", 11: "float64"}
-IMPORTS = {"jsep": "onnxruntime-web", "webgpu": "onnxruntime-web/webgpu"}
 
 
 def tensors(values: Any, kinds: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -35,6 +35,19 @@ def external_data(path: Path) -> list[str]:
     from recipekit.onnx.external import data_files
 
     return [p.relative_to(path.parent).as_posix() for p in data_files(path)]
+
+
+def runtime_facts(version: str, bundle: str, runtime: dict[str, Any]) -> dict[str, Any]:
+    """The runtime a page loads: version, bundle and its import path, where its files are (+ a deprecation)."""
+    b = BUNDLES[bundle]
+    return {
+        "version": version,
+        "bundle": bundle,
+        "import": b.import_path,
+        **({"deprecated": b.deprecated} if b.deprecated else {}),
+        **({"requires": "WebAssembly.Suspending (JSPI)"} if b.needs_jspi else {}),
+        **runtime,
+    }
 
 
 def graph_inputs(model: onnx.ModelProto) -> list[Any]:
@@ -63,8 +76,8 @@ def page_manifest(
         "external_data": [{"path": rel, "data": rel} for rel in external_data(path)],
         "precision": graph_precision(model),
         "fp16": graph_precision(model) == "fp16",
-        "onnxruntime_web": {"version": version, "bundle": config.bundle, "import": IMPORTS[config.bundle], **runtime},
-        "execution_providers": ["webgpu", "wasm"],
+        "onnxruntime_web": runtime_facts(version, config.bundle, runtime),
+        "execution_providers": list(BUNDLES[config.bundle].eps),
         "input_size": list(recipe.export.imgsz),
         "input_shapes": [list(s) for s in recipe.shapes()],  # preprocess.js picks per-image sizes among/within them
         "inputs": tensors(graph_inputs(model)),

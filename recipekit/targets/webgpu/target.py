@@ -7,12 +7,13 @@ import json
 import shutil
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
 from recipekit.core.plugin import Strict
 from recipekit.targets.base import BuildResult, Target, TargetContext
+from recipekit.targets.webgpu.bundles import DEFAULT, BundleName
 
 PAGE_FILES = ("index.html", "viewer.js", "preprocess.js")
 MANIFEST = "webgpu.json"
@@ -26,11 +27,12 @@ class WebGpuConfig(Strict):
             raise ValueError("fp16 was removed: set export.precision: fp16 (one precision step shared by every target)")
         return data
 
-    bundle: Literal["jsep", "webgpu"] = Field(
-        "jsep",
-        description="onnxruntime-web bundle: 'jsep' is the default `onnxruntime-web` import (JS WebGPU kernels, "
-        "rejects zero-sized tensors); 'webgpu' is `onnxruntime-web/webgpu` (the C++ WebGPU execution "
-        "provider)",
+    bundle: BundleName = Field(
+        DEFAULT,
+        description="onnxruntime-web bundle: 'webgpu' is `onnxruntime-web/webgpu` (the native C++ WebGPU "
+        "execution provider, asyncify build; the default); 'jspi' the same EP built for JSPI (browsers with "
+        "WebAssembly.Suspending); 'jsep' the `onnxruntime-web` import (JS WebGPU kernels: deprecated upstream, "
+        "rejects zero-sized tensors); 'wasm' `onnxruntime-web/wasm` (CPU only, the baseline)",
     )
     vendor_runtime: bool = Field(
         True,
@@ -43,7 +45,7 @@ class WebGpuTarget(Target):
     """The browser deployment. Gates: parity (ORT CPU), webgpu-lint (static), webgpu-browser (Chromium)."""
 
     name: ClassVar[str] = "webgpu"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     Config = WebGpuConfig
     default_gates: ClassVar[tuple[str, ...]] = ("parity", "webgpu-lint", "webgpu-browser")
     reads_samples: ClassVar[bool] = True  # the page shows the first sample image

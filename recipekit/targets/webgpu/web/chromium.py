@@ -1,13 +1,18 @@
 """Headless Chromium as a child process that always goes away: on success, error, Ctrl-C or SIGTERM.
 
 Chromium runs in its own process group (it forks a zygote, GPU and renderer processes), so closing
-it signals that group, the ids this module started, and nothing else. A fresh profile folder per
-run keeps runs independent; it is deleted on close (after its GPU caches are kept, see gpucache.py).
+it signals that group, the ids this module started, and nothing else. Everything Chromium writes
+lives in one folder of ours, `recipekit-chromium-<pid>-*`: the fresh profile (runs stay independent),
+its log, and its TMPDIR, where Chromium would otherwise leave `org.chromium.Chromium.XXXXXX`
+(SingletonSocket, SingletonCookie) behind in the user's $TMPDIR on every run. The folder is deleted on
+close, whether the run passed, failed or was interrupted (after the GPU caches are kept, see
+gpucache.py); the next build sweeps it if this process was SIGKILLed (core/lifetime.py).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import signal
@@ -61,25 +66,35 @@ class Chromium:
     def __init__(
         self, executable: str, url: str, extra_flags: tuple[str, ...] = (), cache: GpuCache | None = None
     ) -> None:
-        self.profile = make_tempdir("chromium")  # swept by the next build if this process is SIGKILLed
-        self.cache = cache
-        if cache is not None:
-            cache.seed(self.profile)
-        self._log = open(self.profile.parent / f"{self.profile.name}.log", "w+b")  # noqa: SIM115
-        args = [executable, *FLAGS, *extra_flags, f"--user-data-dir={self.profile}", url]
-        self.proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches the build, which closes Chromium in order
-            preexec_fn=preexec_die_with_parent,  # SIGKILL of the build kills Chromium (and so its helpers)
-        )
         self._lock = threading.Lock()
-        atexit.register(self.close)
+        self.root = make_tempdir("chromium")  # swept by the next build if this process is SIGKILLed
+        self.tmp = self.root / "t"
+        self.proc: subprocess.Popen | None = None
+        self.cache = cache
+        atexit.register(self.close)  # from here on, whatever interrupts the start, close removes it all
+        try:
+            self.profile = self.root / "profile"
+            self.profile.mkdir()
+            self.tmp = _singleton_dir(self.root)
+            if cache is not None:
+                cache.seed(self.profile)
+            self._log = open(self.root / "chromium.log", "w+b")  # noqa: SIM115
+            args = [executable, *FLAGS, *extra_flags, f"--user-data-dir={self.profile}", url]
+            self.proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "TMPDIR": str(self.tmp)},  # its singleton socket folder and temp files stay ours
+                start_new_session=True,  # Ctrl-C reaches the build, which closes Chromium in order
+                preexec_fn=preexec_die_with_parent,  # SIGKILL of the build kills Chromium (and so its helpers)
+            )
+        except BaseException:  # Ctrl-C while starting: nothing half-started is left
+            self.close()
+            raise
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return self.proc is not None and self.proc.poll() is None
 
     def log_tail(self, limit: int = 4000) -> str:
         """The end of Chromium's own output (for error messages)."""
@@ -87,31 +102,57 @@ class Chromium:
         self._log.seek(0)
         return self._log.read().decode("utf-8", "replace")[-limit:]
 
-    def close(self) -> None:
-        """SIGTERM Chromium's process group, SIGKILL it after 5 s, and delete the profile."""
+    def close(self, hurry: bool = False) -> None:
+        """SIGTERM Chromium's process group, SIGKILL it after 5 s (at once when `hurry`: an interrupted build
+        has a few seconds to clean up), and delete its folder (profile, log, TMPDIR)."""
         with self._lock:
-            if self.proc.returncode is None:
-                _signal_group(self.proc.pid, signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    _signal_group(self.proc.pid, signal.SIGKILL)
-                    self.proc.wait(timeout=5)
-            _signal_group(self.proc.pid, signal.SIGKILL)  # helpers that outlived the browser process
-            _wait_group_gone(self.proc.pid, 5.0)
-            if not self._log.closed:
-                self._log.close()
-                Path(self._log.name).unlink(missing_ok=True)
-            if self.cache is not None and self.profile.is_dir():
-                self.cache.keep(self.profile)
-            shutil.rmtree(self.profile, ignore_errors=True)
+            try:
+                if self.proc is not None:
+                    self._stop(hurry)
+                    if self.cache is not None and self.profile.is_dir():
+                        self.cache.keep(self.profile)
+            finally:  # a second Ctrl-C while stopping still leaves nothing behind
+                log = getattr(self, "_log", None)
+                if log is not None and not log.closed:
+                    log.close()
+                shutil.rmtree(self.root, ignore_errors=True)
+                shutil.rmtree(self.tmp, ignore_errors=True)
         atexit.unregister(self.close)
+
+    def _stop(self, hurry: bool) -> None:
+        if self.proc.returncode is None and not hurry:
+            _signal_group(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        _signal_group(self.proc.pid, signal.SIGKILL)  # helpers that outlived the browser process
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)  # reaped: no zombie left in the group
+        _wait_group_gone(self.proc.pid, 5.0)
 
     def __enter__(self) -> Chromium:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        self.close(hurry=kind is not None)
+
+
+SOCKET_PATH_MAX = 107  # sun_path: Chromium aborts ("Socket path too long") when its singleton socket's is longer
+
+
+def _singleton_dir(root: Path) -> Path:
+    """Chromium's TMPDIR: `root`/t, where it puts org.chromium.Chromium.XXXXXX/SingletonSocket. Where that
+    path would not fit a Unix socket address (a long $TMPDIR), a folder of the same name pattern in /tmp
+    instead (deleted on close like the rest; the next build's sweep only looks in $TMPDIR)."""
+    import tempfile
+
+    tmp = root / "t"
+    if len(str(tmp)) + len("/org.chromium.Chromium.XXXXXX/SingletonSocket") > SOCKET_PATH_MAX:
+        return Path(tempfile.mkdtemp(prefix=f"recipekit-chromium-{os.getpid()}-", dir="/tmp"))
+    tmp.mkdir()
+    return tmp
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -153,17 +194,18 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def chromium_version() -> str | None:
-    """`chromium --version`, remembered per executable (path, size, mtime): a no-op build runs nothing."""
+    """`chromium --version`, remembered per executable (path, size, mtime): a no-op build runs nothing.
+
+    The memo lives in the user's cache folder ($XDG_CACHE_HOME/recipekit, else ~/.cache/recipekit), not in
+    $TMPDIR, which a build leaves as it found it."""
     import json
     import subprocess
-    import tempfile
-    from pathlib import Path
 
     exe, _ = find_chromium()
     if exe is None:
         return None
     st = os.stat(exe)
-    memo = Path(tempfile.gettempdir()) / "recipekit-chromium-version.json"
+    memo = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "recipekit" / "chromium-version.json"
     ident = f"{os.path.realpath(exe)}:{st.st_size}:{st.st_mtime_ns}"
     try:
         known = json.loads(memo.read_text())
@@ -172,5 +214,7 @@ def chromium_version() -> str | None:
     except (OSError, ValueError):
         pass
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30, check=False).stdout.strip()
-    memo.write_text(json.dumps({"ident": ident, "version": out}))
+    with contextlib.suppress(OSError):  # an unwritable home only costs the next build a `--version`
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        memo.write_text(json.dumps({"ident": ident, "version": out}))
     return out

@@ -12,12 +12,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-# bundle -> (entry module in dist/, the wasm glue it loads). "jsep": the default `onnxruntime-web`
-# import (JS kernels); "webgpu": `onnxruntime-web/webgpu` (the C++ WebGPU execution provider).
-BUNDLES: dict[str, tuple[str, str]] = {
-    "jsep": ("ort.min.mjs", "ort-wasm-simd-threaded.jsep"),
-    "webgpu": ("ort.webgpu.min.mjs", "ort-wasm-simd-threaded.asyncify"),
-}
+from recipekit.targets.webgpu.bundles import BUNDLES as ALL
+
+# bundle -> (entry module in dist/, the wasm glue it loads): recipekit.targets.webgpu.bundles says what each is.
+BUNDLES: dict[str, tuple[str, str]] = {name: (b.entry, b.glue) for name, b in ALL.items()}
 CDN = "https://cdn.jsdelivr.net/npm/onnxruntime-web@{version}/dist/"
 INSTALL_HINT = "run scripts/install-web.sh (npm ci in web/)"
 

@@ -1,5 +1,10 @@
-"""One browser run: serve a model and its inputs on 127.0.0.1, let Chromium's page run them in
-onnxruntime-web, collect the POSTed report, and always tear both down."""
+"""Browser runs: serve models and their inputs on 127.0.0.1, let one Chromium page run them in
+onnxruntime-web job after job, collect each POSTed report, and always tear everything down.
+
+`BrowserSession` keeps one Chromium and one page (onnxruntime-web imported once, its wasm compiled
+once) for every job of one bundle: the gate's cases, then a localization's probes. `run_in_browser`
+is the one-job form.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +36,8 @@ DTYPES = {
     "uint8": "uint8",
     "bool": "bool",
 }
-PLACED = re.compile(r"Node\(s\) placed on \[(\w+)\]\. Number of nodes: (\d+)")
+PLACED = re.compile(r"(?:All nodes|Node\(s\)) placed on \[(\w+)\]\. Number of nodes: (\d+)")
+NO_KERNEL = re.compile(r"kernel not found in registries for Op type: (\w+) node name: (.*)$")
 
 
 @dataclass
@@ -51,6 +57,7 @@ class EpRun:
     create_ms: float | None = None
     cases: list[CaseRun] = field(default_factory=list)
     placement: dict[str, list[str]] = field(default_factory=dict)
+    no_kernel: list[str] = field(default_factory=list)  # nodes ORT left to the CPU for want of a kernel
 
 
 @dataclass
@@ -74,6 +81,63 @@ def require_tools() -> tuple[str, OrtWeb]:
     return chromium, ortweb  # type: ignore[return-value]
 
 
+class BrowserSession:
+    """One headless Chromium page running jobs one after another; use as a context manager.
+
+    `cache_root`: where Chromium's GPU caches are kept between runs (gpucache.py); None keeps none.
+    `dawn_features`: Dawn toggles to enable (Chromium's --enable-dawn-features), e.g. the gate's fast ones."""
+
+    def __init__(self, cache_root: Path | None = None, dawn_features: tuple[str, ...] = ()) -> None:
+        self.chromium, self.ortweb = require_tools()
+        self.cache = GpuCache(cache_root, chromium_version()) if cache_root is not None else None
+        self.flags = dawn_flags(dawn_features) + extra_flags()
+        self._jobs = 0
+        self._stack: list[Any] = []
+
+    def __enter__(self) -> BrowserSession:
+        assets = resources.files("recipekit.targets.webgpu.web") / "assets"
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"recipekit-web-{os.getpid()}-"))  # swept if SIGKILLed
+        files = {"/runner.html": Path(str(assets / "runner.html")), "/runner.js": Path(str(assets / "runner.js"))}
+        port = self.cache.preferred_port() if self.cache else 0
+        try:
+            self._stack.append(sigterm_as_interrupt())
+            self._stack[-1].__enter__()
+            self.server = LoopbackServer(files, {"/ort/": self.ortweb.dist}, port).__enter__()
+            self._stack.append(self.server)
+            self.browser = Chromium(self.chromium, f"{self.server.url}/runner.html", self.flags, self.cache)
+            self._stack.append(self.browser)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, kind: object = None, *exc: object) -> None:
+        """Our folder first (it is ours alone), then Chromium (at once when interrupted), the server."""
+        import shutil
+
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        while self._stack:
+            self._stack.pop().__exit__(kind, None, None)
+
+    def run(
+        self,
+        model: Path,
+        cases: list[tuple[str, dict[str, np.ndarray]]],
+        bundle: str,
+        eps: tuple[str, ...] = ("webgpu", "wasm"),
+        timeout: float = 180.0,
+    ) -> BrowserReport:
+        """Run `model` on every case with every EP; a report always comes back (errors inside it)."""
+        start = time.monotonic()
+        self._jobs += 1
+        job = _stage(self.tmp, self._jobs, model, cases, bundle, eps, timeout, self.server)
+        self.server.inbox.queue(job)
+        raw = _wait(self.server, self.browser, timeout, job["id"])
+        report = _decode(raw, self.ortweb.version, bundle)
+        report.seconds = time.monotonic() - start
+        return report
+
+
 def run_in_browser(
     model: Path,
     cases: list[tuple[str, dict[str, np.ndarray]]],
@@ -83,24 +147,10 @@ def run_in_browser(
     cache_root: Path | None = None,
     dawn_features: tuple[str, ...] = (),
 ) -> BrowserReport:
-    """Run `model` on every case with every EP in one headless Chromium page; never leaves processes behind.
-
-    `cache_root`: where Chromium's GPU caches are kept between runs (gpucache.py); None keeps none.
-    `dawn_features`: Dawn toggles to enable (Chromium's --enable-dawn-features), e.g. the gate's fast ones."""
-    chromium, ortweb = require_tools()
-    cache = GpuCache(cache_root, chromium_version()) if cache_root is not None else None
+    """Run `model` on every case with every EP in one headless Chromium page; never leaves processes behind."""
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix=f"recipekit-web-{os.getpid()}-") as tmp:  # swept if SIGKILLed
-        files = _stage(Path(tmp), model, cases, bundle, eps, ortweb, timeout)
-        with (
-            sigterm_as_interrupt(),
-            LoopbackServer(files, {"/ort/": ortweb.dist}, cache.preferred_port() if cache else 0) as server,
-            Chromium(
-                chromium, f"{server.url}/runner.html", dawn_flags(dawn_features) + extra_flags(), cache
-            ) as browser,
-        ):
-            raw = _wait(server, browser, timeout)
-    report = _decode(raw, ortweb.version, bundle)
+    with BrowserSession(cache_root, dawn_features) as session:
+        report = session.run(model, cases, bundle, eps, timeout)
     report.seconds = time.monotonic() - start
     return report
 
@@ -115,38 +165,35 @@ def extra_flags() -> tuple[str, ...]:
 
 
 def _stage(
-    tmp: Path, model: Path, cases: list, bundle: str, eps: tuple[str, ...], ortweb: OrtWeb, timeout: float
-) -> dict[str, Path]:
-    """Write inputs as raw little-endian bytes and the job description; return the URL map."""
-    assets = resources.files("recipekit.targets.webgpu.web") / "assets"
-    files = {
-        "/runner.html": Path(str(assets / "runner.html")),
-        "/runner.js": Path(str(assets / "runner.js")),
-        "/files/model.onnx": model,
-    }
+    tmp: Path, n: int, model: Path, cases: list, bundle: str, eps: tuple[str, ...], timeout: float, server: Any
+) -> dict[str, Any]:
+    """Write inputs as raw little-endian bytes, serve them and the model under /files/<n>/; the job."""
+    folder = tmp / str(n)
+    folder.mkdir()
+    base = f"/files/{n}"
+    server.files[f"{base}/model.onnx"] = model
     external = _external_data(model)
-    files.update({f"/files/{rel}": model.parent / rel for rel in external})
+    server.files.update({f"{base}/{rel}": model.parent / rel for rel in external})
     job_cases = []
     for i, (name, feeds) in enumerate(cases):
         job_feeds = {}
         for j, (input_name, arr) in enumerate(feeds.items()):
-            path = tmp / f"c{i}_{j}.bin"
+            path = folder / f"c{i}_{j}.bin"
             path.write_bytes(arr.astype(arr.dtype.newbyteorder("<")).tobytes())
-            files[f"/files/{path.name}"] = path
-            job_feeds[input_name] = {"url": f"/files/{path.name}", "dims": list(arr.shape), "type": str(arr.dtype)}
+            server.files[f"{base}/{path.name}"] = path
+            job_feeds[input_name] = {"url": f"{base}/{path.name}", "dims": list(arr.shape), "type": str(arr.dtype)}
         job_cases.append({"name": name, "feeds": job_feeds})
-    job = {
+    return {
+        "id": n,
         "ort": f"/ort/{BUNDLES[bundle][0]}",
         "wasm_paths": "/ort/",
-        "model": "/files/model.onnx",
-        "external_data": [{"path": rel, "data": f"/files/{rel}"} for rel in external],
+        "model": f"{base}/model.onnx",
+        "external_data": [{"path": rel, "data": f"{base}/{rel}"} for rel in external],
         "eps": list(eps),
         "cases": job_cases,
         "timeout_ms": int(timeout * 1000),
+        "ep_options": json.loads(os.environ.get("RECIPEKIT_EP_OPTIONS", "{}")),
     }
-    (tmp / "job.json").write_text(json.dumps(job))
-    files["/job.json"] = tmp / "job.json"
-    return files
 
 
 def _external_data(model: Path) -> list[str]:
@@ -156,11 +203,11 @@ def _external_data(model: Path) -> list[str]:
     return [p.relative_to(model.parent).as_posix() for p in data_files(model)]
 
 
-def _wait(server: LoopbackServer, browser: Chromium, timeout: float) -> dict[str, Any]:
-    """The page's report; an error report if Chromium exits or the time runs out."""
+def _wait(server: LoopbackServer, browser: Chromium, timeout: float, job: int) -> dict[str, Any]:
+    """The page's report for `job`; an error report if Chromium exits or the time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        got = server.inbox.wait(0.25)
+        got = server.inbox.wait(0.25, job)
         if got is not None:
             return got
         if not browser.alive():
@@ -168,7 +215,8 @@ def _wait(server: LoopbackServer, browser: Chromium, timeout: float) -> dict[str
                 "error": f"Chromium exited with code {browser.proc.returncode} before the page "
                 f"reported:\n{browser.log_tail()}"
             }
-    last = server.inbox.progress[-1] if server.inbox.progress else "page never reported progress"
+    mine = [p for p in server.inbox.progress if p.startswith(f"{job} ")]
+    last = mine[-1].split(" ", 1)[1] if mine else "page never reported progress"
     return {
         "error": f"no report from the page within {timeout:.0f} s (last step: {last}); Chromium "
         f"said:\n{browser.log_tail(2000)}"
@@ -190,7 +238,11 @@ def _decode(raw: dict[str, Any], version: str, bundle: str) -> BrowserReport:
 
 def _decode_run(r: dict[str, Any], lines: list[str]) -> EpRun:
     run = EpRun(
-        ep=r["ep"], error=str(r.get("error", "")), create_ms=r.get("create_ms"), placement=placement(lines, r["ep"])
+        ep=r["ep"],
+        error=str(r.get("error", "")),
+        create_ms=r.get("create_ms"),
+        placement=placement(lines, r["ep"]),
+        no_kernel=no_kernel(lines, r["ep"]),
     )
     for c in r.get("cases", []):
         outs = {name: _array(o) for name, o in (c.get("outputs") or {}).items()}
@@ -205,22 +257,42 @@ def _array(o: dict[str, Any]) -> np.ndarray:
     return np.frombuffer(base64.b64decode(o["data"]), dtype=dtype).reshape(o["dims"]).astype(dtype.newbyteorder("="))
 
 
-def placement(lines: list[str], ep: str) -> dict[str, list[str]]:
-    """ORT's verbose node placement for `ep`'s session: provider -> ["OpType (node name)", ...]."""
+def _session_lines(lines: list[str], ep: str) -> list[str]:
+    """The log lines of `ep`'s session creation (between the page's begin and end markers)."""
     begin, end = f"[recipekit] session {ep} begin", f"[recipekit] session {ep} end"
-    inside, current, out = False, None, {}
+    inside, out = False, []
     for line in lines:
         if line.startswith(begin):
-            inside, out = True, {}
+            inside, out = True, []
         elif line.startswith(end):
             break
         elif inside:
-            m = PLACED.search(line)
-            if m:
-                current = m.group(1)
-                out.setdefault(current, [])
-            elif current and re.search(r"\]\s+\S+ \(.*\)\s*$", line):
-                out[current].append(line.rsplit("]", 1)[-1].strip())
-            else:
-                current = None
+            out.append(line)
+    return out
+
+
+def placement(lines: list[str], ep: str) -> dict[str, list[str]]:
+    """ORT's verbose node placement for `ep`'s session: provider -> ["OpType (node name)", ...] (an empty
+    list where ORT only logs that all N nodes went to one provider)."""
+    current, out = None, {}
+    for line in _session_lines(lines, ep):
+        m = PLACED.search(line)
+        if m:
+            current = m.group(1)
+            out.setdefault(current, [])
+        elif current and re.search(r"\]\s+\S+ \(.*\)\s*$", line):
+            out[current].append(line.rsplit("]", 1)[-1].strip())
+        else:
+            current = None
+    return out
+
+
+def no_kernel(lines: list[str], ep: str) -> list[str]:
+    """The nodes `ep` has no kernel for ("OpType (node name)"), from ORT's "kernel not found in registries"
+    lines: what webgpu-lint's CPU fallbacks predict (ORT also keeps small shape computations on the CPU)."""
+    out: list[str] = []
+    for line in _session_lines(lines, ep):
+        gap = NO_KERNEL.search(line)
+        if gap and f"{gap.group(1)} ({gap.group(2).strip()})" not in out:
+            out.append(f"{gap.group(1)} ({gap.group(2).strip()})")
     return out

@@ -35,19 +35,53 @@ MAX_POST = 512 * 1024 * 1024
 
 
 class Inbox:
-    """Where the page's POSTed JSON lands; `wait` blocks until a report arrives or time runs out."""
+    """Jobs for the page (`queue`, handed out by GET /next) and the reports it POSTs back; `wait` blocks until
+    a report arrives (for one job id, or any) or time runs out."""
 
     def __init__(self) -> None:
-        self._event = threading.Event()
+        self._cond = threading.Condition()
         self.reports: list[dict[str, Any]] = []
         self.progress: list[str] = []
+        self._jobs: list[dict[str, Any]] = []
 
     def put(self, report: dict[str, Any]) -> None:
-        self.reports.append(report)
-        self._event.set()
+        with self._cond:
+            self.reports.append(report)
+            self._cond.notify_all()
 
-    def wait(self, timeout: float) -> dict[str, Any] | None:
-        return self.reports[-1] if self._event.wait(timeout) else None
+    def queue(self, job: dict[str, Any]) -> None:
+        with self._cond:
+            self._jobs.append(job)
+            self._cond.notify_all()
+
+    def next_job(self, timeout: float) -> dict[str, Any]:
+        """The next queued job, or {"wait": true} after `timeout` (the page asks again)."""
+        with self._cond:
+            self._cond.wait_for(lambda: bool(self._jobs), timeout)
+            return self._jobs.pop(0) if self._jobs else {"wait": True}
+
+    def wait(self, timeout: float, job: int | None = None) -> dict[str, Any] | None:
+        """The last report (for `job`: the report with that id, or one that names no job, e.g. a page error)."""
+
+        def found() -> dict[str, Any] | None:
+            for r in reversed(self.reports):
+                if job is None or r.get("id") in (job, None):
+                    return r
+            return None
+
+        with self._cond:
+            self._cond.wait_for(lambda: found() is not None, timeout)
+            return found()
+
+
+class _Quiet(ThreadingHTTPServer):
+    """A page that goes away mid-request (Chromium closed while the page long-polls) is no error."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 class LoopbackServer:
@@ -61,9 +95,9 @@ class LoopbackServer:
         self.mounts = dict(mounts or {})
         self.inbox = Inbox()
         try:
-            self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+            self._httpd = _Quiet(("127.0.0.1", port), _handler(self))
         except OSError:  # taken (another build's gate): same page, another origin
-            self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+            self._httpd = _Quiet(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="recipekit-web", daemon=True)
 
@@ -113,6 +147,11 @@ def _handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             path = unquote(urlsplit(self.path).path)
+            if path == "/next":  # the page's long poll for its next job
+                body = json.dumps(server.inbox.next_job(2.0)).encode()
+                self._head(200, "application/json", len(body))
+                self.wfile.write(body)
+                return
             found = server.resolve(path)
             if found is None:
                 body = f"not found: {path}".encode()

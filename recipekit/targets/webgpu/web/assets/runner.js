@@ -1,15 +1,19 @@
-// recipekit's gate page: runs one ONNX model in onnxruntime-web on each requested execution provider
-// and each input case, then POSTs every output (raw bytes, base64), every error's text, the WebGPU
-// adapter and the captured console (ORT's node-placement log) back to the local server.
+// recipekit's gate page: asks the local server for a job (GET /next), runs its ONNX model in onnxruntime-web
+// on each requested execution provider and each input case, POSTs every output (raw bytes, base64), every
+// error's text, the WebGPU adapter and the captured console (ORT's node-placement log) back, then reloads
+// itself for the next job. The reload gives every job a fresh WebGPU device: a defective kernel that writes
+// out of bounds (JSEP's Split into 9) corrupts later sessions on the same device. The browser, its
+// compiled shaders and V8's code cache of onnxruntime-web stay, so a job after the first starts quickly.
 const consoleLines = [];
 for (const level of ['log', 'info', 'warn', 'error', 'debug']) {
   const original = console[level].bind(console);
   console[level] = (...args) => { consoleLines.push(`[${level}] ` + args.map(String).join(' ')); original(...args); };
 }
-const progress = (text) => fetch('/progress', { method: 'POST', body: text }).catch(() => {});
+let currentJob = null;
+const progress = (text) => fetch('/progress', { method: 'POST', body: `${currentJob} ${text}` }).catch(() => {});
 const errorText = (e) => (e && e.message) ? String(e.message) : String(e);
 const post = (report) => fetch('/result', { method: 'POST', headers: { 'Content-Type': 'application/json' },
-  body: JSON.stringify({ ...report, console: consoleLines.slice(-20000) }) });
+  body: JSON.stringify({ id: currentJob, ...report, console: consoleLines.slice(-20000) }) });
 
 window.addEventListener('error', (ev) => post({ error: `page error: ${ev.message}` }));
 window.addEventListener('unhandledrejection', (ev) => post({ error: `unhandled rejection: ${errorText(ev.reason)}` }));
@@ -38,7 +42,8 @@ async function adapterInfo() {
   if (!adapter) return { available: false, reason: 'navigator.gpu.requestAdapter() returned null' };
   const info = adapter.info || {};
   return { available: true, vendor: info.vendor, architecture: info.architecture, device: info.device,
-           description: info.description, fallback: Boolean(adapter.isFallbackAdapter || info.isFallbackAdapter) };
+           description: info.description, fallback: Boolean(adapter.isFallbackAdapter || info.isFallbackAdapter),
+           jspi: typeof WebAssembly.Suspending === 'function' };
 }
 
 async function runEp(ort, job, ep) {
@@ -47,7 +52,8 @@ async function runEp(ort, job, ep) {
   let session;
   try {
     consoleLines.push(`[recipekit] session ${ep} begin`);
-    const options = { executionProviders: [ep], logSeverityLevel: 0, logVerbosityLevel: 0 };
+    const epOptions = (job.ep_options || {})[ep];
+    const options = { executionProviders: [epOptions ? { name: ep, ...epOptions } : ep], logSeverityLevel: 0, logVerbosityLevel: 0 };
     if (job.external_data && job.external_data.length) options.externalData = job.external_data;  // weights beside the graph
     session = await ort.InferenceSession.create(job.model, options);
     consoleLines.push(`[recipekit] session ${ep} end`);
@@ -78,22 +84,47 @@ async function runEp(ort, job, ep) {
   return result;
 }
 
-async function main() {
-  const job = await (await fetch('/job.json')).json();
-  const report = { adapter: await adapterInfo(), isolated: self.crossOriginIsolated, runs: [] };
+let adapter = null;
+
+async function runJob(job) {
+  const report = { adapter, isolated: self.crossOriginIsolated, runs: [] };
   await progress('import onnxruntime-web');
   const ort = await import(job.ort);
   ort.env.wasm.wasmPaths = job.wasm_paths;
   ort.env.logLevel = 'warning';
   report.ort_version = ort.env.versions ? ort.env.versions.web : undefined;
   for (const ep of job.eps) {
-    if (ep === 'webgpu' && !report.adapter.available) {
-      report.runs.push({ ep, error: `WebGPU unavailable: ${report.adapter.reason}` });
+    if (ep === 'webgpu' && !adapter.available) {
+      report.runs.push({ ep, error: `WebGPU unavailable: ${adapter.reason}` });
       continue;
     }
     report.runs.push(await runEp(ort, job, ep));
   }
+  return report;
+}
+
+async function main() {
+  let job;
+  for (;;) {
+    try {
+      job = await (await fetch('/next')).json();
+    } catch (e) {
+      await new Promise((resolve) => setTimeout(resolve, 250));  // the server is going away, or busy
+      continue;
+    }
+    if (!job.wait) break;
+  }
+  if (job.done) return;
+  currentJob = job.id;
+  adapter = await adapterInfo();
+  let report;
+  try {
+    report = await runJob(job);
+  } catch (e) {
+    report = { error: `runner failed: ${errorText(e)}` };
+  }
   await post(report);
+  location.reload();  // a fresh page (and WebGPU device) for the next job
 }
 
 main().catch((e) => post({ error: `runner failed: ${errorText(e)}` }));
