@@ -27,12 +27,17 @@ def precision_step(recipe: Any, fix_task: str) -> Any:
     if precision == "fp32":
         return None
     task, deps, config = f"{recipe.name}:precision:{precision}", {"fix": fix_task}, {}
-    if precision == "int8" and recipe.export.quantization.sensitivity is not None:
+    if precision == "int8" and measures_sensitivity(recipe.export.quantization):
         from recipekit.precision.metric import options
 
         deps["export"] = f"{recipe.name}:export:{recipe.source.kind}"  # the output kinds the metric decodes
         config = {"metric": options(recipe)}  # the accuracy gate's measure (and labelled set) it ranks nodes by
     return _step(task, "precision", precision, recipe, reads(("input", "export")), deps=deps, config=config)
+
+
+def measures_sensitivity(q: Any) -> bool:
+    """An INT8 step ranks nodes (and needs the task metric) when its table is measured."""
+    return q.sensitivity is not None and q.sensitivity.measured(q.goal)
 
 
 def refuse(recipe: Any, targets: list[str]) -> None:

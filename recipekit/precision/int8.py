@@ -13,6 +13,7 @@ float (`float_tail`).
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,38 +42,79 @@ def quantize(model_path: Path, out_path: Path, tensors: list[np.ndarray], q: Qua
 
 
 class Quantizer:
-    """ONNX Runtime's QDQ quantizer, calibrated once (the ranges kept in `work`), then run for any
-    choice of float nodes: the sensitivity pass and the search quantize one model many ways."""
+    """ONNX Runtime's QDQ quantizer run once over the whole graph (calibrated once, the ranges kept in
+    `work`); any choice of float nodes is then cut from that model (recipekit.precision.qdq): the
+    sensitivity pass and the search quantize one model many ways in milliseconds each."""
 
     def __init__(self, model_path: Path, tensors: list[np.ndarray], q: Quantization, work: Path) -> None:
-        self.model_path, self.tensors, self.q = model_path, tensors, q
+        self.model_path, self.tensors, self.q, self.work = model_path, tensors, q, work
         self.ranges = work / "calibration-ranges.json"
         self.excluded = sorted({*q.exclude_nodes, *(float_tail(model_path) if q.float_tail else [])})
+        self._models: dict[str, Any] = {}
 
-    def write(self, out_path: Path, keep_float: list[str] | tuple[str, ...] = (), only: list[str] | None = None) -> Any:
-        """The QDQ model with `keep_float` nodes float too (or with `only` these nodes quantized)."""
+    def twin(self, activations: str) -> Quantizer:
+        """The same quantizer with other activations (the calibration ranges shared)."""
+        return Quantizer(
+            self.model_path, self.tensors, self.q.model_copy(update={"activations": activations}), self.work
+        )
+
+    def _whole(self) -> Path:
+        """The whole graph quantized (the recipe's exclusions float): ONNX Runtime's output, once."""
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
         from recipekit.precision.calibration import reader
 
+        out = self.work / f"whole-{self.q.activations}.onnx"
+        if out.is_file():
+            return out
         q, symmetric = self.q, self.q.activations == "int8"
-        calibrated = self.ranges.is_file()
         quantize_static(
             str(self.model_path),
-            str(out_path),
-            None if calibrated else reader(_input_name(self.model_path), self.tensors),
+            str(out),
+            None if self.ranges.is_file() else reader(_input_name(self.model_path), self.tensors),
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=list(q.ops),
             per_channel=q.per_channel,
             activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            nodes_to_quantize=list(only or []),
-            nodes_to_exclude=sorted({*self.excluded, *keep_float}),
+            nodes_to_exclude=self.excluded,
             calibrate_method=getattr(CalibrationMethod, METHODS[q.method]),
             extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True, "CalibMovingAverage": False},
             calibration_cache_path=str(self.ranges),
         )
-        facts = {"activations": q.activations, "method": q.method, "calibration_tensors": len(self.tensors)}
+        return out
+
+    @cached_property
+    def names(self) -> set[str]:
+        """The nodes INT8 quantizes (recipekit.precision.nodes.quantizable)."""
+        from recipekit.precision.nodes import quantizable
+
+        return set(quantizable(self.model_path, self.q))
+
+    def _model(self, which: str) -> Any:
+        import onnx
+
+        if which not in self._models:
+            path = self._whole() if which == "whole" else self.model_path
+            self._models[which] = onnx.load(str(path))
+        return self._models[which]
+
+    def write(self, out_path: Path, keep_float: list[str] | tuple[str, ...] = (), only: list[str] | None = None) -> Any:
+        """The QDQ model with `keep_float` nodes float too (or with `only` these nodes quantized)."""
+        import shutil
+
+        import onnx
+
+        from recipekit.precision.qdq import cut
+
+        names = self.names
+        floated = set(keep_float) & names if only is None else names - set(only)
+        if floated:
+            model = cut(self._model("whole"), self._model("fp32"), floated, names - floated)
+            onnx.save(model, str(out_path))
+        else:
+            shutil.copyfile(self._whole(), out_path)
+        facts = {"activations": self.q.activations, "method": self.q.method, "calibration_tensors": len(self.tensors)}
         return {**summary(out_path), **facts}
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
     import onnx
 
     from recipekit.recipe.schema import Quantization
@@ -108,3 +109,41 @@ def blocks(names: list[str], budget: int) -> list[Block]:
                 break
         else:
             return out
+
+
+def compute_shares(model_path: Path, x: np.ndarray) -> dict[str, float]:
+    """node name -> its share of the model's multiply-accumulates on input `x` (Conv, ConvTranspose,
+    MatMul, Gemm; every other node its output elements): a deterministic stand-in for its share of the
+    latency, which the search orders by (a profile differs from run to run). The tensors' shapes are
+    read from one run of the model (ONNX shape inference stops at data-dependent reshapes)."""
+    import onnx
+
+    from recipekit.onnx.runtime import ort_with_all_outputs
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    runner = ort_with_all_outputs(model_path)
+    values = runner.run({runner.input_names[0]: x}, [])
+    shapes = {n: list(v.shape) for n, v in zip(runner.output_names, values, strict=True)}
+    shapes.update({i.name: list(i.dims) for i in model.graph.initializer})
+    cost = {n.name: _macs(n, shapes) for n in model.graph.node}
+    total = sum(cost.values()) or 1.0
+    return {k: v / total for k, v in cost.items()}
+
+
+def _macs(node: onnx.NodeProto, shapes: dict[str, list[int]]) -> float:
+    import math
+
+    out = shapes.get(node.output[0]) if node.output else None
+    if not out or any(d <= 0 for d in out):
+        return 0.0
+    elems = float(math.prod(out))
+    if node.op_type in ("Conv", "ConvTranspose"):
+        w = shapes.get(node.input[1], [])
+        per = math.prod(w[1:]) if node.op_type == "Conv" else math.prod(w[2:]) * (w[0] if w else 0)
+        return elems * per if w else elems
+    if node.op_type in ("MatMul", "Gemm"):
+        a = shapes.get(node.input[0], [])
+        trans = node.op_type == "Gemm" and any(x.name == "transA" and x.i for x in node.attribute)
+        k = (a[-2] if trans else a[-1]) if a else 1
+        return elems * max(k, 1)
+    return elems

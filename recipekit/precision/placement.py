@@ -15,10 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recipekit.precision.evaluate import Evaluator, Images
+from recipekit.precision.evaluate import Aim, Evaluator, Images
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    import numpy as np
 
     from recipekit.precision.evaluate import Score
     from recipekit.recipe.schema import Quantization
@@ -64,18 +66,21 @@ class Placement:
         self,
         src: Path,
         work: Path,
-        calib: Images,
+        calib: list[np.ndarray],
+        scored: Images,
         q: Quantization,
         kinds: dict[str, Any],
-        options: dict[str, Any],
+        metric: dict[str, Any],
         labelled: Images | None = None,
     ) -> None:
         from recipekit.precision.int8 import Quantizer
 
-        self.work, self.q, self.calib = work, q, calib
+        self.work, self.q, self.scored = work, q, scored
         self.model = _named_copy(src, work)
-        self.quantizer = Quantizer(self.model, calib.tensors, q, work)
-        self.evaluate = Evaluator(self.model, calib, kinds, options, labelled)
+        self.quantizer = Quantizer(self.model, calib, q, work)
+        self.evaluate = Evaluator(self.model, scored, kinds, metric["measure"], Aim(metric["judge"]), labelled)
+        goal = q.goal
+        self.aim = Aim(metric["judge"], goal.min_agreement, goal.max_drop) if goal else self.evaluate.aim
 
     def write(self, out: Path, keep_float: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
         with quiet_quantizer():
@@ -84,35 +89,39 @@ class Placement:
     def score_of(self, keep_float: list[str]) -> Score:
         path = self.work / "candidate.onnx"
         self.write(path, keep_float)
-        return self.evaluate(path)
+        return self.evaluate(path, self.aim)
 
     def sensitivity(self) -> dict[str, Any]:
         """The table: one row per block, most costly first, with what it rests on."""
         from recipekit.precision import latency, nodes
         from recipekit.precision import sensitivity as sens
-        from recipekit.precision.metric import NoTaskMetric
+        from recipekit.precision.metric import NoTaskMetric, rests_on
 
         t0 = time.perf_counter()
         try:
             ref = self.evaluate.reference_score()
         except NoTaskMetric as exc:
-            return {"measured": False, "why": f"no task metric for these outputs: {exc}"}
+            return {"measured": False, "why": str(exc)}
+        base = {"images": len(self.scored.tensors), "rests_on": rests_on(ref.figures), "reference": ref.short()}
+        if ref.failures:  # fp32 against itself fails: no candidate can be judged on these images
+            why = "; ".join(ref.failures)
+            return {"measured": False, "why": f"the fp32 model against itself on the calibration images: {why}", **base}
         names = nodes.quantizable(self.model, self.q)
         blocks = nodes.blocks(names, self.q.sensitivity.blocks if self.q.sensitivity else 0)
-        shares = latency.node_shares(self.model, self.calib.tensors[0])
-        plain = self.score_of([])
+        shares = latency.node_shares(self.model, self.scored.tensors[0])
+        compute = nodes.compute_shares(self.model, self.scored.tensors[0])
+        plain = self.work / "plain.onnx"
+        self.write(plain)
         with quiet_quantizer():
-            rows = sens.measure(self.quantizer, self.evaluate, blocks, shares, self.work)
+            rows = sens.measure(self.quantizer, self.evaluate, blocks, (shares, compute), self.work)
         return {
             "measured": True,
-            "metric": "mAP50-95 agreement with the fp32 model, both directions"
-            + ("; mAP50-95 drop against the labelled set" if ref.drop is not None else ""),
-            "images": len(self.calib.tensors),
-            "reference_boxes": ref.figures["reference_boxes"],
+            "metric": _metric_text(ref),
+            **base,
             "quantizable_nodes": len(names),
-            "plain": plain.short(),
+            "plain": self.evaluate(plain).short(),
             "blocks": rows,
-            "node_shares": {n: round(shares.get(n, 0.0), 5) for n in names},
+            "compute_shares": {n: round(compute.get(n, 0.0), 6) for n in names},
             "evaluations": len(rows) + 1,
             "seconds": round(time.perf_counter() - t0, 1),
         }
@@ -126,23 +135,14 @@ class Placement:
 
         if not table.get("measured"):
             raise NoMetric(f"cannot search: {table.get('why')}")
-        if not table["reference_boxes"]:
-            raise NoMetric(
-                f"cannot search: the fp32 model detects nothing at the score threshold on the {table['images']} "
-                "calibration images (input.calibration)"
-            )
         budget = int(goal.max_float * table["quantizable_nodes"])
         aim = Goal(goal.min_agreement, goal.max_drop, budget)
-        outcome = Search(table["blocks"], aim, self.score_of, table.get("node_shares")).run()
+        outcome = Search(table["blocks"], aim, self.score_of, table.get("compute_shares")).run()
         record = {"goal": goal.model_dump(mode="json"), "met": outcome.met, "trials": outcome.trials}
         if not outcome.met:
             raise Unreachable(_unreached(aim, outcome, budget, table))
         summary = self.write(out, outcome.nodes)
-        record.update(
-            float_nodes=outcome.nodes,
-            **outcome.score.short(),
-            latency=self.latency(out),
-        )
+        record.update(float_nodes=outcome.nodes, **outcome.score.short(), latency=self.latency(out))
         ratio = record["latency"]["ratio"]
         if goal.max_latency_ratio is not None and ratio > goal.max_latency_ratio:
             raise Unreachable(
@@ -157,7 +157,7 @@ class Placement:
 
         plain = self.work / "plain-for-latency.onnx"
         self.write(plain)
-        ms = latency.medians({"fp32": self.model, "plain": plain, "searched": model}, self.calib.tensors[0], runs)
+        ms = latency.medians({"fp32": self.model, "plain": plain, "searched": model}, self.scored.tensors[0], runs)
         return {
             "fp32_ms": ms["fp32"],
             "plain_int8_ms": ms["plain"],
@@ -170,11 +170,25 @@ class Placement:
         }
 
 
+def _metric_text(ref: Score) -> str:
+    """What the table's cost is, per task kind."""
+    names = {
+        "map50_95": "mAP50-95 agreement with the fp32 model, both directions",
+        "iou": "binarized map IoU with the fp32 model",
+        "top1": "top-1 agreement with the fp32 model",
+        "exact_match": "greedy-CTC exact-match rate against the fp32 model",
+        "cosine": "cosine similarity with the fp32 model",
+    }
+    text = "; ".join(f"{n}: {names[f['metric']]}" for n, f in ref.figures["tasks"].items())
+    return text + ("; mAP50-95 drop against the labelled set" if ref.drop is not None else "")
+
+
 def _unreached(aim: Any, outcome: Any, budget: int, table: dict[str, Any]) -> str:
     nodes, best = outcome.best or ([], outcome.score)
     got = f"best agreement {best.agreement}" + (f", labelled drop {best.drop}" if best.drop is not None else "")
+    why = f" (failing: {'; '.join(best.failures)})" if best.failures else ""
     return (
-        f"goal not reached: {aim.describe()}; {got} with {len(nodes)} node(s) float "
+        f"goal not reached: {aim.describe()}; {got} with {len(nodes)} node(s) float{why} "
         f"(at most {budget} of {table['quantizable_nodes']} nodes may stay float: max_float); "
-        f"plain INT8 {table['plain'].get('agreement')}"
+        f"plain INT8 {table['plain'].get('agreement')}; measured on {table['rests_on']}"
     )

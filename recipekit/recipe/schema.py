@@ -183,6 +183,14 @@ class Sensitivity(Strict):
         description="measure at most this many blocks (quantizable nodes grouped by their name scopes, the "
         "largest split first); 0: every node on its own",
     )
+    when: Literal["goal", "always"] = Field(
+        "goal",
+        description="goal: measured when export.quantization.goal is set (the search needs it; a plain INT8 "
+        "build costs no more than the quantization); always: every INT8 build measures the table",
+    )
+
+    def measured(self, goal: Any) -> bool:
+        return self.when == "always" or goal is not None
 
 
 class QuantizationGoal(Strict):

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from recipekit.recipe.schema import Recipe
 
 TOOLS = ("onnx", "onnxruntime", "onnx-ir", "numpy", "opencv-python", "faster-coco-eval")
-VERSION = "5"
+VERSION = "6"
 
 
 def _labelled(step: Step) -> dict[str, str] | None:
@@ -59,7 +59,7 @@ def _sensitivity(ctx: StepContext, place: Placement) -> dict[str, Any]:
         "version": f"{VERSION}.{TABLE_VERSION}",
         "model": ctx.up("fix").files,
         "files": {n: f.digest for n, f in sorted(ctx.files.items())},
-        "input": ctx.recipe.input.model_dump(mode="json", include={"preprocess", "dtype"}),
+        "input": ctx.recipe.input.model_dump(mode="json", include={"preprocess", "dtype", "shapes"}),
         "imgsz": list(ctx.recipe.export.imgsz),
         "quantization": q.model_dump(mode="json", exclude={"goal"}),
         "metric": ctx.config["metric"],
@@ -81,8 +81,9 @@ def _sensitivity(ctx: StepContext, place: Placement) -> dict[str, Any]:
 def _int8(ctx: StepContext, src: Path, work: Path, images: list[Path], names: list[str]) -> PrecisionResult:
     import tempfile
 
+    from recipekit.graph.precision import measures_sensitivity
     from recipekit.graph.results import PrecisionResult
-    from recipekit.precision.calibration import calibration_tensors
+    from recipekit.precision.calibration import calibration_tensors, evaluation_tensors
     from recipekit.precision.evaluate import Images
     from recipekit.precision.int8 import quantize
     from recipekit.precision.metric import labelled_set
@@ -90,15 +91,16 @@ def _int8(ctx: StepContext, src: Path, work: Path, images: list[Path], names: li
 
     recipe, q, dst = ctx.recipe, ctx.recipe.export.quantization, work / "model.onnx"
     tensors = calibration_tensors(recipe, images)
-    if q.sensitivity is None:
+    if not measures_sensitivity(q):
         return PrecisionResult(precision="int8", summary=quantize(src, dst, tensors, q), calibration_images=names)
-    metric, hw = ctx.config["metric"], tuple(recipe.export.imgsz)
+    metric, layout = ctx.config["metric"], recipe.input.preprocess.layout
     lab = metric.get("labelled")
-    labelled = Images(*labelled_set(recipe, lab["images"], lab["labels"]), hw) if lab else None
+    labelled = Images(*labelled_set(recipe, lab["images"], lab["labels"]), layout) if lab else None
     kinds = ctx.up("export").result.output_kinds  # type: ignore[union-attr]
     ctx.store.tmp.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="placement-", dir=ctx.store.tmp) as tmp:
-        place = Placement(src, Path(tmp), Images(tensors, None, hw), q, kinds, metric, labelled)
+        scored = Images(evaluation_tensors(recipe, images), None, layout)
+        place = Placement(src, Path(tmp), tensors, scored, q, kinds, metric, labelled)
         table = _sensitivity(ctx, place)
         summary, search = place.searched(table, q.goal, dst) if q.goal else (place.plain(dst), None)
     return PrecisionResult(
@@ -131,7 +133,7 @@ def detail(result: PrecisionResult | None) -> str:
             f"{len(search['float_nodes'])} of {sens['quantizable_nodes']} nodes float: agreement "
             f"{search['agreement']} (plain {plain['agreement']}), {lat['ratio']:.2f}x fp32 latency"
         )
-    return f"{line} on {sens['images']} images, {sens['reference_boxes']} reference boxes"
+    return f"{line} on {sens['rests_on']}"
 
 
 def run(ctx: StepContext) -> Output:
