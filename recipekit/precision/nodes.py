@@ -111,6 +111,21 @@ def blocks(names: list[str], budget: int) -> list[Block]:
             return out
 
 
+def split(names: list[str] | tuple[str, ...], parts: int) -> list[Block]:
+    """A block's nodes in at most `parts` parts: its first inner scopes that differ (neighbours merged
+    in graph order when there are more), else consecutive chunks. One part: it cannot be split."""
+    names = list(names)
+    if len(names) < 2:
+        return [Block(names[0] if names else "", tuple(names))]
+    for depth in range(1, 64):
+        groups = _group(names, depth)
+        if len(groups) > 1:
+            return groups if len(groups) <= parts else _chunks(groups, parts)
+        if not any("/" in n for n in names) or groups[0].name in names:
+            break
+    return _chunks([Block(n, (n,)) for n in names], parts)
+
+
 def compute_shares(model_path: Path, x: np.ndarray) -> dict[str, float]:
     """node name -> its share of the model's multiply-accumulates on input `x` (Conv, ConvTranspose,
     MatMul, Gemm; every other node its output elements): a deterministic stand-in for its share of the

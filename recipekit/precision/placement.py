@@ -106,14 +106,16 @@ class Placement:
         if ref.failures:  # fp32 against itself fails: no candidate can be judged on these images
             why = "; ".join(ref.failures)
             return {"measured": False, "why": f"the fp32 model against itself on the calibration images: {why}", **base}
-        names = nodes.quantizable(self.model, self.q)
-        blocks = nodes.blocks(names, self.q.sensitivity.blocks if self.q.sensitivity else 0)
+        names, cfg = nodes.quantizable(self.model, self.q), self.q.sensitivity
+        blocks = nodes.blocks(names, cfg.blocks if cfg else 0)
         shares = latency.node_shares(self.model, self.scored.tensors[0])
         compute = nodes.compute_shares(self.model, self.scored.tensors[0])
         plain = self.work / "plain.onnx"
         self.write(plain)
         with quiet_quantizer():
-            rows = sens.measure(self.quantizer, self.evaluate, blocks, (shares, compute), self.work)
+            rows, split = sens.measure(
+                self.quantizer, self.evaluate, blocks, (shares, compute), self.work, cfg.splits if cfg else 0
+            )
         return {
             "measured": True,
             "metric": _metric_text(ref),
@@ -121,8 +123,9 @@ class Placement:
             "quantizable_nodes": len(names),
             "plain": self.evaluate(plain).short(),
             "blocks": rows,
+            "split": split,
             "compute_shares": {n: round(compute.get(n, 0.0), 6) for n in names},
-            "evaluations": len(rows) + 1,
+            "evaluations": len(blocks) + sum(s["parts"] for s in split) + 1,
             "seconds": round(time.perf_counter() - t0, 1),
         }
 

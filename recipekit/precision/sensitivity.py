@@ -57,17 +57,42 @@ def rank_key(r: dict[str, Any]) -> tuple[float, float, float, str]:
 
 
 def measure(
-    quantizer: Quantizer, evaluate: Evaluator, blocks: list[Block], shares: tuple[dict, dict], work: Path
-) -> list[dict[str, Any]]:
-    """One row per block, most costly first; `shares`: each node's latency share and compute share."""
+    quantizer: Quantizer,
+    evaluate: Evaluator,
+    blocks: list[Block],
+    shares: tuple[dict, dict],
+    work: Path,
+    splits: int = 0,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One row per block, most costly first, then `splits` times the costliest block of several nodes
+    measured again in parts (its row replaced by theirs): finer where the cost is. `shares`: each
+    node's latency share and compute share. Returns the rows and the blocks split (with their rows)."""
     import onnx
+
+    from recipekit.precision.nodes import split as parts_of
 
     model = onnx.load(str(quantizer.model_path), load_external_data=False)
     op_of = {n.name: n.op_type for n in model.graph.node}
-    rows = []
-    for i, block in enumerate(blocks):
-        path = work / f"sensitivity-{i}.onnx"
+
+    def one(block: Block, parent: str | None = None) -> dict[str, Any]:
+        path = work / "sensitivity.onnx"
         quantizer.write(path, only=list(block.nodes))
-        rows.append(row(block, evaluate(path), shares, op_of))
+        out = row(block, evaluate(path), shares, op_of)
         path.unlink()
-    return sorted(rows, key=rank_key)
+        return {**out, "parent": parent} if parent else out
+
+    rows, split = [one(b) for b in blocks], []
+    while len(split) < splits:
+        costly = [r for r in sorted(rows, key=rank_key) if len(r["nodes"]) > 1]
+        if not costly or (costly[0]["cost"] <= 0 and not costly[0].get("drop")):
+            break
+        parent = costly[0]
+        parts = parts_of(parent["nodes"], SPLIT_PARTS)
+        rows.remove(parent)
+        rows += [one(b, parent["block"]) for b in parts]
+        split.append({k: parent[k] for k in ("block", "cost", "agreement") if k in parent} | {"parts": len(parts)})
+    return sorted(rows, key=rank_key), split
+
+
+SPLIT_PARTS = 4
+"""Parts a costly block is measured again in."""

@@ -178,10 +178,16 @@ class Sensitivity(Strict):
     """Per-block sensitivity of an INT8 build: the task metric each block costs when it alone is quantized."""
 
     blocks: int = Field(
-        32,
+        16,
         ge=0,
         description="measure at most this many blocks (quantizable nodes grouped by their name scopes, the "
         "largest split first); 0: every node on its own",
+    )
+    splits: int = Field(
+        6,
+        ge=0,
+        description="then the costliest block of several nodes is measured again in parts (up to 4, by its inner "
+        "scopes), this many times: the table is finer where the cost is",
     )
     when: Literal["goal", "always"] = Field(
         "goal",
