@@ -14,6 +14,32 @@ def onnx_role(upstream: Any) -> str:
     return "precision" if "precision" in upstream else "fix"
 
 
+def twin_activations(recipe: Any) -> str | None:
+    """The INT8 activations a declared target compiles that the recipe's are not (TensorRT: symmetric
+    int8 beside uint8 for ONNX Runtime): the precision step also writes `model-<activations>.onnx`, the
+    same float nodes quantized that way. None: every target compiles model.onnx."""
+    from recipekit.targets import TARGETS
+
+    if recipe.export.precision != "int8":
+        return None
+    own = recipe.export.quantization.activations
+    wanted = {getattr(TARGETS.get(name), "int8_activations", None) for name in recipe.targets}
+    return next(iter(sorted(wanted - {None, own})), None)
+
+
+def target_onnx(ctx: Any) -> Any:
+    """The ONNX file the step's target compiles: the precision step's (its twin where the target takes
+    other INT8 activations), else the fixed model."""
+    from recipekit.targets import TARGETS
+
+    role = onnx_role(ctx.upstream)
+    acts = getattr(TARGETS.get(ctx.step.target or ""), "int8_activations", None)
+    twin = f"model-{acts}.onnx"
+    if role == "precision" and acts and twin in ctx.up(role).files:
+        return ctx.up(role).file(twin)
+    return ctx.up(role).file("model.onnx")
+
+
 # --- planning ---------------------------------------------------------------------------------
 
 
@@ -32,6 +58,8 @@ def precision_step(recipe: Any, fix_task: str) -> Any:
 
         deps["export"] = f"{recipe.name}:export:{recipe.source.kind}"  # the output kinds the metric decodes
         config = {"metric": options(recipe)}  # the accuracy gate's measure (and labelled set) it ranks nodes by
+    if twin_activations(recipe):
+        config["twin"] = twin_activations(recipe)
     return _step(task, "precision", precision, recipe, reads(("input", "export")), deps=deps, config=config)
 
 

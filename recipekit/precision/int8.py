@@ -5,7 +5,8 @@ older onnx than this project pins, so it does not install here; ORT's `quantize_
 CPU and writes standard QuantizeLinear/DequantizeLinear pairs. By default the QDQ is symmetric
 INT8 (zero points 0, per-channel weights), the form TensorRT's explicit quantization accepts, so
 the same file feeds ONNX Runtime and TensorRT; `activations: uint8` (asymmetric) runs faster on
-ONNX Runtime's x86 kernels (measured in benchmarks/precision.py) and is refused for trt targets.
+ONNX Runtime's x86 kernels (measured in benchmarks/precision.py), and trt targets then compile a
+symmetric twin with the same float nodes (`Quantizer.twin`).
 The compute ops and the element-wise ops between them are quantized (`ops`); the decode tail, every
 node from which an output is reached without a compute op (pixels and probabilities mixed), stays
 float (`float_tail`).
@@ -31,14 +32,6 @@ def _input_name(model_path: Path) -> str:
     model = onnx.load(str(model_path), load_external_data=False)
     inits = {i.name for i in model.graph.initializer}
     return next(i.name for i in model.graph.input if i.name not in inits)
-
-
-def quantize(model_path: Path, out_path: Path, tensors: list[np.ndarray], q: Quantization) -> dict[str, Any]:
-    """Write the QDQ model calibrated on `tensors`; returns what was quantized (for the manifest)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="recipekit-int8-") as tmp:
-        return Quantizer(model_path, tensors, q, Path(tmp)).write(out_path)
 
 
 class Quantizer:

@@ -155,6 +155,23 @@ class Placement:
             )
         return summary, record
 
+    def twin(self, activations: str, keep_float: list[str], out: Path, table: dict[str, Any]) -> dict[str, Any]:
+        """The same float nodes quantized with other activations (TensorRT's symmetric QDQ beside uint8 for
+        ONNX Runtime), scored as the search scores; with a goal it must hold there too."""
+        with quiet_quantizer():
+            summary = self.quantizer.twin(activations).write(out, keep_float)
+        record = {**summary, "file": out.name, "float_nodes": len(keep_float)}
+        if not table.get("measured"):
+            return record
+        score = self.evaluate(out, self.aim)
+        if self.q.goal is not None and score.failures:
+            raise Unreachable(
+                f"the {activations} QDQ the TensorRT targets compile, with the same {len(keep_float)} float nodes, "
+                f"misses the goal: {'; '.join(score.failures)} (set export.quantization.activations: {activations} "
+                "to search on it, or build the trt targets from a recipe of their own)"
+            )
+        return {**record, **score.short()}
+
     def latency(self, model: Path, runs: int = 10) -> dict[str, Any]:
         from recipekit.precision import latency
 

@@ -83,26 +83,46 @@ def _int8(ctx: StepContext, src: Path, work: Path, images: list[Path], names: li
 
     from recipekit.graph.precision import measures_sensitivity
     from recipekit.graph.results import PrecisionResult
-    from recipekit.precision.calibration import calibration_tensors, evaluation_tensors
+    from recipekit.precision.calibration import calibration_tensors
+    from recipekit.precision.int8 import Quantizer
+    from recipekit.precision.placement import quiet_quantizer
+
+    recipe, q, dst, twin = ctx.recipe, ctx.recipe.export.quantization, work / "model.onnx", ctx.config.get("twin")
+    tensors = calibration_tensors(recipe, images)
+    ctx.store.tmp.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="placement-", dir=ctx.store.tmp) as tmp:
+        if measures_sensitivity(q):
+            return _placed(ctx, src, work, images, Path(tmp), tensors, names)
+        quant = Quantizer(src, tensors, q, Path(tmp))
+        with quiet_quantizer():
+            summary = quant.write(dst)
+            if twin:  # the same QDQ with the activations a target takes (TensorRT: symmetric)
+                summary["twin"] = {**quant.twin(twin).write(work / f"model-{twin}.onnx"), "file": f"model-{twin}.onnx"}
+    return PrecisionResult(precision="int8", summary=summary, calibration_images=names)
+
+
+def _placed(
+    ctx: StepContext, src: Path, work: Path, images: list[Path], tmp: Path, tensors: list, names: list[str]
+) -> PrecisionResult:
+    """INT8 with the sensitivity table (and, with a goal, the searched float nodes)."""
+    from recipekit.graph.results import PrecisionResult
+    from recipekit.precision.calibration import evaluation_tensors
     from recipekit.precision.evaluate import Images
-    from recipekit.precision.int8 import quantize
     from recipekit.precision.metric import labelled_set
     from recipekit.precision.placement import Placement
 
-    recipe, q, dst = ctx.recipe, ctx.recipe.export.quantization, work / "model.onnx"
-    tensors = calibration_tensors(recipe, images)
-    if not measures_sensitivity(q):
-        return PrecisionResult(precision="int8", summary=quantize(src, dst, tensors, q), calibration_images=names)
+    recipe, q, dst, twin = ctx.recipe, ctx.recipe.export.quantization, work / "model.onnx", ctx.config.get("twin")
     metric, layout = ctx.config["metric"], recipe.input.preprocess.layout
     lab = metric.get("labelled")
     labelled = Images(*labelled_set(recipe, lab["images"], lab["labels"]), layout) if lab else None
     kinds = ctx.up("export").result.output_kinds  # type: ignore[union-attr]
-    ctx.store.tmp.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="placement-", dir=ctx.store.tmp) as tmp:
-        scored = Images(evaluation_tensors(recipe, images), None, layout)
-        place = Placement(src, Path(tmp), tensors, scored, q, kinds, metric, labelled)
-        table = _sensitivity(ctx, place)
-        summary, search = place.searched(table, q.goal, dst) if q.goal else (place.plain(dst), None)
+    scored = Images(evaluation_tensors(recipe, images), None, layout)
+    place = Placement(src, tmp, tensors, scored, q, kinds, metric, labelled)
+    table = _sensitivity(ctx, place)
+    summary, search = place.searched(table, q.goal, dst) if q.goal else (place.plain(dst), None)
+    if twin:
+        floated = (search or {}).get("float_nodes", [])
+        summary["twin"] = place.twin(twin, floated, work / f"model-{twin}.onnx", table)
     return PrecisionResult(
         precision="int8", summary=summary, calibration_images=names, sensitivity=table, search=search
     )
