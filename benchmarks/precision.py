@@ -207,8 +207,13 @@ def rows_for(model: str, recipe: Path, base: list[str], goal: str, work: Path, a
     for name, overrides in variants(goal, args.symmetric).items():
         models[name], manifests[name], seconds[name] = build(recipe, f"{model} {name}", [*base, *overrides], work)
     kinds = manifests["fp32"]["output_kinds"]
-    if pt is not None:  # the same weights through Ultralytics' own exporter
-        models["Ultralytics' own export, fp32"] = Path(run([sys.executable, "-c", ULTRALYTICS_EXPORT, pt]).split()[-1])
+    if pt is not None:  # the same weights through Ultralytics' own exporter (it writes next to the weights)
+        import shutil
+
+        local = shutil.copyfile(pt, work / pt.name)
+        models["Ultralytics' own export, fp32"] = Path(
+            run([sys.executable, "-c", ULTRALYTICS_EXPORT, local]).split()[-1]
+        )
     scores, images = agreement(models, recipe, base, kinds)
     ms = medians(models, evaluation(recipe, base)[0][0], args.runs, args.threads)
     out = [row(model, name, scores[name], ms, manifests.get(name, {}), images) for name in models]
