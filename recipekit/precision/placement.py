@@ -207,8 +207,10 @@ def _unreached(aim: Any, outcome: Any, budget: int, table: dict[str, Any]) -> st
     nodes, best = outcome.best or ([], outcome.score)
     got = f"best agreement {best.agreement}" + (f", labelled drop {best.drop}" if best.drop is not None else "")
     why = f" (failing: {'; '.join(best.failures)})" if best.failures else ""
+    most = max((t["float_nodes"] for t in outcome.trials), default=0)
     return (
         f"goal not reached: {aim.describe()}; {got} with {len(nodes)} node(s) float{why} "
-        f"(at most {budget} of {table['quantizable_nodes']} nodes may stay float: max_float); "
-        f"plain INT8 {table['plain'].get('agreement')}; measured on {table['rests_on']}"
+        f"({len(outcome.trials)} float-node sets tried, up to {most} nodes float; at most {budget} of "
+        f"{table['quantizable_nodes']} may stay float: max_float); plain INT8 {table['plain'].get('agreement')}; "
+        f"measured on {table['rests_on']}"
     )
