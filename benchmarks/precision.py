@@ -119,16 +119,26 @@ def shapes(work: Path, val: int, calib: int) -> tuple[Path, list[str]]:
     return work / "shapes.yaml", []
 
 
-def build(recipe: Path, name: str, overrides: list[str], work: Path) -> tuple[Path, dict, float]:
-    """`recipekit build` in a subprocess, as a user runs it: the model, its manifest, the seconds."""
+def build(recipe: Path, name: str, overrides: list[str], work: Path) -> tuple[Path | None, dict, float]:
+    """`recipekit build` in a subprocess, as a user runs it: the model (None when the build failed: the
+    manifest is then {"failed": its line}), its manifest, the seconds."""
     from recipekit.recipe.load import load
 
     out = work / "out" / name.replace(" ", "-").replace(",", "").replace("(", "").replace(")", "")
     cmd = [sys.executable, "-m", "recipekit", "build", str(recipe), *overrides]
     t0 = time.perf_counter()
-    run([*cmd, "--cache", str(work / "cache"), "--out", str(out), "--quiet"])
+    done = subprocess.run(
+        [*cmd, "--cache", str(work / "cache"), "--out", str(out), "-q"], capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - t0
+    if done.returncode == 1:  # a failed step (an unreachable goal): a row that says so
+        lines = done.stdout.splitlines()
+        why = next((ln.strip() for ln in lines if "goal not reached" in ln), lines[-1] if lines else "failed")
+        return None, {"failed": why}, seconds
+    if done.returncode != 0:
+        sys.exit(f"failed: {' '.join(map(str, cmd))}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     folder = out / load(recipe, overrides).name / "ort"
-    return folder / "model.onnx", json.loads((folder / "manifest.json").read_text()), time.perf_counter() - t0
+    return folder / "model.onnx", json.loads((folder / "manifest.json").read_text()), seconds
 
 
 def variants(goal: str, symmetric: bool) -> dict[str, list[str]]:
@@ -203,9 +213,13 @@ def row(model: str, name: str, s: dict, ms: dict, manifest: dict, images: int) -
 def rows_for(model: str, recipe: Path, base: list[str], goal: str, work: Path, args, pt: Path | None = None):
     from recipekit.precision.latency import medians
 
-    models, manifests, seconds = {}, {}, {}
+    models, manifests, seconds, failed = {}, {}, {}, []
     for name, overrides in variants(goal, args.symmetric).items():
-        models[name], manifests[name], seconds[name] = build(recipe, f"{model} {name}", [*base, *overrides], work)
+        path, manifests[name], seconds[name] = build(recipe, f"{model} {name}", [*base, *overrides], work)
+        if path is None:
+            failed.append({"model": model, "weights": "trained", "variant": name, **manifests[name]})
+        else:
+            models[name] = path
     kinds = manifests["fp32"]["output_kinds"]
     if pt is not None:  # the same weights through Ultralytics' own exporter (it writes next to the weights)
         import shutil
@@ -217,15 +231,18 @@ def rows_for(model: str, recipe: Path, base: list[str], goal: str, work: Path, a
     scores, images = agreement(models, recipe, base, kinds)
     ms = medians(models, evaluation(recipe, base)[0][0], args.runs, args.threads)
     out = [row(model, name, scores[name], ms, manifests.get(name, {}), images) for name in models]
-    for r in out:
+    for r in out + failed:
         r["build_seconds"] = round(seconds.get(r["variant"], 0.0), 1)
-    return out
+    return out + failed
 
 
 def table(rows: list[dict], threads: int, runs: int) -> str:
     head = f"{'model':<8} {'variant':<32} {'ms':>7} {'x fp32':>6} {'ref->art (n)':>14} {'art->ref (n)':>14} "
     lines = [head + f"{'mAP drop':>8} {'float':>5} {'build s':>7}"]
     for r in rows:
+        if "failed" in r:
+            lines.append(f"{r['model']:<8} {r['variant']:<32} build failed: {r['failed'][:160]}")
+            continue
         drop = "-" if r["map_drop"] is None else f"{r['map_drop']:.4f}"
         fl = "-" if r["float_nodes"] is None else str(r["float_nodes"])
         ra = f"{r['agreement_reference_as_truth']:.4f} ({r['reference_boxes']})"

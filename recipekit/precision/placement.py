@@ -132,6 +132,26 @@ class Placement:
     def plain(self, out: Path) -> dict[str, Any]:
         return self.write(out)
 
+    def plain_meets(self, goal: Any, out: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | None:
+        """When plain INT8 already meets the goal, no node needs to stay float: no table, no search. Returns
+        (the quantizer's summary, the search record, the table's stand-in), or None."""
+        from recipekit.precision.metric import rests_on
+        from recipekit.precision.search import Goal
+
+        score = self.score_of([])
+        if score.failures:
+            return None
+        trial = {"stage": "plain", "float_nodes": 0, **score.short(), "met": True}
+        table = {
+            "measured": False,
+            "why": "plain INT8 meets the goal: no node needs to stay float (sensitivity.when: always measures it)",
+            "images": len(self.scored.tensors),
+            "rests_on": rests_on(score.figures),
+            "plain": score.short(),
+        }
+        aim = Goal(goal.min_agreement, goal.max_drop, 0)
+        return (*self._chosen(goal, aim, [], score, [trial], out), table)
+
     def searched(self, table: dict[str, Any], goal: Any, out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         """Search, write the chosen model to `out`, time it: (the quantizer's summary, the search record)."""
         from recipekit.precision.search import Goal, Search
@@ -141,15 +161,21 @@ class Placement:
         budget = int(goal.max_float * table["quantizable_nodes"])
         aim = Goal(goal.min_agreement, goal.max_drop, budget)
         outcome = Search(table["blocks"], aim, self.score_of, table.get("compute_shares")).run()
-        record = {"goal": goal.model_dump(mode="json"), "met": outcome.met, "trials": outcome.trials}
         if not outcome.met:
             raise Unreachable(_unreached(aim, outcome, budget, table))
-        summary = self.write(out, outcome.nodes)
-        record.update(float_nodes=outcome.nodes, **outcome.score.short(), latency=self.latency(out))
+        return self._chosen(goal, aim, outcome.nodes, outcome.score, outcome.trials, out)
+
+    def _chosen(
+        self, goal: Any, aim: Any, nodes: list[str], score: Score, trials: list, out: Path
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Write the chosen model, time it beside fp32 and plain INT8: (the summary, the search record)."""
+        summary = self.write(out, nodes)
+        record = {"goal": goal.model_dump(mode="json"), "met": True, "trials": trials, "float_nodes": nodes}
+        record.update(**score.short(), latency=self.latency(out))
         ratio = record["latency"]["ratio"]
         if goal.max_latency_ratio is not None and ratio > goal.max_latency_ratio:
             raise Unreachable(
-                f"{aim.describe()} needs {len(outcome.nodes)} float nodes, and the model runs at {ratio:.2f}x fp32 "
+                f"{aim.describe()} needs {len(nodes)} float nodes, and the model runs at {ratio:.2f}x fp32 "
                 f"latency > max_latency_ratio {goal.max_latency_ratio} (ONNX Runtime CPU, "
                 f"{record['latency']['threads']} threads)"
             )
@@ -161,7 +187,7 @@ class Placement:
         with quiet_quantizer():
             summary = self.quantizer.twin(activations).write(out, keep_float)
         record = {**summary, "file": out.name, "float_nodes": len(keep_float)}
-        if not table.get("measured"):
+        if self.q.goal is None and not table.get("measured"):
             return record
         score = self.evaluate(out, self.aim)
         if self.q.goal is not None and score.failures:

@@ -68,9 +68,12 @@ def test_searched_int8_meets_a_goal_plain_int8_misses_and_the_goal_is_in_the_key
 
     code, out, _ = build(cli, recipe, cache, tmp_path / "searched", goal)  # unchanged goal: cached
     assert code == 0 and step_lines(out)["shapes:precision:int8"] == "cached"
-    code, out, err = build(cli, recipe, cache, tmp_path / "other", "+export.quantization.goal={min_agreement: 0.98}")
-    assert code == 0 and step_lines(out)["shapes:precision:int8"] == "ran", out + err  # a changed goal searches
-    assert len(sensitivity_entries(cache)) == 1  # ... on the same table
+    code, out, err = build(cli, recipe, cache, tmp_path / "other", "+export.quantization.goal={min_agreement: 0.95}")
+    assert code == 0 and step_lines(out)["shapes:precision:int8"] == "ran", out + err  # a changed goal: the step runs
+    assert "plain INT8 meets the goal: agreement 0.9" in out  # ... and plain INT8 meets this one: no table, no search
+    other = manifest(tmp_path / "other", "shapes", "ort")["precision"]
+    assert other["search"]["float_nodes"] == [] and not other["sensitivity"]["measured"]
+    assert len(sensitivity_entries(cache)) == 1
 
 
 def test_unreachable_goal_fails_naming_the_best_agreement(shapes, cli, tmp_path):
@@ -84,7 +87,8 @@ def test_unreachable_goal_fails_naming_the_best_agreement(shapes, cli, tmp_path)
 
 def test_a_labelled_goal_is_measured_against_the_labels(shapes, cli, tmp_path):
     recipe, cache = shapes
-    code, out, err = build(cli, recipe, cache, tmp_path / "o", "+export.quantization.goal={max_drop: 0.01}")
+    args = ("+export.quantization.goal={max_drop: 0.01}", "export.quantization.sensitivity.when=always")
+    code, out, err = build(cli, recipe, cache, tmp_path / "o", *args)
     assert code == 0, out + err
     prec = manifest(tmp_path / "o", "shapes", "ort")["precision"]
     assert "drop against the labelled set" in prec["sensitivity"]["metric"]

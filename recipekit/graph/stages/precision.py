@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from recipekit.recipe.schema import Recipe
 
 TOOLS = ("onnx", "onnxruntime", "onnx-ir", "numpy", "opencv-python", "faster-coco-eval")
-VERSION = "6"
+VERSION = "7"
 
 
 def _labelled(step: Step) -> dict[str, str] | None:
@@ -118,8 +118,12 @@ def _placed(
     kinds = ctx.up("export").result.output_kinds  # type: ignore[union-attr]
     scored = Images(evaluation_tensors(recipe, images), None, layout)
     place = Placement(src, tmp, tensors, scored, q, kinds, metric, labelled)
-    table = _sensitivity(ctx, place)
-    summary, search = place.searched(table, q.goal, dst) if q.goal else (place.plain(dst), None)
+    early = place.plain_meets(q.goal, dst) if q.goal and q.sensitivity.when == "goal" else None  # type: ignore[union-attr]
+    if early:
+        summary, search, table = early
+    else:
+        table = _sensitivity(ctx, place)
+        summary, search = place.searched(table, q.goal, dst) if q.goal else (place.plain(dst), None)
     if twin:
         floated = (search or {}).get("float_nodes", [])
         summary["twin"] = place.twin(twin, floated, work / f"model-{twin}.onnx", table)
@@ -143,6 +147,12 @@ def detail(result: PrecisionResult | None) -> str:
     sens, search = (result.sensitivity, result.search) if result is not None else (None, None)
     if not sens:
         return ""
+    if search and not sens.get("measured"):  # plain INT8 met the goal
+        lat = search["latency"]
+        return (
+            f"plain INT8 meets the goal: agreement {search['agreement']}, {lat['ratio']:.2f}x fp32 latency "
+            f"on {sens['rests_on']}"
+        )
     if not sens.get("measured"):
         return f"sensitivity not measured: {sens.get('why')}"
     plain = sens["plain"]
