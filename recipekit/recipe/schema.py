@@ -206,8 +206,9 @@ class QuantizationGoal(Strict):
         None,
         gt=0,
         le=1,
-        description="lowest mAP50-95 agreement with the fp32 model on the calibration images, both directions "
-        "(measured as the accuracy gate measures, with its score_threshold)",
+        description="lowest agreement with the fp32 model on the calibration images at every declared shape, in "
+        "each task's headline (detections: mAP50-95 both directions; dense maps: IoU; class scores: top-1; "
+        "sequences: exact match; embeddings: cosine), judged by the accuracy gate's rules and thresholds",
     )
     max_drop: float | None = Field(
         None,
@@ -239,7 +240,8 @@ class Quantization(Strict):
     activations: Literal["int8", "uint8"] = Field(
         "int8",
         description="int8: symmetric (zero point 0), the QDQ TensorRT accepts, one file for every target; uint8: "
-        "asymmetric, faster on ONNX Runtime's CPU kernels, refused for trt targets",
+        "asymmetric, what ONNX Runtime's fast x86 kernels take (trt targets then compile a symmetric twin with "
+        "the same float nodes)",
     )
     per_channel: bool = Field(True, description="per-output-channel weight scales")
     ops: list[str] = Field(
