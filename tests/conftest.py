@@ -19,12 +19,14 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 
 @pytest.fixture
 def cli(capfd):
-    """Run `recipekit ARGS` in this process; returns (exit code, stdout, stderr)."""
+    """Run `recipekit ARGS` in this process; returns (exit code, stdout, stderr). Bad input (exit 2)
+    is one clear line, never a traceback: every such call checks it."""
     from recipekit.cli import main
 
     def run(*args: str) -> tuple[int, str, str]:
         code = main([str(a) for a in args])
         out, err = capfd.readouterr()
+        assert code != 2 or "Traceback" not in err, err
         return code, out, err
 
     return run

@@ -1,6 +1,6 @@
-"""The layout, checked on every test run: the layers contract (import-linter), no private module or
-name used across packages, test helpers as a package on pytest's pythonpath (no sys.path edits),
-ruff's rules (the line limit among them)."""
+"""The layout, checked on every test run: the layers and no-import-circle contracts (import-linter),
+no private module or name used across packages, test helpers as a package on pytest's pythonpath
+(no sys.path edits), ruff's rules (the line limit among them)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,13 @@ def _tool(name: str) -> str:
     return str(exe)
 
 
-def test_layers_contract_is_kept():
+def test_layers_and_no_circle_contracts_are_kept():
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    assert {"layers", "acyclic_siblings"} <= {c["type"] for c in contracts}
+    acyclic = next(c for c in contracts if c["type"] == "acyclic_siblings")
+    assert acyclic["ancestors"] == ["recipekit"] and acyclic["depth"] >= 5  # every package, all the way down
     done = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "0 broken" in done.stdout

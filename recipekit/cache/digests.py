@@ -12,8 +12,19 @@ import json
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 _LOCK = threading.Lock()
+
+
+def canonical(obj: Any) -> str:
+    """Canonical JSON: sorted keys, no whitespace, tuples as lists."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def digest_of(obj: Any) -> str:
+    """The sha256 of `obj`'s canonical JSON: what every cache key is."""
+    return hashlib.sha256(canonical(obj).encode()).hexdigest()
 
 
 def file_sha256(path: Path) -> str:

@@ -27,6 +27,10 @@ COMMANDS = {
     "show": ("recipekit.cli.info", "print the resolved recipe (defaults and overrides applied) as YAML"),
     "schema": ("recipekit.cli.info", "print the recipe JSON Schema (for editors)"),
     "list": ("recipekit.cli.info", "list the registered sources, fixes, targets and gates"),
+    "doit": (
+        "recipekit.cli.doit",
+        "doit's commands on a build's tasks: recipekit doit RECIPE... -- list|info|clean|ignore|forget|dumpdb",
+    ),
     "device-check": (
         "recipekit.cli.device",
         "run a trt-jetson bundle's check program here (--backend ort) or on the device",
@@ -72,12 +76,11 @@ def _keep_tools_out_of_tmp() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _keep_tools_out_of_tmp()
-    parser = _parser()
     if not argv or argv[0] not in COMMANDS:  # --help, --version, or an unknown command
-        parser.parse_args(argv or ["--help"])
+        _parser().parse_args(argv or ["--help"])
         return 2
-    module = importlib.import_module(COMMANDS[argv[0]][0])
     try:
+        module = importlib.import_module(COMMANDS[argv[0]][0])
         code = int(module.invoke(argv[0], argv[1:]) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return code
@@ -100,14 +103,48 @@ def run() -> None:
     about 0.4 s, longer than a no-op build. After a build that loaded it, this exits the way Python
     would up to that point (non-daemon threads joined, atexit handlers run, output flushed) and
     then skips the teardown, as multiprocessing's children do. Everything a step writes is closed
-    by the step itself; nothing is left in a buffer for the teardown to flush."""
-    from recipekit.graph.executors import warm
+    by the step itself; nothing is left in a buffer for the teardown to flush.
 
-    warm.enable()  # a fresh process of its own: a likely build may fork its workers early
-    code = main()
+    Ctrl-C and SIGTERM end it with one line and exit 130, whenever they come (a build's own
+    handling takes over while it runs; later signals are ignored while it stops)."""
+    _interrupt_on_signals()
+    try:
+        from recipekit.graph.executors.workers import enable_warm_start
+
+        enable_warm_start()  # a fresh process of its own: a likely build may start its workers early
+        code = main()
+    except BaseException:  # also what a library raised while it was being interrupted
+        if not _interrupted():
+            raise
+        code = _error("interrupted", 130, prefix="recipekit: ")
     if "torch" in sys.modules:
         _exit_now(code)
     sys.exit(code)
+
+
+_SIGNALLED: list[int] = []
+
+
+def _interrupt_on_signals() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt in the command, once."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        if not _SIGNALLED:
+            _SIGNALLED.append(signum)
+            raise KeyboardInterrupt(f"signal {signum}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, interrupt)
+
+
+def _interrupted() -> bool:
+    """Whether the command got SIGINT or SIGTERM (here or while a build ran)."""
+    if _SIGNALLED:
+        return True
+    from recipekit.core import lifetime
+
+    return lifetime.signalled()
 
 
 def _exit_now(code: int) -> None:

@@ -40,52 +40,19 @@ def _parser(command: str) -> argparse.ArgumentParser:
 
 
 def build_settings(recipe: Any, args: argparse.Namespace) -> dict[str, Any]:
-    from recipekit.recipe.dump import to_raw
+    from recipekit.graph.runner import build_settings as settings
 
     url, mode = remote_settings(args)
-    return {
-        "remote_cache": url,
-        "remote_mode": mode,
-        "recipe": to_raw(recipe),
-        "file": str(args.recipe),
-        "base_dir": recipe.base_dir,
-        "cache": str(cache_root(args)),
-        "out": str(Path(args.out).resolve()),
-        "force": getattr(args, "force", False),
-        "require": getattr(args, "require", False),
-    }
-
-
-def summary(outcome: Any, recipe: Any, targets: list[str]) -> list[tuple[str, dict[str, Any]]]:
-    """Per target: a line for people and the same as a JSON record ({"event": "target", ...})."""
-    lines = []
-    for target in targets:
-        res = outcome.results.get(f"{recipe.name}:publish:{target}")
-        failed = [
-            r
-            for r in outcome.failed()
-            if r["task"].startswith(f"{recipe.name}:")
-            and (f":{target}" in r["task"] or r["task"].split(":")[1] in {"export", "golden", "fix"})
-        ]
-        record = {"event": "target", "recipe": recipe.name, "target": target}
-        if res and res["status"] in {"ran", "cached"} and res.get("reason"):  # published, a gate skipped
-            text = f"{recipe.name}/{target}: published {res['path']}, UNVERIFIED ({res['reason']})"
-            lines.append((text, {**record, "status": "unverified", "path": res["path"], "reason": res["reason"]}))
-        elif res and res["status"] in {"ran", "cached"}:
-            lines.append(
-                (
-                    f"{recipe.name}/{target}: published {res['path']}",
-                    {**record, "status": "published", "path": res["path"]},
-                )
-            )
-        elif res and res["status"] in {"unavailable", "unverified"}:
-            text = f"{recipe.name}/{target}: {res['status']} ({res['reason']})"
-            lines.append((text, {**record, "status": res["status"], "reason": res["reason"]}))
-        else:
-            why = "; ".join(f"{r['task']}: {r.get('error', '')}" for r in failed) or "not built"
-            text = f"{recipe.name}/{target}: FAILED, nothing published ({why})"
-            lines.append((text, {**record, "status": "failed", "reason": why}))
-    return lines
+    return settings(
+        recipe,
+        args.recipe,
+        cache_root(args),
+        Path(args.out),
+        remote_cache=url,
+        remote_mode=mode,
+        force=getattr(args, "force", False),
+        require=getattr(args, "require", False),
+    )
 
 
 def cells_of(outcome: Any, recipe: Any, steps: list, targets: list[str], out: Path) -> list:
@@ -99,14 +66,16 @@ def cells_of(outcome: Any, recipe: Any, steps: list, targets: list[str], out: Pa
 
 
 def build(args: argparse.Namespace) -> int:
-    from recipekit.graph.executors.warm import warm_start
+    from recipekit.graph.executors.workers import warm_start
+    from recipekit.graph.keys import key_steps
     from recipekit.graph.plan import plan
-    from recipekit.graph.runner import key_steps, run_steps
+    from recipekit.graph.runner import run_steps
     from recipekit.recipe.load import load_pending
+    from recipekit.report.console import target_lines
 
     writable_folder("--cache", cache_root(args))
     writable_folder("--out", Path(args.out).resolve())
-    with warm_start([args.recipe], args.overrides, cache_root(args), args.jobs, args.force) as warm:
+    with warm_start([args.recipe], args.overrides, cache_root(args), args.force) as warm:
         recipe, remember = load_pending(args.recipe, args.overrides, cache_root(args))
         targets = targets_arg(args.targets) or list(recipe.targets)
         settings_by_recipe = {recipe.name: build_settings(recipe, args)}
@@ -115,11 +84,13 @@ def build(args: argparse.Namespace) -> int:
         remember()  # only a recipe that planned and keyed leaves anything behind
         with console_for(args) as console:
             outcome = run_steps(steps, settings_by_recipe, jobs=args.jobs, events=console, warm=warm)
-            for text, record in summary(outcome, recipe, targets):
+            for text, record in target_lines(outcome.results, steps, recipe.name, targets):
                 console.summary(text, record)
     ci_reports(
         args, cells_of(outcome, recipe, steps, targets, Path(args.out).resolve()), f"recipekit build {recipe.name}"
     )
+    if any(r.get("exit_code") == 2 for r in outcome.failed()):
+        return 2  # bad input found while building (the step's message names the file and key)
     if any(r.get("exit_code") == 2 for r in outcome.failed()):
         return 2  # bad input found while building (the step's message names the file and key)
     return 0 if outcome.exit_code == 0 and not outcome.failed() else 1

@@ -138,11 +138,11 @@ def invoke(command: str, argv: list[str]) -> int:
         from recipekit.graph.executors.cluster import check_scheduler
 
         check_scheduler(args.scheduler, *remote_settings(args))
-    from recipekit.graph.executors.warm import warm_start
+    from recipekit.graph.executors.workers import warm_start
 
     recipes, overrides = split_items(args.items)
     ahead = [] if args.scheduler else recipes  # on a cluster the steps run elsewhere: nothing to load here
-    with warm_start(ahead, overrides, Path(args.cache).resolve(), args.jobs, args.force) as warm:
+    with warm_start(ahead, overrides, Path(args.cache).resolve(), args.force) as warm:
         steps, settings_by_recipe, planned = plan_all(args, recipes, overrides)
         out_dir = Path(args.out).resolve()
         with console_for(args) as console:

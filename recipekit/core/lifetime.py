@@ -1,10 +1,10 @@
 """Processes and temporary folders that never outlive the build: SIGKILL, Ctrl-C and SIGTERM alike.
 
-- Every child (Chromium, the -j worker processes) gets a parent-death signal (Linux prctl
-  PR_SET_PDEATHSIG): when the process that started it dies, even by SIGKILL, the kernel signals it.
-  Chromium gets SIGKILL (its helpers exit with it); workers get SIGTERM, which they turn into
-  KeyboardInterrupt so their `with` blocks close Chromium and delete their temporary folders, with
-  a hard stop (SIGALRM) a few seconds later.
+- Every child (Chromium, the -j workers' forkserver, the workers it forks) gets a parent-death
+  signal (Linux prctl PR_SET_PDEATHSIG): when the process that started it dies, even by SIGKILL,
+  the kernel signals it. Chromium and the forkserver get SIGKILL (Chromium's helpers and the
+  workers follow); workers get SIGTERM, which unwinds them (WorkerStopped) so their `with` blocks
+  close Chromium and delete their temporary folders, with a hard stop (SIGALRM) a few seconds later.
 - During a run the parent turns the first SIGINT/SIGTERM into one KeyboardInterrupt (later ones are
   ignored while it shuts down), and workers ignore SIGINT: the terminal sends Ctrl-C to the whole
   process group, and only the parent decides, so shutdown is one orderly path.
@@ -28,7 +28,7 @@ PR_SET_PDEATHSIG = 1
 WORKER_GRACE_S = 3
 """Seconds a worker has to clean up after SIGTERM before SIGALRM ends it."""
 
-_state = {"parent": 0, "interrupted": False, "forking": False}
+_state = {"parent": 0, "interrupted": False, "forking": False, "signalled": False}
 
 
 def _prctl() -> object | None:
@@ -82,7 +82,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 def _parent_signal(signum: int, frame: object) -> None:
     if os.getpid() != _state["parent"] or _state["interrupted"]:
         return
-    _state["interrupted"] = True
+    _state.update(interrupted=True, signalled=True)
     _signal_workers(signal.SIGTERM)  # before unwinding: a pool's graceful close would wait for busy workers
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -95,18 +95,15 @@ def _signal_workers(sig: int) -> None:
             os.kill(p.pid, sig)
 
 
-DASK_PRELOAD = {"DASK_DISTRIBUTED__WORKER__PRELOAD": '["recipekit.core.lifetime"]'}
-"""Environment for a local Dask cluster: each worker process imports this module and runs `dask_setup`."""
+def signalled() -> bool:
+    """True once a supervised run of this process got SIGINT or SIGTERM."""
+    return bool(_state["signalled"])
 
 
-def dask_setup(worker: object = None) -> None:
-    """Dask worker preload: ignore SIGINT (the terminal sends Ctrl-C to the whole process group; the
-    build decides and stops its workers) and die with the build (parent-death signal)."""
-    import threading
-
-    die_with_parent(signal.SIGKILL)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+def supervise_forks() -> None:
+    """In a process that forks the build's workers (the forkserver): every child it forks from now on
+    dies with it, ignores SIGINT and unwinds on SIGTERM, as a worker of `supervised_run`."""
+    _state["forking"] = True
 
 
 @contextlib.contextmanager

@@ -235,6 +235,8 @@ class StepContext:
         force = bool(self.settings.get("force"))
         entry = None if force else self.store.get(self.key)
         status, why = "cached", ""
+        if entry is not None and self.settings.get("on_cluster"):
+            self._push(entry)  # a worker's own cache is not shared: the remote one must hold what it reports
         if entry is None:
             with self.store.lock(self.key):
                 entry = None if force else self.store.get(self.key) or self._fetch(self.key)

@@ -9,24 +9,15 @@ still checked by its file digests whenever it is read.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recipekit.cache.digests import digest_of
+
 if TYPE_CHECKING:
     from recipekit.cache.digests import DigestMemo
     from recipekit.graph.plan import Step
-
-
-def canonical(obj: Any) -> str:
-    """Canonical JSON: sorted keys, no whitespace, tuples as lists."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def digest_of(obj: Any) -> str:
-    return hashlib.sha256(canonical(obj).encode()).hexdigest()
 
 
 def step_key(kind: str, plugin: str, config: Any, inputs: dict[str, Any]) -> str:
@@ -73,3 +64,18 @@ def assign_keys(steps: list[Step], settings: dict[str, Any], readonly: bool = Fa
     if not readonly:  # only a recipe whose every input is good leaves anything behind
         memo.flush()
     return out
+
+
+def key_steps(steps: list[Step], settings_by_recipe: dict[str, dict[str, Any]], readonly: bool = False) -> list[Step]:
+    """Every step with its key, recipe by recipe (`settings_by_recipe`: recipe name -> build
+    settings; task names start with `<recipe>:`); steps keyed already are kept."""
+    by_recipe: dict[str, list[Step]] = {}
+    for s in steps:
+        by_recipe.setdefault(s.task.split(":", 1)[0], []).append(s)
+    keyed = {}
+    for name, mine in by_recipe.items():
+        if all(s.key for s in mine):
+            keyed.update({s.task: s for s in mine})
+        else:
+            keyed.update({s.task: s for s in assign_keys(mine, settings_by_recipe[name], readonly=readonly)})
+    return [keyed[s.task] for s in steps]

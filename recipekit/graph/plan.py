@@ -11,13 +11,13 @@ Keys are assigned afterwards by graph.keys.assign_keys (that reads files).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from recipekit.core.errors import UsageError
+from recipekit.graph.view import ALL_SECTIONS, dump_view
 from recipekit.recipe.schema import Recipe
 
-ALL_SECTIONS = ("name", "source", "input", "export", "fixes", "targets", "gates")
 MODEL = ("source", "input", "export")
 
 
@@ -35,7 +35,8 @@ class Step:
     files: dict[str, str] = field(default_factory=dict)  # declared input files: name -> absolute path
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The step as JSON data (its fields, not copied: a step is never changed)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def _dump(model: Any) -> Any:
@@ -45,7 +46,7 @@ def _dump(model: Any) -> Any:
 def gate_configs(recipe: Recipe, target: str) -> dict[str, Any]:
     """Gates for `target`: the target's defaults, then recipe-wide settings, then the target's own."""
     from recipekit.gates import GATES
-    from recipekit.graph.precision import default_gates
+    from recipekit.graph.precision_plan import default_gates
     from recipekit.targets import TARGETS
 
     names = [*TARGETS.get(target).default_gates, *default_gates(recipe)]
@@ -86,8 +87,6 @@ BEFORE_PRECISION = {"export": ["precision", "quantization"], "input": ["calibrat
 
 
 def _step(task: str, kind: str, plugin: str, recipe: Recipe, spec: dict[str, Any], **kw: Any) -> Step:
-    from recipekit.graph.view import dump_view
-
     config = {"recipe": dump_view(recipe, spec), **kw.pop("config", {})}
     return Step(task, kind, plugin, config=config, reads=spec, **kw)
 
@@ -185,6 +184,23 @@ def _target_steps(recipe: Recipe, target: str, shared: dict[str, str]) -> list[S
     return [*lints, compile_, *post, publish]
 
 
+def _precision_step(recipe: Recipe, fix_task: str) -> Step | None:
+    from recipekit.graph.precision_plan import measures_sensitivity, precision_plugin, twin_activations
+
+    plugin = precision_plugin(recipe)
+    if plugin is None:
+        return None
+    task, deps, config = f"{recipe.name}:precision:{plugin}", {"fix": fix_task}, {}
+    if plugin == "int8" and measures_sensitivity(recipe.export.quantization):
+        from recipekit.precision.metric import options
+
+        deps["export"] = f"{recipe.name}:export:{recipe.source.kind}"  # the output kinds the metric decodes
+        config = {"metric": options(recipe)}  # the accuracy gate's measure (and labelled set) it ranks nodes by
+    if twin_activations(recipe):  # TensorRT's symmetric QDQ beside uint8 for ONNX Runtime
+        config["twin"] = twin_activations(recipe)
+    return _step(task, "precision", plugin, recipe, reads(("input", "export")), deps=deps, config=config)
+
+
 def plan(recipe: Recipe, targets: list[str] | None = None, check: bool = True) -> list[Step]:
     """Every step of a build of `recipe` for `targets` (default: all the recipe declares).
 
@@ -204,12 +220,12 @@ def plan(recipe: Recipe, targets: list[str] | None = None, check: bool = True) -
             SOURCES.get(recipe.source.kind)(recipe.source).check_recipe(recipe)  # type: ignore[attr-defined]
     except RecipeError as exc:
         raise RecipeError(recipe.origin or recipe.name, exc.key_path, exc.msg) from None
-    from recipekit.graph.precision import precision_step, refuse
+    from recipekit.graph.precision_plan import refuse
 
     refuse(recipe, chosen)
     export, golden, fix = _shared_steps(recipe)
     deps = {"export": export.task, "golden": golden.task, "fix": fix.task}
-    prec = precision_step(recipe, fix.task)
+    prec = _precision_step(recipe, fix.task)
     deps.update({"precision": prec.task} if prec else {})
     per_target = [s for t in chosen for s in _target_steps(recipe, t, deps)]
     needs_golden = any(golden.task in s.deps.values() for s in per_target)

@@ -8,6 +8,7 @@ default. `ExportResult.output_kinds` stays a plain JSON mapping until the output
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -103,3 +104,14 @@ def result_type(role_or_kind: str) -> type[Result] | None:
     """The result model of an upstream role (`export`, `fix`, `lint.trt-lint`, `gate.parity`, ...)."""
     kind = role_or_kind.split(".", 1)[0]
     return RESULTS.get("gate" if kind in ("lint", "gate") else kind)
+
+
+@dataclass
+class Outcome:
+    """What a run did (any executor): each task's result (status, seconds, error) in finishing order."""
+
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    exit_code: int = 0
+
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.results.values() if r["status"].startswith(("failed", "blocked"))]

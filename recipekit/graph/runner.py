@@ -1,40 +1,22 @@
-"""Run steps: in this process for -j 1 (or nothing to build), on a pool of pre-loaded workers for -j N,
-or on the workers the console command forked before composing (a warm start, executors/warm.py).
+"""Run steps: as doit tasks (graph.doit_tasks) on doit's runner, in this process for -j 1, on worker
+processes for -j N (graph/executors/local.py); on a Dask cluster with `--scheduler` (executors/cluster.py).
 
-Every executor reports through `step_started` and `report_step`; what is shown (live view, plain lines,
-JSON) is the event sink's business (recipekit.report.console), never the runner's."""
+Every run reports through step events (core.events); what is shown (live view, plain lines, JSON)
+is the event sink's business (recipekit.report.console), never the runner's.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from recipekit.core.events import EventSink, StepEvent, discard
-from recipekit.graph.plan import Step
+from recipekit.core.events import EventSink, discard
+from recipekit.graph.results import Outcome
 
-
-@dataclass
-class Outcome:
-    """What a run did: each task's result (status, seconds, error) in finishing order."""
-
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)
-    exit_code: int = 0
-
-    def failed(self) -> list[dict[str, Any]]:
-        return [r for r in self.results.values() if r["status"].startswith("failed")]
-
-
-def step_started(events: EventSink, task: str) -> None:
-    """A step began running (every executor calls this)."""
-    events(StepEvent.started(task))
-
-
-def report_step(events: EventSink, outcome: Outcome, result: dict[str, Any]) -> None:
-    """A step finished: recorded in the outcome, then one event (every executor calls this)."""
-    outcome.results[result["task"]] = result
-    events(StepEvent.finished(result))
+if TYPE_CHECKING:
+    from recipekit.graph.executors.workers import Forkserver
+    from recipekit.graph.plan import Step
 
 
 def settings_of(settings_by_recipe: dict[str, dict[str, Any]], task: str) -> dict[str, Any]:
@@ -42,20 +24,22 @@ def settings_of(settings_by_recipe: dict[str, dict[str, Any]], task: str) -> dic
     return settings_by_recipe[task.split(":", 1)[0]]
 
 
-def key_steps(steps: list[Step], settings_by_recipe: dict[str, dict[str, Any]], readonly: bool = False) -> list[Step]:
-    """Every step with its key (graph.keys), recipe by recipe; steps keyed already are kept."""
-    from recipekit.graph.keys import assign_keys
+def build_settings(recipe: Any, file: str, cache: Path, out: Path, **options: Any) -> dict[str, Any]:
+    """A recipe's build settings, as every step of its build reads them. `options`: remote_cache,
+    remote_mode, force, require (command-line choices)."""
+    from recipekit.recipe.dump import to_raw
 
-    by_recipe: dict[str, list[Step]] = {}
-    for s in steps:
-        by_recipe.setdefault(s.task.split(":", 1)[0], []).append(s)
-    keyed = {}
-    for name, mine in by_recipe.items():
-        if all(s.key for s in mine):
-            keyed.update({s.task: s for s in mine})
-        else:
-            keyed.update({s.task: s for s in assign_keys(mine, settings_by_recipe[name], readonly=readonly)})
-    return [keyed[s.task] for s in steps]
+    return {
+        "remote_cache": options.get("remote_cache"),
+        "remote_mode": options.get("remote_mode", "read-write"),
+        "recipe": to_raw(recipe),
+        "file": str(file),
+        "base_dir": recipe.base_dir,
+        "cache": str(Path(cache).resolve()),
+        "out": str(Path(out).resolve()),
+        "force": bool(options.get("force")),
+        "require": bool(options.get("require")),
+    }
 
 
 def run_steps(
@@ -63,11 +47,11 @@ def run_steps(
     settings_by_recipe: dict[str, dict[str, Any]],
     jobs: int = 1,
     events: EventSink = discard,
-    warm: Any = None,
+    warm: Forkserver | None = None,
 ) -> Outcome:
-    """Execute the steps in this process; with jobs > 1 and something to build, on a
-    pool of pre-loaded worker processes (graph/executors/local.py); with `warm` (workers started
-    before the recipe was composed, graph/executors/warm.py) and something to build, on those.
+    """Execute the steps as doit tasks: in this process for -j 1, on `jobs` worker processes for
+    -j N (started only when a step must be built); with `warm` (a forkserver the console command
+    started before composing) on its workers, -j 1 included.
 
     `settings_by_recipe` maps a recipe name to its build settings (several recipes may share one
     run); `events` receives a StepEvent as each step starts and finishes. Steps are keyed first
@@ -76,52 +60,51 @@ def run_steps(
     from contextlib import ExitStack
 
     from recipekit.cache.store import Store
+    from recipekit.core import lifetime
+    from recipekit.graph import settled
+    from recipekit.graph.keys import key_steps
 
     steps = key_steps(steps, settings_by_recipe)
-    stores = {str(Path(settings["cache"]).resolve()) for settings in settings_by_recipe.values()}
+    settled.forget_stores()
     with ExitStack() as stack:
-        for root in sorted(stores):
+        for root in sorted({str(Path(s["cache"]).resolve()) for s in settings_by_recipe.values()}):
             store = Store(root)
             store.clean_tmp()
             mine = [
                 s.key for s in steps if str(Path(settings_of(settings_by_recipe, s.task)["cache"]).resolve()) == root
             ]
             stack.enter_context(store.hold(mine))
-        if jobs > 1 or warm is not None:
-            from recipekit.graph.executors.local import must_run, run_local
-
-            if must_run(steps, settings_by_recipe):
-                from recipekit.core import lifetime
-
-                os.environ.update(lifetime.DASK_PRELOAD)  # workers ignore Ctrl-C and die with the build
-                with lifetime.supervised_run():  # Ctrl-C/SIGTERM: workers stopped at once, one orderly stop
-                    return run_local(steps, settings_by_recipe, jobs, events, pool=warm.pool if warm else None)
-        return _run_inline(steps, settings_by_recipe, events)  # -j 1, or nothing to build: no worker processes
+        lifetime.sweep_stale()
+        pool = jobs > 1 or (warm is not None and warm.started)
+        if pool:
+            threads = max(1, (os.cpu_count() or 1) // jobs)
+            settings_by_recipe = {n: {**s, "threads": threads} for n, s in settings_by_recipe.items()}
+        with lifetime.supervised_run():  # Ctrl-C/SIGTERM: workers stopped at once, one orderly stop
+            return _run(steps, settings_by_recipe, jobs if pool else 0, events, warm)
 
 
-def _run_inline(steps: list[Step], settings_by_recipe: dict[str, dict[str, Any]], events: EventSink) -> Outcome:
-    """-j 1: the steps one after the other in this process, in plan order (upstreams first).
+def _run(
+    steps: list[Step], settings_by_recipe: dict[str, dict[str, Any]], jobs: int, events: EventSink, warm: Any
+) -> Outcome:
+    from recipekit.core.events import StepEvent
+    from recipekit.graph.doit_tasks import step_tasks
+    from recipekit.graph.executors.events import StepReporter
+    from recipekit.graph.executors.local import BuildRun, Main, RunSpec, StepLoader, doit_config
+    from recipekit.graph.executors.workers import Forkserver
 
-    A no-op build is mostly start-up time, so nothing more is loaded: a step after a failed one
-    is `blocked`."""
-    from recipekit.core import lifetime
-    from recipekit.graph.execute import execute
-
-    lifetime.sweep_stale()
     outcome = Outcome()
-    with lifetime.supervised_run():
-        for step in steps:
-            bad = [d for d in step.deps.values() if outcome.results[d]["status"].startswith(("failed", "blocked"))]
-            if bad:
-                report_step(
-                    events,
-                    outcome,
-                    {"status": "blocked", "task": step.task, "reason": f"after failed {', '.join(bad)}"},
-                )
-                continue
-            step_started(events, step.task)
-            up = {role: {**outcome.results[dep], "task": dep} for role, dep in step.deps.items()}
-            result = execute(step.to_dict(), settings_of(settings_by_recipe, step.task), up)
-            report_step(events, outcome, {**result, "task": step.task})
-    outcome.exit_code = 1 if any(r["status"].startswith(("failed", "blocked")) for r in outcome.results.values()) else 0
+    tasks = list(step_tasks(steps, settings_by_recipe))
+    cache = next(iter(settings_by_recipe.values()))["cache"]
+    config = doit_config(cache, reporter=StepReporter(events, outcome.results), default_tasks=[s.task for s in steps])
+    server = warm if warm is not None and warm.started else Forkserver()
+    try:
+        code = Main(StepLoader(tasks, config, RunSpec(jobs, server, steps, settings_by_recipe)), (BuildRun,)).run(
+            ["run", "--continue"]
+        )
+    finally:
+        if server is not warm:
+            server.stop()
+    if code == 3 and not outcome.results:  # doit could not start (it printed why on stderr)
+        events(StepEvent.run_error("doit could not run the build's tasks"))
+    outcome.exit_code = 1 if outcome.failed() or code == 3 else 0
     return outcome

@@ -13,6 +13,9 @@ from typing import Any
 
 from recipekit.recipe.schema import Recipe, TargetEntry
 
+ALL_SECTIONS = ("name", "source", "input", "export", "fixes", "targets", "gates")
+"""The recipe's sections, in order: what a step may be given to read (graph.plan's `reads`)."""
+
 
 class UnhashedRead(RuntimeError):
     """A stage read a recipe section its key does not hash: an internal error (a missing declaration)."""
@@ -73,8 +76,6 @@ def _sections(recipe: Recipe, reads: dict[str, Any]) -> dict[str, Any]:
 
 def project(recipe: Recipe, reads: dict[str, Any], task: str = "") -> Recipe:
     """The recipe as the step sees it (a Recipe whose unread sections raise on use)."""
-    from recipekit.graph.plan import ALL_SECTIONS
-
     kept = _sections(recipe, reads)
     fields = {name: kept[name] if name in kept else Denied(task, name) for name in ALL_SECTIONS}
     return Recipe.model_construct(**fields, base_dir=recipe.base_dir, origin=recipe.origin)

@@ -24,6 +24,10 @@ RGB01_NCHW = {"scale": 1 / 255, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0),
 """What most PyTorch vision models take: RGB pixels scaled to 0..1, NCHW, no mean/std applied outside."""
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+"""What a folder of images (calibration, a labelled set) is read for."""
+
+
 def mismatch(pre: Preprocess, expected: dict[str, Any]) -> tuple[str, Any, Any] | None:
     """The first (key, expected, declared) where the recipe's preprocessing differs, or None.
 

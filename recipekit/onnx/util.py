@@ -173,15 +173,6 @@ def zero_sized_tensors(model: onnx.ModelProto | Path, feeds: dict[str, Any]) -> 
     ]
 
 
-def save_temp(model: onnx.ModelProto, folder: str | Path) -> Path:
-    """Write `model` to folder/model.onnx (ORT, onnx's version converter and slimmers take paths)."""
-    import onnx
-
-    path = Path(folder) / "model.onnx"
-    onnx.save(model, str(path))
-    return path
-
-
 VOLATILE_METADATA = ("date",)
 
 

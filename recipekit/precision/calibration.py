@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recipekit.core.errors import RecipeError
+from recipekit.onnx.preprocess import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
     import numpy as np
 
     from recipekit.recipe.schema import Recipe
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 KEY = "input.calibration"
 
 

@@ -188,7 +188,7 @@ def remembered(path: str | Path, overrides: list[str], cache_dir: Path | None) -
 def source_kind_hint(path: str | Path, overrides: list[str]) -> str | None:
     """The recipe's `source.kind` as its texts say (the last `source.kind=` override, else the recipe's
     own, else its fragments'), read without composing; None when none says. A hint for what to load
-    ahead (graph.executors.warm), never the recipe's meaning: that is Hydra's composition."""
+    ahead (graph.executors.workers), never the recipe's meaning: that is Hydra's composition."""
     from recipekit.recipe.yamlcheck import check_file
 
     for text in reversed(overrides):

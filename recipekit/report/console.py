@@ -46,6 +46,39 @@ def step_line(event: StepEvent) -> str:
     return f"  {event.status:<16} {event.seconds:7.2f}s  {event.task}{extra}"
 
 
+def target_lines(
+    results: dict[str, dict[str, Any]], steps: list[Any], recipe: str, targets: list[str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """Per target of a build: a line for people and the same as a JSON record ({"event": "target"}).
+
+    A failure counts against a target when its step is that target's (by the step's target, never a
+    substring of its name: a trt-jetson step is not trt's) or is shared by every target (export,
+    golden, the fix chain, precision)."""
+    lines = []
+    for target in targets:
+        record = {"event": "target", "recipe": recipe, "target": target}
+        res = results.get(f"{recipe}:publish:{target}") or {}
+        mine = [s.task for s in steps if s.task.split(":", 1)[0] == recipe and s.target in (None, target)]
+        failed = [(t, results[t]) for t in mine if results.get(t, {}).get("status", "").startswith("failed")]
+        status = res.get("status", "")
+        if status in {"ran", "cached"} and res.get("reason"):  # published, but a gate was skipped
+            text = f"{recipe}/{target}: published {res['path']}, UNVERIFIED ({res['reason']})"
+            lines.append((text, {**record, "status": "unverified", "path": res["path"], "reason": res["reason"]}))
+        elif status in {"ran", "cached"}:
+            lines.append(
+                (f"{recipe}/{target}: published {res['path']}", {**record, "status": "published", "path": res["path"]})
+            )
+        elif status in {"unavailable", "unverified", "skipped"}:
+            text = f"{recipe}/{target}: {status} ({res.get('reason', '')})"
+            lines.append((text, {**record, "status": status, "reason": res.get("reason", "")}))
+        else:
+            why = "; ".join(f"{t}: {r.get('error', '')}" for t, r in failed) or res.get("error") or "not built"
+            lines.append(
+                (f"{recipe}/{target}: FAILED, nothing published ({why})", {**record, "status": "failed", "reason": why})
+            )
+    return lines
+
+
 class StepConsole:
     """An event sink and the command's output. Use as a context manager around the run."""
 

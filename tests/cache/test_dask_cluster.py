@@ -160,3 +160,32 @@ def test_scheduler_without_remote_cache_is_exit_2(cli, tmp_path):
     assert code == 2 and "--remote-cache" in err and "Traceback" not in err
     code, out, err = cli("matrix", CELLS[0], "--scheduler", "127.0.0.1", "--remote-cache", str(tmp_path / "r"))
     assert code == 2 and "tcp://HOST:PORT" in err
+
+
+@pytest.mark.slow
+def test_warm_worker_caches_upload_to_an_empty_remote_and_machine_b_builds_nothing(cluster, tmp_path):
+    """Files always travel: a worker that finds a step's entry in its own cache makes sure the remote
+    cache holds it before reporting the step. With the workers' caches warm and a new remote cache,
+    the build passes, and another machine then builds from that remote with no step run."""
+    from recipekit.cache.remote import RemoteCache
+
+    one = [str(RECIPES / "yolo11n.yaml"), "export.imgsz=160", "--targets", "ort", "--no-latency", "--json"]
+
+    def on_cluster(prefix: str, client: str) -> dict[str, str]:
+        cmd = [sys.executable, "-m", "recipekit", "matrix", *one, "--scheduler", cluster.address]
+        cmd += ["--remote-cache", f"s3://bucket/{prefix}", "--cache", str(tmp_path / client)]
+        code, out = run([*cmd, "--out", str(tmp_path / client / "out")])
+        assert code == 0, out
+        return {e["task"]: e["status"] for e in map(json.loads, out.splitlines()) if e.get("event") == "step-finished"}
+
+    on_cluster("warm-1", "client-1")  # the workers' own caches now hold every step
+    second = on_cluster("warm-2", "client-2")  # a new, empty remote cache and a new client
+    assert second["yolo11n:publish:ort"] == "ran"
+    built = {k for k in RemoteCache("s3://bucket/warm-2").keys()}
+    assert len(built) == len(second) - 1  # every step's entry but the publish's (it has none)
+    cmd = [sys.executable, "-m", "recipekit", "matrix", *one, "--remote-cache", "s3://bucket/warm-2"]
+    code, out = run([*cmd, "--cache", str(tmp_path / "machine-b"), "--out", str(tmp_path / "machine-b" / "out")])
+    assert code == 0, out
+    machine_b = {e["task"]: e["status"] for e in map(json.loads, out.splitlines()) if e.get("event") == "step-finished"}
+    assert machine_b.pop("yolo11n:publish:ort") == "ran"  # publishing writes machine B's own output folder
+    assert set(machine_b.values()) == {"cached"}, machine_b  # no step ran: all from the remote cache

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from helpers.common import ROOT
+from helpers.processes import left_after
 
 CORPUS = ROOT / "tests" / "corpus" / "malformed"
 LIMIT_S = 10.0
@@ -164,3 +165,40 @@ def test_schema_into_a_closed_pipe_prints_no_traceback():
     )
     assert proc.stdout == '{\n "$defs"'[:10] or len(proc.stdout) == 10
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+CONSOLE_CASES = [
+    "037-name-a-number-list.yaml",  # refused while composing
+    "064-samples-missing-file.yaml",  # refused while keying, after the plan
+    "086-args-override-unknown-key.yaml",  # refused in an override
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_the_console_command_refuses_quietly_at_any_jobs(tmp_path, jobs):
+    """The `recipekit` command itself on a fresh cache: it starts its workers' forkserver before composing
+    (a likely build), then stops it silently: one line, exit 2, no traceback, nothing left behind."""
+    import uuid
+
+    tag = uuid.uuid4().hex
+    recipes = tmp_path / "recipes"
+    shutil.copytree(CORPUS, recipes)
+    (tmp_path / "tmpdir").mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmpdir"), "RECIPEKIT_TEST_TAG": tag}
+    exe = Path(sys.executable).with_name("recipekit")
+    bad = []
+    for name in CONSOLE_CASES:
+        first = (recipes / name).read_text().split("\n", 1)[0]
+        extra = first[len("# args:") :].split() if first.startswith("# args:") else []
+        base = tmp_path / name
+        cmd = [str(exe), "build", str(recipes / name), *extra, "-j", jobs, "--cache", str(base / "c")]
+        proc = subprocess.run(
+            [*cmd, "--out", str(base / "o")], capture_output=True, text=True, env=env, timeout=60, check=False
+        )
+        lines = proc.stderr.strip().splitlines()
+        if proc.returncode != 2 or "Traceback" in proc.stderr or len(lines) != 1 or base.exists():
+            bad.append(f"{name} -j {jobs}: exit {proc.returncode}: {proc.stderr[-800:]}")
+    assert not bad, "\n".join(bad)
+    assert not list((tmp_path / "tmpdir").iterdir())  # the forkserver's temporary folders too
+    assert not left_after(tag, 2)

@@ -19,19 +19,28 @@ try:
     runpy.run_module('recipekit', run_name='__main__')
 except SystemExit:
     pass
-HEAVY = ('torch', 'onnxruntime', 'ultralytics', 'tensorrt', 'onnx', 'cv2')
+HEAVY = ('torch', 'onnxruntime', 'ultralytics', 'tensorrt', 'onnx', 'cv2', 'dask', 's3fs')
 print('HEAVY:' + ','.join(m for m in HEAVY if m in sys.modules))
+import multiprocessing
+from multiprocessing import resource_tracker
+started = multiprocessing.active_children() or resource_tracker._resource_tracker._fd is not None  # a forkserver's
+print('PROCESSES:' + ('started' if started else 'none') + ' DOIT:' + ('doit' in sys.modules and 'yes' or 'no'))
 """
 
 
-def heavy_modules(*args: str) -> list[str]:
+def probe(*args: str) -> tuple[list[str], str]:
+    """The heavy modules a `recipekit ARGS` process imported, and its processes and doit line."""
     out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, check=False).stdout
     line = [x for x in out.splitlines() if x.startswith("HEAVY:")][-1]
-    return [m for m in line[6:].split(",") if m]
+    return [m for m in line[6:].split(",") if m], [x for x in out.splitlines() if x.startswith("PROCESSES:")][-1]
 
 
-def test_help_imports_nothing_heavy():
-    assert heavy_modules("--help") == []
+def heavy_modules(*args: str) -> list[str]:
+    return probe(*args)[0]
+
+
+def test_help_imports_nothing_heavy_not_even_doit():
+    assert probe("--help") == ([], "PROCESSES:none DOIT:no")
 
 
 @pytest.mark.slow
@@ -47,6 +56,7 @@ def test_noop_build_imports_nothing_heavy(tmp_path):
     ]
     subprocess.run([sys.executable, "-m", "recipekit", *cmd], check=True, capture_output=True)
     assert heavy_modules(*cmd) == []
+    assert probe(*cmd, "-j", "2") == ([], "PROCESSES:none DOIT:yes")  # doit decided; no worker, no forkserver
     assert heavy_modules("plan", *cmd[1:3], "--cache", str(tmp_path / "c")) == []
 
 

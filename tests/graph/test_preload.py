@@ -1,5 +1,6 @@
-"""A `-j N` worker imports what the planned steps' plugins declare (Plugin.imports), and nothing else:
-an Ultralytics matrix never pays for torchvision or onnxslim, a torchvision one does."""
+"""A `-j N` worker (a fork of the forkserver, executors/workers.py) imports what the planned steps'
+plugins declare (Plugin.imports), and nothing else: an Ultralytics matrix never pays for
+torchvision or onnxslim, a torchvision one does."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 import pytest
 from helpers.common import RECIPES, copy_recipes
 
-from recipekit.graph.executors.worker import plugin_imports, step_plugins
+from recipekit.graph.executors.workers import plugin_imports, step_plugins
 from recipekit.graph.plan import plan
 from recipekit.recipe.load import load
 

@@ -1,6 +1,7 @@
-"""The warm start (graph/executors/warm.py): the console command forks its workers before composing
-when a build is likely, they load the recipe's source libraries offline, and a remembered recipe
-forks nothing. Real processes; the builds compare a warm run's artifact with an inline run's."""
+"""The warm start (graph/executors/workers.py): the console command starts the forkserver its workers
+are forked from before composing when a build is likely, it loads the recipe's source libraries
+offline, and a remembered recipe starts nothing. Real processes; the builds compare a warm run's
+artifact with an inline run's. Ready steps leading the longest chain go first."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from helpers.common import RECIPES, copy_recipes
 
 from recipekit.graph.executors.local import chain_lengths
-from recipekit.graph.executors.warm import likely_sources
+from recipekit.graph.executors.workers import likely_sources
 from recipekit.graph.plan import plan
 from recipekit.recipe.fragments import source_kind_hint
 from recipekit.recipe.load import load
@@ -48,34 +49,38 @@ def test_source_kind_hint_reads_overrides_then_recipe_then_fragments(tmp_path):
 
 
 def test_the_longest_chain_goes_first():
+    from doit.loader import generate_tasks
+
+    from recipekit.graph.doit_tasks import step_tasks
+
     steps = plan(load(RECIPES / "yolo11n-seg-b4.yaml"), ["ort"], check=False)
-    chain = chain_lengths(steps)
+    settings = {"yolo11n-seg-b4": {"cache": "cache"}}
+    chain = chain_lengths({t.name: t for t in generate_tasks("t", (t for t in step_tasks(steps, settings)))})
     by_kind = {s.task.split(":")[1]: chain[s.task] for s in steps}
-    assert by_kind["export"] > by_kind["fix"] > by_kind["compile"] > by_kind["gate"] > by_kind["publish"] == 1
+    assert by_kind["export"] > by_kind["fix"] > by_kind["compile"] > by_kind["gate"] > by_kind["publish"] == 2
+    assert chain["yolo11n-seg-b4"] == 1  # the recipe's task: what its publish steps lead to
     assert by_kind["golden"] == by_kind["gate"] + 1  # golden feeds the gates only
 
 
 WARM_PROBE = """
-import json, sys
+import json, multiprocessing, sys
 from pathlib import Path
-from recipekit.graph.executors import warm
+from recipekit.graph.executors import workers
+from helpers.probes import heavy_and_settings
 
-def probe():
-    import os, sys
-    return {"torch": "torch" in sys.modules, "ultralytics": "ultralytics" in sys.modules,
-            "offline": os.environ.get("YOLO_OFFLINE"), "settings": os.environ.get("YOLO_CONFIG_DIR", "")}
-
-warm.enable()
+workers.enable_warm_start()
 recipe, cache = sys.argv[1], Path(sys.argv[2])
-with warm.warm_start([recipe], [], cache, 2, False) as w:
-    out = {"started": w is not None, "parent_torch": "torch" in sys.modules}
-    if w is not None:
-        out["worker"] = w.pool.submit(probe).result(timeout=120)
+with workers.warm_start([recipe], [], cache, False) as server:
+    out = {"started": server.started, "parent_torch": "torch" in sys.modules}
+    if server.started:
+        with multiprocessing.get_context("forkserver").Pool(1) as pool:
+            out["worker"] = pool.apply(heavy_and_settings)
 print(json.dumps(out))
 """
 
 
 def _probe(recipe: Path, cache: Path, env: dict[str, str]) -> dict:
+    env = {**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # helpers.probes, for the worker
     proc = subprocess.run(
         [sys.executable, "-c", WARM_PROBE, str(recipe), str(cache)], capture_output=True, text=True, env=env
     )
@@ -128,3 +133,31 @@ def test_a_warm_build_publishes_what_an_inline_build_does(tmp_path):
     a, b = (tmp_path / o / "yolo11n" / "ort" / "model.onnx" for o in ("o1", "o2"))
     assert a.read_bytes() == b.read_bytes()
     assert not (tmp_path / "home" / ".config" / "Ultralytics").exists()
+
+
+def test_a_free_worker_takes_the_ready_step_leading_the_longest_chain(tmp_path):
+    """doit's dispatcher with recipekit's ready queue: of two ready tasks the one with more tasks after
+    it runs first, whatever order doit found them in (doit alone: first in, first out)."""
+    from doit.control import TaskControl
+    from doit.dependency import Dependency, JsonDB
+    from doit.runner import Runner
+    from doit.task import Task
+
+    from recipekit.graph.executors.local import LongestChainFirst
+
+    order: list[str] = []
+
+    def record(name: str) -> None:
+        order.append(name)
+
+    def task(name: str, *deps: str) -> Task:
+        return Task(name, [(record, [name])], task_dep=list(deps))
+
+    tasks = [task("short"), task("long1"), task("long2", "long1"), task("long3", "long2")]
+    tasks.append(task("end", "short", "long3"))
+    control = TaskControl(tasks)
+    control.process(None)
+    reporter = type("Quiet", (), {"__getattr__": lambda self, name: lambda *a, **k: None})()
+    dispatcher = LongestChainFirst(control.tasks, control.targets, control.selected_tasks)
+    Runner(Dependency(JsonDB, str(tmp_path / "state.json")), reporter).run_all(dispatcher)
+    assert order[0] == "long1" and order[-1] == "end", order

@@ -56,8 +56,7 @@ def _coco(images: Path, doc: dict[str, Any], origin: str) -> Labelled:
 def _yolo(images: Path, labels: Path, origin: str) -> Labelled:
     import numpy as np
 
-    from recipekit.onnx.preprocess import read_image
-    from recipekit.precision.calibration import IMAGE_SUFFIXES
+    from recipekit.onnx.preprocess import IMAGE_SUFFIXES, read_image
 
     paths = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     boxes, classes = [], []

@@ -1,9 +1,10 @@
-"""Executors of the step graph beyond the in-process run of -j 1 (graph/runner.py).
+"""Executors of recipekit's doit tasks (graph.doit_tasks): one task definition, two executors.
 
-- `cluster.run_on_dask`: every step a Dask task with its dependencies, on a distributed cluster
-  (`--scheduler tcp://HOST:PORT`: files travel through the remote cache).
-- `local.run_local`: `-j N` on a pool of pre-loaded worker processes sharing the local cache.
-- `warm.warm_start`: the console command's workers forked before the recipe is composed, when a
-  build is likely (its composition not remembered): they load torch & co. while it plans.
-- `worker.run_task`: what a worker (Dask's or the pool's) runs for one step (imports nothing heavy until the step does).
+- `local`: doit itself (`DoitMain`, a `TaskLoader2`, doit's runner): in this process for -j 1, on
+  worker processes for -j N, longest chain first, with a watchdog for a worker that dies.
+- `workers`: the forkserver those workers are forked from (heavy imports done once), and the warm
+  start of the `recipekit` command; `boot` is its preload.
+- `events`: the doit reporter that turns doit's callbacks into the build's step events.
+- `cluster`: the same task dicts on a Dask cluster (`--scheduler tcp://HOST:PORT`: files travel
+  through the remote cache).
 """

@@ -1,11 +1,16 @@
-"""The step graph on Dask: each step one task with its upstream steps' futures as arguments.
+"""recipekit's doit tasks on Dask: each task's action (graph.doit_tasks) submitted with the results
+of the tasks it depends on (`task_dep`) as futures. The same task definitions as a local run; only
+the runner differs: the Dask scheduler orders the tasks, and every step goes to a worker, whose
+action asks the caches itself (its own local cache, then the remote one). A worker that finds a
+step's entry in its local cache makes sure the remote cache holds it (uploads it when missing)
+before it reports the step, so the files always travel.
 
 Resources: a step runs only on workers that offer what its plugin declares (`Plugin.resources`,
 e.g. {"trt": 1}). A step whose resource no worker offers (or no longer offers, after a worker
 left) is `unavailable` naming the resource, never left waiting. Publish steps run here, on the
 machine that asked for the build, from entries fetched (verified) out of the caches. Step lines
-are events here as each task starts and finishes, through the same `step_started` / `report_step`
-as a local run, so the console shows them alike.
+are events here as each task starts and finishes, the same StepEvents as a local run, so the
+console shows them alike.
 """
 
 from __future__ import annotations
@@ -13,9 +18,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from recipekit.core.events import EventSink, discard
+from recipekit.core.events import EventSink, StepEvent, discard
 from recipekit.graph.plan import Step
-from recipekit.graph.runner import Outcome, report_step, settings_of, step_started
+from recipekit.graph.results import Outcome
 
 POLL_S = 0.5
 
@@ -65,8 +70,13 @@ def unavailable(step: Step, missing: list[str], left: bool = False, reason: str 
     return {**out, "seconds_wall": 0.0}
 
 
+def _unwrapped(result: Any) -> dict[str, Any]:
+    """A step action's result: its dict, also out of the StepFailure a failed step returns to doit."""
+    return getattr(result, "result", result)
+
+
 class Graph:
-    """One run of `steps` on `client`; results recorded in `outcome` as they finish."""
+    """One run of `steps` (their doit task dicts) on `client`; results recorded in `outcome` as they finish."""
 
     def __init__(
         self,
@@ -77,24 +87,25 @@ class Graph:
         outcome: Outcome,
         on_cluster: bool,
     ) -> None:
+        from recipekit.graph.doit_tasks import step_of, step_tasks
+
         self.client, self.steps, self.events, self.outcome = client, steps, events, outcome
         self.settings_by_recipe = settings_by_recipe
         self.started: set[str] = set()
         self.on_cluster = on_cluster
         self.by_task = {s.task: s for s in steps}
+        self.tasks = {t["basename"]: t for t in step_tasks(steps, settings_by_recipe) if step_of(t) is not None}
         self.futures: dict[str, Any] = {}  # task -> Future
         self.tag = uuid.uuid4().hex[:8]
-
-    def settings(self, step: Step) -> dict[str, Any]:
-        """The build settings a worker gets for `step`."""
-        return {**settings_of(self.settings_by_recipe, step.task), "on_cluster": self.on_cluster}
 
     def done(self, task: str) -> dict[str, Any] | None:
         return self.outcome.results.get(task)
 
-    def submit_all(self) -> None:
-        from recipekit.graph.executors.worker import run_task
+    def report(self, result: dict[str, Any]) -> None:
+        self.outcome.results[result["task"]] = result
+        self.events(StepEvent.finished(result))
 
+    def submit_all(self) -> None:
         have = offered(self.client)
         for step in self.steps:
             if step.kind == "publish":
@@ -104,41 +115,38 @@ class Graph:
             if missing:
                 self.finish(unavailable(step, missing))
                 continue
-            up = {role: self.futures.get(dep) or self.done(dep) for role, dep in step.deps.items()}
+            task = self.tasks[step.task]
+            up = {dep: self.futures.get(dep) or self.done(dep) for dep in task["task_dep"]}
             if any(v is None for v in up.values()):  # an upstream that was never submitted
                 self.finish({"status": "blocked", "task": step.task, "reason": "after an unplanned step"})
                 continue
+            action, (step_json, settings, skipped) = task["actions"][0]
             self.futures[step.task] = self.client.submit(
-                run_task,
-                step.to_dict(),
-                self.settings(step),
-                up,
+                action,
+                step_json,
+                {**settings, "on_cluster": self.on_cluster},  # the worker's own cache (graph.execute)
+                skipped,
+                results=up,
                 key=f"{step.task}#{self.tag}",
                 resources=need or None,
                 pure=False,
             )
 
     def finish(self, result: dict[str, Any]) -> None:
-        report_step(self.events, self.outcome, result)
+        self.report(result)
         self.publish_ready()
 
     def publish_ready(self) -> None:
         """Publish every target whose steps have all finished, here (the output folder is ours)."""
-        from recipekit.graph.execute import execute
-        from recipekit.graph.executors.worker import blocked
-
         for step in self.steps:
             if step.kind != "publish" or step.task in self.outcome.results:
                 continue
-            up = {role: self.done(dep) for role, dep in step.deps.items()}
+            task = self.tasks[step.task]
+            up = {dep: self.done(dep) for dep in task["task_dep"]}
             if any(v is None for v in up.values()):
                 continue
-            result = blocked(step.to_dict(), up)  # type: ignore[arg-type]
-            if result is None:
-                upstream = {role: {**res, "task": step.deps[role]} for role, res in up.items()}  # type: ignore[dict-item]
-                result = execute(step.to_dict(), settings_of(self.settings_by_recipe, step.task), upstream)
-                result["task"] = step.task
-            report_step(self.events, self.outcome, result)
+            action, args = task["actions"][0]
+            self.report(_unwrapped(action(*args, results=up)))
 
     def collect(self) -> None:
         """Wait for every task, printing each as it ends; give up on tasks no worker can take."""
@@ -158,7 +166,7 @@ class Graph:
 
     def result_of(self, task: str, fut: Any) -> dict[str, Any]:
         if fut.status == "finished":
-            return fut.result()
+            return _unwrapped(fut.result())
         ups = [self.done(d) or {} for d in self.by_task[task].deps.values()]
         gone = [u for u in ups if u.get("status") == "unavailable" and "needs resource" in u.get("reason", "")]
         if fut.status == "cancelled" and gone:  # an upstream step no worker could take
@@ -187,7 +195,7 @@ class Graph:
                 task = str(k).split("#", 1)[0]
                 if task in self.by_task and task not in self.started:
                     self.started.add(task)
-                    step_started(self.events, task)
+                    self.events(StepEvent.started(task))
 
 
 def check_scheduler(address: str, remote_url: str | None, remote_mode: str) -> None:
@@ -214,7 +222,7 @@ def on_scheduler(
     from distributed import Client
 
     from recipekit.core.errors import UsageError
-    from recipekit.graph.runner import key_steps
+    from recipekit.graph.keys import key_steps
 
     steps = key_steps(steps, settings_by_recipe)
     try:

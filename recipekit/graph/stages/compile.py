@@ -42,7 +42,7 @@ def target_context(ctx: StepContext) -> TargetContext:
 
 def run(ctx: StepContext) -> Output:
     from recipekit.graph.context import Output
-    from recipekit.graph.precision import target_onnx
+    from recipekit.graph.precision_plan import target_onnx
     from recipekit.graph.results import CompileResult
 
     target = target_of(ctx)

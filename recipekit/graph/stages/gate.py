@@ -33,7 +33,7 @@ def key_parts(step: Step, recipe: Recipe) -> KeyParts:
 
 def _context(ctx: StepContext) -> GateContext:
     from recipekit.gates.base import GateContext
-    from recipekit.graph.precision import target_onnx
+    from recipekit.graph.precision_plan import target_onnx
     from recipekit.graph.stages.compile import target_context, target_of
     from recipekit.targets.base import BuildResult
 
@@ -81,16 +81,25 @@ def _outcome(ctx: StepContext, status: str, outcome: GateOutcome, **kw: Any) -> 
     return Output(ctx.task, "gate", status, ctx.key, result=outcome, **kw)
 
 
+def skipped(task: str, key: str, reason: str, verdict: str = "skipped") -> Output:
+    """The output of a gate the plan does not run: the recipe skips it (`skipped`, the target is then
+    unverified) or it cannot apply to this recipe (`not applicable`). Nothing is cached for it: its key
+    says it all."""
+    from recipekit.graph.context import Output
+    from recipekit.graph.results import GateOutcome
+
+    return Output(task, "gate", "skipped", key, result=GateOutcome(status=verdict, message=reason))
+
+
 def run(ctx: StepContext) -> Output:
     from recipekit.graph.results import GateOutcome
 
     cls = gate_class(ctx.step.plugin)
     gate = cls(cls.Config.model_validate(ctx.config["gate"]))
     if gate.config.skip:
-        return _outcome(ctx, "skipped", GateOutcome(status="skipped", message=gate.config.skip))
+        return skipped(ctx.task, ctx.key, gate.config.skip)
     if ctx.config.get("not_applicable"):  # decided at plan with the whole recipe (INT8 parity): the step does not run
-        why = ctx.config["not_applicable"]
-        return _outcome(ctx, "skipped", GateOutcome(status="not applicable", message=why))
+        return skipped(ctx.task, ctx.key, ctx.config["not_applicable"], "not applicable")
     comp = ctx.upstream.get("compile")
     if comp and comp.status == "unavailable":
         return _outcome(ctx, "unavailable", GateOutcome(status="unavailable", message=comp.reason), reason=comp.reason)

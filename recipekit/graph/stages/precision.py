@@ -50,7 +50,7 @@ def key_parts(step: Step, recipe: Recipe) -> KeyParts:
 
 def _sensitivity(ctx: StepContext, place: Placement) -> dict[str, Any]:
     """The sensitivity table, from the cache under the keys of its inputs, else measured and kept."""
-    from recipekit.graph.keys import digest_of
+    from recipekit.cache.digests import digest_of
     from recipekit.precision.sensitivity import VERSION as TABLE_VERSION
 
     q = ctx.recipe.export.quantization
@@ -81,7 +81,7 @@ def _sensitivity(ctx: StepContext, place: Placement) -> dict[str, Any]:
 def _int8(ctx: StepContext, src: Path, work: Path, images: list[Path], names: list[str]) -> PrecisionResult:
     import tempfile
 
-    from recipekit.graph.precision import measures_sensitivity
+    from recipekit.graph.precision_plan import measures_sensitivity
     from recipekit.graph.results import PrecisionResult
     from recipekit.precision.calibration import calibration_tensors
     from recipekit.precision.int8 import Quantizer

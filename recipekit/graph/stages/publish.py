@@ -274,6 +274,26 @@ def _blocked(ctx: StepContext) -> Output | None:
     return Output(ctx.task, "publish", "unverified", reason=f"not published, gates did not run here: {why}")
 
 
+def unchanged(ctx: StepContext) -> Output | None:
+    """The step's output when the published folder already holds exactly what it would publish
+    (nothing to do: doit's up-to-date check asks this), else None."""
+    from recipekit.graph.context import Output
+
+    if ctx.settings.get("force") or _blocked(ctx) is not None:
+        return None
+    dest = Path(ctx.settings["out"]) / ctx.recipe.name / (ctx.step.target or "")
+    doc = manifest(ctx)
+    if not _same(dest, doc, ctx.store.memo):
+        return None
+    return Output(ctx.task, "publish", "cached", path=dest, reason=unverified_reason(doc))
+
+
+def unverified_reason(doc: dict[str, Any]) -> str:
+    """Why a published target is unverified ("" when every gate passed or cannot apply): the reason
+    travels with the publish step's result to the summary and the reports."""
+    return "; ".join(doc["unverified"])
+
+
 def run(ctx: StepContext) -> Output:
     from recipekit.graph.context import Output
 
@@ -283,12 +303,12 @@ def run(ctx: StepContext) -> Output:
     blocked = _blocked(ctx)
     if blocked is not None:  # built, but a gate could not run here (no browser): never a silent pass
         return blocked
+    done = unchanged(ctx)
+    if done is not None:
+        return done
     doc = manifest(ctx)
-    unverified = "; ".join(doc["unverified"])  # published, but not verified: the reason travels with the result
-    if not ctx.settings.get("force") and _same(dest, doc, ctx.store.memo):
-        return Output(ctx.task, "publish", "cached", path=dest, reason=unverified)
     edited = edits(dest, ctx.store.memo)
     dest.parent.mkdir(parents=True, exist_ok=True)
     _swap_in(_stage(ctx, ctx.up("compile").path, doc, dest), dest)  # type: ignore[arg-type]
     note = f"republished: {dest} differed from its manifest: {edited}" if edited else ""
-    return Output(ctx.task, "publish", "ran", path=dest, reason=unverified, note=note)
+    return Output(ctx.task, "publish", "ran", path=dest, reason=unverified_reason(doc), note=note)

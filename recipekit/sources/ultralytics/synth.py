@@ -15,13 +15,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recipekit.sources.ultralytics import synth_heads
+from recipekit.sources.ultralytics.synth_heads import BLANK_LOGIT, PEAK_LOGIT, pick_templates
+
 if TYPE_CHECKING:
     from recipekit.recipe.schema import Recipe
 
-TEMPLATES_PER_IMAGE = 3
 LEVEL = 1  # stride-16 level of a three-level head
-PEAK_LOGIT = 3.0  # logit at a template anchor
-BLANK_LOGIT = -4.0  # highest logit allowed on a blank image (score 0.018)
 BLANKS = (0, 255)  # uniform images (and the letterbox pad value) that must detect nothing
 
 
@@ -52,12 +52,6 @@ def _features(model: Any, x: Any) -> dict[str, Any]:
         for h in hooks:
             h.remove()
     return seen
-
-
-def _templates(real: list[Any], blank: Any) -> list[tuple[Any, Any, float]]:
-    from recipekit.sources.templates import templates
-
-    return templates(real, blank, TEMPLATES_PER_IMAGE)
 
 
 def _matcher(conv: Any, templates: list[tuple[Any, Any, float]]) -> None:
@@ -92,7 +86,6 @@ def synthesize(model: Any, recipe: Recipe) -> dict[str, Any]:
     the class convs of a YOLO head; a classifier's linear layer or RT-DETR's decoder score head
     (`synth_heads`)."""
     from recipekit.sources.synthetic import recalibrate_bn
-    from recipekit.sources.ultralytics import synth_heads
 
     batches, blanks = calibration_inputs(recipe)
     model.eval()
@@ -111,7 +104,7 @@ def _yolo_head(model: Any, batches: list[Any], blanks: list[Any]) -> dict[str, A
     figures = {}
     for name, convs in _last_convs(model).items():
         blank = torch.cat([b[name] for b in blank_feats], dim=1)
-        templates = _templates([r[name] for r in real], blank)
+        templates = pick_templates([r[name] for r in real], blank)
         for i, conv in enumerate(convs):
             _matcher(conv, templates if i == LEVEL else [])
         figures[name] = {"templates": len(templates), "level": LEVEL}

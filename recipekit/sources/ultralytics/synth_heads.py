@@ -9,6 +9,9 @@ own input features, so the sample photos score a few classes confidently and a b
 - RTDETRDecoder: the score head of the decoder layer inference reads (`eval_idx`). Its input (one
   feature per query) does not depend on that head, so templates picked from the photos' queries
   score exactly PEAK_LOGIT there (classifiers: CLASSIFY_PEAK); every blank-image query stays at or below BLANK_LOGIT.
+
+The logit levels and the template choice are defined here and shared with `synth` (the YOLO head),
+which dispatches to these heads: `synth` imports this module, never the other way round.
 """
 
 from __future__ import annotations
@@ -17,11 +20,18 @@ from collections.abc import Callable
 from typing import Any
 
 from recipekit.sources import templates as tm
-from recipekit.sources.ultralytics.synth import BLANK_LOGIT, PEAK_LOGIT, _templates
 
+TEMPLATES_PER_IMAGE = 3
+PEAK_LOGIT = 3.0  # logit at a template anchor
+BLANK_LOGIT = -4.0  # highest logit allowed on a blank image (score 0.018)
 FLOOR_LOGIT = -30.0  # logits of classes without a template (detectors: never scored)
 KEEP = 3  # RT-DETR: queries per template that may score above BLANK_LOGIT
 CLASSIFY_PEAK = 12.0  # a photo's class: probability ~0.99 against 1000 classes at logit 0
+
+
+def pick_templates(real: list[Any], blank: Any) -> list[tuple[Any, Any, float]]:
+    """A few templates per sample image: features furthest from any blank image's (sources.templates)."""
+    return tm.templates(real, blank, TEMPLATES_PER_IMAGE)
 
 
 def _inputs_of(model: Any, layer: Any, x: Any) -> Any:
@@ -45,7 +55,7 @@ def _calibrate(model: Any, layer: Any, batches: list[Any], blanks: list[Any], fl
     real = [_inputs_of(model, layer, b) for b in batches]
     blank = torch.cat([_inputs_of(model, layer, b) for b in blanks], dim=1)
     few = blank.shape[1] + len(real) < blank.shape[0]
-    found = tm.off_hull(real, blank) if few else tm.narrow(_templates(real, blank), torch.cat(real, dim=1), KEEP)
+    found = tm.off_hull(real, blank) if few else tm.narrow(pick_templates(real, blank), torch.cat(real, dim=1), KEEP)
     with torch.no_grad():
         layer.weight.zero_()
         layer.bias.fill_(floor)

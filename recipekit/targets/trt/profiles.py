@@ -184,18 +184,6 @@ def engine_plan(profiles: list[ShapeProfile], gen: str, engine: str) -> list[dic
     ]
 
 
-def trtexec_lines(
-    profiles: list[ShapeProfile], *, gen: str, engine: str, timing_cache: str, **common: Any
-) -> list[str]:
-    """One shell line per engine of `engine_plan` (timing cache shared)."""
-    lines = []
-    for item in engine_plan(profiles, gen, engine):
-        chosen = [profiles[k] for k in item["profiles"]]
-        argv = trtexec_command(chosen, engine=item["engine"], timing_cache=timing_cache, gen=gen, **common)
-        lines.append(shell_line(argv))
-    return lines
-
-
 def shell_line(argv: list[str]) -> str:
     """One POSIX shell line (argv elements quoted as needed)."""
     return shlex.join(argv)
