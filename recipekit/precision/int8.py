@@ -18,6 +18,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recipekit.precision.nodes import kept_float
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -42,7 +44,7 @@ class Quantizer:
     def __init__(self, model_path: Path, tensors: list[np.ndarray], q: Quantization, work: Path) -> None:
         self.model_path, self.tensors, self.q, self.work = model_path, tensors, q, work
         self.ranges = work / "calibration-ranges.json"
-        self.excluded = sorted({*q.exclude_nodes, *(float_tail(model_path) if q.float_tail else [])})
+        self.excluded = kept_float(model_path, q)
         self._models: dict[str, Any] = {}
 
     def twin(self, activations: str) -> Quantizer:
@@ -109,27 +111,6 @@ class Quantizer:
             shutil.copyfile(self._whole(), out_path)
         facts = {"activations": self.q.activations, "method": self.q.method, "calibration_tensors": len(self.tensors)}
         return {**summary(out_path), **facts}
-
-
-COMPUTE = ("Conv", "ConvTranspose", "MatMul", "Gemm")
-
-
-def float_tail(model_path: Path) -> list[str]:
-    """Nodes from which a graph output is reached without passing a compute op: the decode tail
-    (box decoding, score/box concatenation, NMS) that must stay float. Walks back from the outputs."""
-    import onnx
-
-    model = onnx.load(str(model_path), load_external_data=False)
-    producer = {o: n for n in model.graph.node for o in n.output}
-    pending, seen, tail = [o.name for o in model.graph.output], set(), []
-    while pending:
-        node = producer.get(pending.pop())
-        if node is None or node.name in seen or node.op_type in COMPUTE:
-            continue
-        seen.add(node.name)
-        tail.append(node.name)
-        pending.extend(node.input)
-    return tail
 
 
 def summary(path: Path) -> dict[str, Any]:

@@ -47,16 +47,41 @@ def named(model: onnx.ModelProto) -> bool:
     return changed
 
 
+def kept_float(model_path: Path, q: Quantization) -> list[str]:
+    """The nodes the recipe keeps float whatever the search does: its `exclude_nodes` and, with
+    `float_tail`, the decode tail."""
+    return sorted({*q.exclude_nodes, *(float_tail(model_path) if q.float_tail else [])})
+
+
 def quantizable(model_path: Path, q: Quantization) -> list[str]:
     """Names of the nodes INT8 quantizes under `q`, in graph order."""
     import onnx
 
-    from recipekit.precision.int8 import float_tail
-
     model = onnx.load(str(model_path), load_external_data=False)
-    kept = {*q.exclude_nodes, *(float_tail(model_path) if q.float_tail else [])}
+    kept = set(kept_float(model_path, q))
     ops = set(q.ops)
     return [n.name for n in model.graph.node if n.op_type in ops and n.name not in kept]
+
+
+COMPUTE = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+
+
+def float_tail(model_path: Path) -> list[str]:
+    """Nodes from which a graph output is reached without passing a compute op: the decode tail
+    (box decoding, score/box concatenation, NMS) that must stay float. Walks back from the outputs."""
+    import onnx
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    producer = {o: n for n in model.graph.node for o in n.output}
+    pending, seen, tail = [o.name for o in model.graph.output], set(), []
+    while pending:
+        node = producer.get(pending.pop())
+        if node is None or node.name in seen or node.op_type in COMPUTE:
+            continue
+        seen.add(node.name)
+        tail.append(node.name)
+        pending.extend(node.input)
+    return tail
 
 
 def _scope(name: str, depth: int) -> str:
