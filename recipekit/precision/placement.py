@@ -1,10 +1,12 @@
 """Where INT8 goes: the sensitivity table of an INT8 build and, with a goal, the searched float nodes.
 
 The precision step calls `Placement(...)` once: the fp32 model (unnamed nodes named, so the quantizer
-can select them), the calibration tensors and the task metric's options. `sensitivity()` measures
-the table (the step caches it under the keys of its inputs), `searched(...)` runs the search for the
-recipe's goal and writes the model, `plain(...)` writes plain INT8. Latency is measured on ONNX
-Runtime's CPU, fp32 and INT8 side by side, after the search.
+can select them), the calibration tensors, the images candidates are scored on and the task
+metric's options. `plain_meets(...)` answers a goal plain INT8 already meets (no table, no
+search), `sensitivity()` measures the table (the step caches it under the keys of its inputs),
+`searched(...)` runs the search for the recipe's goal and writes the model, `plain(...)` writes
+plain INT8, `twin(...)` the same float nodes with the activations TensorRT takes. Latency is
+measured on ONNX Runtime's CPU, fp32 and INT8 side by side, after the search.
 """
 
 from __future__ import annotations

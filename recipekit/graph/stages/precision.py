@@ -3,9 +3,11 @@
 Its key: the fix chain's key, the input and export sections (precision, quantization options and
 goal, the size and preprocessing calibration tensors are made with), every calibration image by
 content (INT8), the accuracy gate's measure and the labelled set's files when the step ranks nodes
-by it, and the versions of the tools that shape the result. An INT8 step measures each block's
-sensitivity (recipekit.precision.placement); that table is cached on its own, under the keys of its
-inputs (not the goal), so a changed goal searches again without measuring again.
+by it, the activations of a twin the TensorRT targets compile, and the versions of the tools that
+shape the result. An INT8 step with a goal (or `sensitivity.when: always`) measures each block's
+sensitivity (recipekit.precision.placement), unless plain INT8 already meets the goal; that table
+is cached on its own, under the keys of its inputs (not the goal), so a changed goal searches again
+without measuring again.
 """
 
 from __future__ import annotations
