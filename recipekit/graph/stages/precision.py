@@ -63,7 +63,7 @@ def _sensitivity(ctx: StepContext, place: Placement) -> dict[str, Any]:
         "files": {n: f.digest for n, f in sorted(ctx.files.items())},
         "input": ctx.recipe.input.model_dump(mode="json", include={"preprocess", "dtype", "shapes"}),
         "imgsz": list(ctx.recipe.export.imgsz),
-        "quantization": q.model_dump(mode="json", exclude={"goal"}),
+        "quantization": q.model_dump(mode="json", exclude={"goal": True, "sensitivity": {"when": True}}),
         "metric": ctx.config["metric"],
         "output_kinds": ctx.up("export").result.output_kinds,  # type: ignore[union-attr]
         "tools": tools.versions(TOOLS),
