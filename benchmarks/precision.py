@@ -11,8 +11,9 @@ cache; nothing here re-describes a model):
   source) calibrated on generated training images and evaluated on its generated validation images
   with their labels. A `.pt` source, so Ultralytics' own ONNX export of the same weights is a row too.
 Rows per model: fp32 (recipekit's build), plain INT8 and searched INT8 (`export.quantization.goal`),
-both with uint8 activations (ONNX Runtime's fast x86 kernels); `--symmetric` adds the searched
-placement with symmetric activations (the twin TensorRT targets compile). Every ONNX file of a model
+both with uint8 activations (ONNX Runtime's fast x86 kernels); `--symmetric` adds INT8 searched
+with symmetric activations (what TensorRT compiles; a build whose goal is out of reach is a row
+saying so). Every ONNX file of a model
 runs in one process, the same session options (all graph optimizations, `--threads` intra-op threads,
 sequential), the same image, warm-up first, then `--runs` round robin. Agreement: the accuracy gate's
 measure (recipekit.precision.metric.score): COCO mAP50-95 of the fp32 build's confident detections
