@@ -191,17 +191,19 @@ def _target_steps(recipe: Recipe, target: str, shared: dict[str, str]) -> list[S
 
 
 def _precision_step(recipe: Recipe, fix_task: str) -> Step | None:
-    from recipekit.graph.precision_plan import precision_plugin
+    from recipekit.graph.precision_plan import measures_sensitivity, precision_plugin, twin_activations
 
     plugin = precision_plugin(recipe)
     if plugin is None:
         return None
     task, deps, config = f"{recipe.name}:precision:{plugin}", {"fix": fix_task}, {}
-    if plugin == "int8" and recipe.export.quantization.sensitivity is not None:
+    if plugin == "int8" and measures_sensitivity(recipe.export.quantization):
         from recipekit.precision.metric import options
 
         deps["export"] = f"{recipe.name}:export:{recipe.source.kind}"  # the output kinds the metric decodes
         config = {"metric": options(recipe)}  # the accuracy gate's measure (and labelled set) it ranks nodes by
+    if twin_activations(recipe):  # TensorRT's symmetric QDQ beside uint8 for ONNX Runtime
+        config["twin"] = twin_activations(recipe)
     return _step(task, "precision", plugin, recipe, reads(("input", "export")), deps=deps, config=config)
 
 

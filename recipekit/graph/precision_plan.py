@@ -17,6 +17,19 @@ def onnx_role(upstream: Any) -> str:
     return "precision" if "precision" in upstream else "fix"
 
 
+def target_onnx(ctx: Any) -> Any:
+    """The ONNX file the step's target compiles: the precision step's (its twin where the target takes
+    other INT8 activations), else the fixed model."""
+    from recipekit.targets import TARGETS
+
+    role = onnx_role(ctx.upstream)
+    acts = getattr(TARGETS.get(ctx.step.target or ""), "int8_activations", None)
+    twin = f"model-{acts}.onnx"
+    if role == "precision" and acts and twin in ctx.up(role).files:
+        return ctx.up(role).file(twin)
+    return ctx.up(role).file("model.onnx")
+
+
 # --- planning ---------------------------------------------------------------------------------
 
 
@@ -27,6 +40,24 @@ def precision_plugin(recipe: Any) -> str | None:
     gate's measure and the export's output kinds (graph.plan)."""
     precision = recipe.export.precision
     return None if precision == "fp32" else precision
+
+
+def measures_sensitivity(q: Any) -> bool:
+    """An INT8 step ranks nodes (and needs the task metric) when its table is measured."""
+    return q.sensitivity is not None and q.sensitivity.measured(q.goal)
+
+
+def twin_activations(recipe: Any) -> str | None:
+    """The INT8 activations a declared target compiles that the recipe's are not (TensorRT: symmetric
+    int8 beside uint8 for ONNX Runtime): the precision step also writes `model-<activations>.onnx`, the
+    same float nodes quantized that way. None: every target compiles model.onnx."""
+    from recipekit.targets import TARGETS
+
+    if recipe.export.precision != "int8":
+        return None
+    own = recipe.export.quantization.activations
+    wanted = {getattr(TARGETS.get(name), "int8_activations", None) for name in recipe.targets}
+    return next(iter(sorted(wanted - {None, own})), None)
 
 
 def refuse(recipe: Any, targets: list[str]) -> None:

@@ -72,6 +72,15 @@ def calibration_tensors(recipe: Recipe, images: list[Path]) -> list[np.ndarray]:
     return [image_tensor(p, hw, pre, recipe.input.dtype) for p in images]
 
 
+def evaluation_tensors(recipe: Recipe, images: list[Path]) -> list[np.ndarray]:
+    """Each image at every declared shape (the export size, then input.shapes): where the precision
+    step scores candidates, as the accuracy gate judges the samples at every shape."""
+    from recipekit.onnx.preprocess import image_tensor
+
+    pre = recipe.input.preprocess
+    return [image_tensor(p, hw, pre, recipe.input.dtype) for hw in recipe.shapes() for p in images]
+
+
 def reader(input_name: str, tensors: list[np.ndarray]) -> Any:
     """An onnxruntime.quantization CalibrationDataReader over `tensors`."""
     from onnxruntime.quantization import CalibrationDataReader

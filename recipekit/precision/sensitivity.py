@@ -1,11 +1,14 @@
 """Sensitivity: what each block of quantizable nodes costs the task metric when it alone is quantized.
 
 Every block is quantized on its own (the rest of the graph float, the calibration ranges shared) and
-scored against the fp32 model on the calibration images: its cost is the agreement it loses (1 -
-mAP50-95 agreement), with a labelled set the mAP50-95 it drops against the labels, and how far it
-moves the confident detections' scores (mean |change|, which ranks blocks whose agreement ties).
-Beside it stands its share of the fp32 model's kernel time. The table is sorted most costly first; that order
-is the search's (recipekit.precision.search).
+scored against the fp32 model on the calibration images with the accuracy gate's task metric
+(recipekit.precision.metric): its cost is the agreement it loses (1 - the worst task's headline:
+mAP50-95 agreement, map IoU, top-1, exact match or cosine), with a labelled set the mAP50-95 it drops
+against the labels, and its drift (how far it moves the outputs, continuously: it ranks blocks whose
+agreement ties). Beside it stand its share of the fp32 model's kernel time (ONNX Runtime's profiler,
+as measured) and of its multiply-accumulates (computed: the search's deterministic order). The
+table is sorted most costly first, ties by name; that order is the search's
+(recipekit.precision.search).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ if TYPE_CHECKING:
     from recipekit.precision.int8 import Quantizer
     from recipekit.precision.nodes import Block
 
-VERSION = "2"
+VERSION = "3"
 
 
 def _cost(score: Score) -> float:
@@ -32,50 +35,64 @@ def _ops(nodes: tuple[str, ...], op_of: dict[str, str]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def row(block: Block, score: Score, share: float, op_of: dict[str, str]) -> dict[str, Any]:
+def row(block: Block, score: Score, shares: tuple[dict, dict], op_of: dict[str, str]) -> dict[str, Any]:
+    latency, compute = (sum(s.get(n, 0.0) for n in block.nodes) for s in shares)
     out = {
         "block": block.name,
         "nodes": list(block.nodes),
         "ops": _ops(block.nodes, op_of),
         "agreement": score.agreement,
         "cost": _cost(score),
-        "score_shift": score.figures.get("score_shift"),
-        "latency_share": round(share, 4),
+        "drift": score.figures.get("drift"),
+        "latency_share": round(latency, 4),
+        "compute_share": round(compute, 4),
     }
     return {**out, "drop": score.drop} if score.drop is not None else out
 
 
-def rank_key(r: dict[str, Any]) -> tuple[float, float, float]:
-    """Most costly first: by labelled drop when there is one, then agreement lost, then how far the
-    confident scores moved (the agreement ties for blocks that move no box across the threshold)."""
-    return (-(r.get("drop") or 0.0), -r["cost"], -(r.get("score_shift") or 0.0))
+def rank_key(r: dict[str, Any]) -> tuple[float, float, float, str]:
+    """Most costly first: by labelled drop when there is one, then agreement lost, then drift (the
+    agreement ties for blocks that move no box across the threshold), then by name."""
+    return (-(r.get("drop") or 0.0), -r["cost"], -(r.get("drift") or 0.0), r["block"])
 
 
 def measure(
-    quantizer: Quantizer, evaluate: Evaluator, blocks: list[Block], shares: dict[str, float], work: Path
-) -> list[dict[str, Any]]:
-    """One row per block, most costly first."""
+    quantizer: Quantizer,
+    evaluate: Evaluator,
+    blocks: list[Block],
+    shares: tuple[dict, dict],
+    work: Path,
+    splits: int = 0,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One row per block, most costly first, then `splits` times the costliest block of several nodes
+    measured again in parts (its row replaced by theirs): finer where the cost is. `shares`: each
+    node's latency share and compute share. Returns the rows and the blocks split (with their rows)."""
     import onnx
+
+    from recipekit.precision.nodes import split as parts_of
 
     model = onnx.load(str(quantizer.model_path), load_external_data=False)
     op_of = {n.name: n.op_type for n in model.graph.node}
-    rows = []
-    for i, block in enumerate(blocks):
-        path = work / f"sensitivity-{i}.onnx"
+
+    def one(block: Block, parent: str | None = None) -> dict[str, Any]:
+        path = work / "sensitivity.onnx"
         quantizer.write(path, only=list(block.nodes))
-        rows.append(row(block, evaluate(path), sum(shares.get(n, 0.0) for n in block.nodes), op_of))
+        out = row(block, evaluate(path), shares, op_of)
         path.unlink()
-    return sorted(rows, key=rank_key)
+        return {**out, "parent": parent} if parent else out
+
+    rows, split = [one(b) for b in blocks], []
+    while len(split) < splits:
+        costly = [r for r in sorted(rows, key=rank_key) if len(r["nodes"]) > 1]
+        if not costly or (costly[0]["cost"] <= 0 and not costly[0].get("drop")):
+            break
+        parent = costly[0]
+        parts = parts_of(parent["nodes"], SPLIT_PARTS)
+        rows.remove(parent)
+        rows += [one(b, parent["block"]) for b in parts]
+        split.append({k: parent[k] for k in ("block", "cost", "agreement") if k in parent} | {"parts": len(parts)})
+    return sorted(rows, key=rank_key), split
 
 
-def table(rows: list[dict[str, Any]], limit: int = 12) -> str:
-    """The most costly rows as a Markdown table (the build's figures and the reports show it)."""
-    lab = any("drop" in r for r in rows)
-    head = "| block | nodes | cost (1 - agreement) |" + (" mAP drop |" if lab else "") + " latency share |"
-    lines = [head, "| --- | ---: | ---: |" + (" ---: |" if lab else "") + " ---: |"]
-    for r in rows[:limit]:
-        drop = f" {r['drop']:.4f} |" if lab else ""
-        lines.append(f"| {r['block']} | {len(r['nodes'])} | {r['cost']:.4f} |{drop} {r['latency_share']:.1%} |")
-    if len(rows) > limit:
-        lines.append(f"| ({len(rows) - limit} more blocks) | | |" + (" |" if lab else "") + " |")
-    return "\n".join(lines)
+SPLIT_PARTS = 4
+"""Parts a costly block is measured again in."""

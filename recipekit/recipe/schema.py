@@ -178,11 +178,25 @@ class Sensitivity(Strict):
     """Per-block sensitivity of an INT8 build: the task metric each block costs when it alone is quantized."""
 
     blocks: int = Field(
-        32,
+        16,
         ge=0,
         description="measure at most this many blocks (quantizable nodes grouped by their name scopes, the "
         "largest split first); 0: every node on its own",
     )
+    splits: int = Field(
+        6,
+        ge=0,
+        description="then the costliest block of several nodes is measured again in parts (up to 4, by its inner "
+        "scopes), this many times: the table is finer where the cost is",
+    )
+    when: Literal["goal", "always"] = Field(
+        "goal",
+        description="goal: measured when export.quantization.goal is set (the search needs it; a plain INT8 "
+        "build costs no more than the quantization); always: every INT8 build measures the table",
+    )
+
+    def measured(self, goal: Any) -> bool:
+        return self.when == "always" or goal is not None
 
 
 class QuantizationGoal(Strict):
@@ -192,8 +206,9 @@ class QuantizationGoal(Strict):
         None,
         gt=0,
         le=1,
-        description="lowest mAP50-95 agreement with the fp32 model on the calibration images, both directions "
-        "(measured as the accuracy gate measures, with its score_threshold)",
+        description="lowest agreement with the fp32 model on the calibration images at every declared shape, in "
+        "each task's headline (detections: mAP50-95 both directions; dense maps: IoU; class scores: top-1; "
+        "sequences: exact match; embeddings: cosine), judged by the accuracy gate's rules and thresholds",
     )
     max_drop: float | None = Field(
         None,
@@ -225,7 +240,8 @@ class Quantization(Strict):
     activations: Literal["int8", "uint8"] = Field(
         "int8",
         description="int8: symmetric (zero point 0), the QDQ TensorRT accepts, one file for every target; uint8: "
-        "asymmetric, faster on ONNX Runtime's CPU kernels, refused for trt targets",
+        "asymmetric, what ONNX Runtime's fast x86 kernels take (trt targets then compile a symmetric twin with "
+        "the same float nodes)",
     )
     per_channel: bool = Field(True, description="per-output-channel weight scales")
     ops: list[str] = Field(

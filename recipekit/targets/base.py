@@ -52,6 +52,9 @@ class Target(Plugin):
     """Gates whose recipe settings `build` reads (e.g. parity tolerances a bundle ships): they join the key."""
     recipe_reads: ClassVar[tuple[str, ...]] = ()
     """Further recipe sections `build` reads besides input and export (e.g. "name")."""
+    int8_activations: ClassVar[str | None] = None
+    """The INT8 QDQ activations this target compiles (None: the recipe's). When the recipe's differ, the
+    precision step also writes that QDQ with the same float nodes, and this target compiles it."""
 
     @classmethod
     def refuses(cls, recipe: Recipe) -> str | None:

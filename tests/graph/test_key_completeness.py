@@ -27,6 +27,13 @@ ALTERNATIVES = {
     "bundle": ["jsep", "webgpu"],
     "dtype": ["float32", "float16"],
     "init": ["synthetic", "architecture", "weights"],
+    "format": ["xyxy", "cxcywh", "xywh"],  # an output field's box format
+    "unit": ["probability", "logit", "px", "normalized"],
+    "precision": ["fp32", "fp16", "int8"],
+    "judge": ["fp32", "fp16", "int8"],
+    "activations": ["int8", "uint8"],
+    "method": ["minmax", "entropy", "percentile"],
+    "when": ["goal", "always"],
 }
 SAMPLES = ["ultralytics:bus.jpg", "ultralytics:zidane.jpg"]
 TARGET_READS = {"trt": {"trt-lint", "parity"}, "trt-jetson": {"trt-lint", "parity", "name"}}

@@ -122,7 +122,7 @@ export:
   opset: 17
   imgsz: [320, 320]
   precision: int8
-  quantization: {{sensitivity: {{blocks: {blocks}}}}}
+  quantization: {{sensitivity: {{blocks: {blocks}, splits: 2}}}}
 targets: {{ort: {{}}}}
 gates: {{accuracy: {{labelled: {{images: val/images, labels: val/labels}}, max_drop: 1.0}}}}
 """

@@ -49,11 +49,11 @@ def _table(costs: dict[str, float]) -> list[dict]:
 
 
 def _scorer(needed: set[str], seen: list):
-    """Agreement 0.95 once every node of `needed` is float, else 0.8; records what was scored."""
+    """Agreement 0.95 once every node of `needed` is float, else 0.8 and a failure; records what was scored."""
 
     def score(nodes: list[str]) -> Score:
         seen.append(sorted(nodes))
-        return Score(0.95 if needed <= set(nodes) else 0.8, None)
+        return Score(0.95, None) if needed <= set(nodes) else Score(0.8, None, failures=("agreement 0.8 < 0.9",))
 
     return score
 

@@ -156,10 +156,6 @@ def test_old_fp16_knobs_are_refused_with_a_pointer(tmp_path, cli, override, key,
     ("overrides", "hint"),
     [
         (["export.precision=int8", "+targets.webgpu={}"], "targets.webgpu: int8 QDQ is not supported"),
-        (
-            ["export.precision=int8", "+export.quantization.activations=uint8", "+targets.trt={}"],
-            "targets.trt: TensorRT takes symmetric INT8 QDQ only",
-        ),
     ],
 )
 def test_targets_refuse_a_precision_at_plan(tmp_path, cli, overrides, hint):
@@ -190,6 +186,32 @@ def test_jetson_bundle_per_precision_passes_device_check(tmp_path, cli, precisio
     for version in ("8.6.1", "10.3.0"):  # JetPack 5 and 6, only the version probe faked
         monkeypatch.setenv("RECIPEKIT_TENSORRT_VERSION", version)
         assert device_check(root, "ort") == 0
+
+
+def _activation_types(path) -> set[str]:
+    """The element types of a QDQ model's activation zero points (QuantizeLinear's third input)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    zero = {i.name: i.data_type for i in model.graph.initializer}
+    names = {n.input[2] for n in model.graph.node if n.op_type == "QuantizeLinear" and len(n.input) > 2}
+    return {onnx.TensorProto.DataType.Name(zero[n]) for n in names if n in zero}
+
+
+@pytest.mark.slow
+def test_uint8_for_ort_and_the_symmetric_twin_for_tensorrt_from_one_recipe(tmp_path, cli):
+    """ONNX Runtime's fast x86 kernels take uint8 activations, TensorRT symmetric int8 only: one build
+    quantizes once and each target compiles the QDQ it takes (the same float nodes)."""
+    recipe = write_recipe(tmp_path, "int8")
+    args = ("+export.quantization.activations=uint8", "+targets.trt-jetson={}", "--targets", "ort,trt-jetson")
+    code, out, err = build(cli, tmp_path, recipe, *args)
+    assert code == 0, out + err
+    ort_dir, jetson = tmp_path / "o" / "tinydet" / "ort", tmp_path / "o" / "tinydet" / "trt-jetson"
+    assert _activation_types(ort_dir / "model.onnx") == {"UINT8"}
+    assert _activation_types(jetson / "model.onnx") == {"INT8"}
+    twin = json.loads((ort_dir / "manifest.json").read_text())["precision"]["summary"]["twin"]
+    assert twin["activations"] == "int8" and twin["file"] == "model-int8.onnx"
+    assert json.loads((jetson / "manifest.json").read_text())["verdict"] == "passed"
 
 
 def ort_version() -> str:

@@ -42,13 +42,13 @@ def target_context(ctx: StepContext) -> TargetContext:
 
 def run(ctx: StepContext) -> Output:
     from recipekit.graph.context import Output
-    from recipekit.graph.precision_plan import onnx_role
+    from recipekit.graph.precision_plan import target_onnx
     from recipekit.graph.results import CompileResult
 
     target = target_of(ctx)
 
     def build(work: Path) -> CompileResult:
-        res = target.build(ctx.up(onnx_role(ctx.upstream)).file("model.onnx"), work, target_context(ctx))
+        res = target.build(target_onnx(ctx), work, target_context(ctx))
         return CompileResult(artifact=res.artifact, manifest=res.manifest)
 
     try:

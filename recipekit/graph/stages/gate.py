@@ -33,11 +33,11 @@ def key_parts(step: Step, recipe: Recipe) -> KeyParts:
 
 def _context(ctx: StepContext) -> GateContext:
     from recipekit.gates.base import GateContext
-    from recipekit.graph.precision_plan import onnx_role
+    from recipekit.graph.precision_plan import target_onnx
     from recipekit.graph.stages.compile import target_context, target_of
     from recipekit.targets.base import BuildResult
 
-    fixed = ctx.up(onnx_role(ctx.upstream)).file("model.onnx")  # what the target compiles
+    fixed = target_onnx(ctx)  # what the target compiles
     fp32 = ctx.up("fix").file("model.onnx")
     kinds = ctx.up("export").result.output_kinds  # type: ignore[union-attr]
     target, golden = ctx.step.target or "", golden_loader(ctx)

@@ -3,9 +3,11 @@
 Its key: the fix chain's key, the input and export sections (precision, quantization options and
 goal, the size and preprocessing calibration tensors are made with), every calibration image by
 content (INT8), the accuracy gate's measure and the labelled set's files when the step ranks nodes
-by it, and the versions of the tools that shape the result. An INT8 step measures each block's
-sensitivity (recipekit.precision.placement); that table is cached on its own, under the keys of its
-inputs (not the goal), so a changed goal searches again without measuring again.
+by it, the activations of a twin the TensorRT targets compile, and the versions of the tools that
+shape the result. An INT8 step with a goal (or `sensitivity.when: always`) measures each block's
+sensitivity (recipekit.precision.placement), unless plain INT8 already meets the goal; that table
+is cached on its own, under the keys of its inputs (not the goal), so a changed goal searches again
+without measuring again.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from recipekit.recipe.schema import Recipe
 
 TOOLS = ("onnx", "onnxruntime", "onnx-ir", "numpy", "opencv-python", "faster-coco-eval")
-VERSION = "5"
+VERSION = "7"
 
 
 def _labelled(step: Step) -> dict[str, str] | None:
@@ -59,9 +61,9 @@ def _sensitivity(ctx: StepContext, place: Placement) -> dict[str, Any]:
         "version": f"{VERSION}.{TABLE_VERSION}",
         "model": ctx.up("fix").files,
         "files": {n: f.digest for n, f in sorted(ctx.files.items())},
-        "input": ctx.recipe.input.model_dump(mode="json", include={"preprocess", "dtype"}),
+        "input": ctx.recipe.input.model_dump(mode="json", include={"preprocess", "dtype", "shapes"}),
         "imgsz": list(ctx.recipe.export.imgsz),
-        "quantization": q.model_dump(mode="json", exclude={"goal"}),
+        "quantization": q.model_dump(mode="json", exclude={"goal": True, "sensitivity": {"when": True}}),
         "metric": ctx.config["metric"],
         "output_kinds": ctx.up("export").result.output_kinds,  # type: ignore[union-attr]
         "tools": tools.versions(TOOLS),
@@ -81,26 +83,52 @@ def _sensitivity(ctx: StepContext, place: Placement) -> dict[str, Any]:
 def _int8(ctx: StepContext, src: Path, work: Path, images: list[Path], names: list[str]) -> PrecisionResult:
     import tempfile
 
+    from recipekit.graph.precision_plan import measures_sensitivity
     from recipekit.graph.results import PrecisionResult
     from recipekit.precision.calibration import calibration_tensors
+    from recipekit.precision.int8 import Quantizer
+    from recipekit.precision.placement import quiet_quantizer
+
+    recipe, q, dst, twin = ctx.recipe, ctx.recipe.export.quantization, work / "model.onnx", ctx.config.get("twin")
+    tensors = calibration_tensors(recipe, images)
+    ctx.store.tmp.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="placement-", dir=ctx.store.tmp) as tmp:
+        if measures_sensitivity(q):
+            return _placed(ctx, src, work, images, Path(tmp), tensors, names)
+        quant = Quantizer(src, tensors, q, Path(tmp))
+        with quiet_quantizer():
+            summary = quant.write(dst)
+            if twin:  # the same QDQ with the activations a target takes (TensorRT: symmetric)
+                summary["twin"] = {**quant.twin(twin).write(work / f"model-{twin}.onnx"), "file": f"model-{twin}.onnx"}
+    return PrecisionResult(precision="int8", summary=summary, calibration_images=names)
+
+
+def _placed(
+    ctx: StepContext, src: Path, work: Path, images: list[Path], tmp: Path, tensors: list, names: list[str]
+) -> PrecisionResult:
+    """INT8 with the sensitivity table (and, with a goal, the searched float nodes)."""
+    from recipekit.graph.results import PrecisionResult
+    from recipekit.precision.calibration import evaluation_tensors
     from recipekit.precision.evaluate import Images
-    from recipekit.precision.int8 import quantize
     from recipekit.precision.metric import labelled_set
     from recipekit.precision.placement import Placement
 
-    recipe, q, dst = ctx.recipe, ctx.recipe.export.quantization, work / "model.onnx"
-    tensors = calibration_tensors(recipe, images)
-    if q.sensitivity is None:
-        return PrecisionResult(precision="int8", summary=quantize(src, dst, tensors, q), calibration_images=names)
-    metric, hw = ctx.config["metric"], tuple(recipe.export.imgsz)
+    recipe, q, dst, twin = ctx.recipe, ctx.recipe.export.quantization, work / "model.onnx", ctx.config.get("twin")
+    metric, layout = ctx.config["metric"], recipe.input.preprocess.layout
     lab = metric.get("labelled")
-    labelled = Images(*labelled_set(recipe, lab["images"], lab["labels"]), hw) if lab else None
+    labelled = Images(*labelled_set(recipe, lab["images"], lab["labels"]), layout) if lab else None
     kinds = ctx.up("export").result.output_kinds  # type: ignore[union-attr]
-    ctx.store.tmp.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="placement-", dir=ctx.store.tmp) as tmp:
-        place = Placement(src, Path(tmp), Images(tensors, None, hw), q, kinds, metric, labelled)
+    scored = Images(evaluation_tensors(recipe, images), None, layout)
+    place = Placement(src, tmp, tensors, scored, q, kinds, metric, labelled)
+    early = place.plain_meets(q.goal, dst) if q.goal and q.sensitivity.when == "goal" else None  # type: ignore[union-attr]
+    if early:
+        summary, search, table = early
+    else:
         table = _sensitivity(ctx, place)
         summary, search = place.searched(table, q.goal, dst) if q.goal else (place.plain(dst), None)
+    if twin:
+        floated = (search or {}).get("float_nodes", [])
+        summary["twin"] = place.twin(twin, floated, work / f"model-{twin}.onnx", table)
     return PrecisionResult(
         precision="int8", summary=summary, calibration_images=names, sensitivity=table, search=search
     )
@@ -121,6 +149,12 @@ def detail(result: PrecisionResult | None) -> str:
     sens, search = (result.sensitivity, result.search) if result is not None else (None, None)
     if not sens:
         return ""
+    if search and not sens.get("measured"):  # plain INT8 met the goal
+        lat = search["latency"]
+        return (
+            f"plain INT8 meets the goal: agreement {search['agreement']}, {lat['ratio']:.2f}x fp32 latency "
+            f"on {sens['rests_on']}"
+        )
     if not sens.get("measured"):
         return f"sensitivity not measured: {sens.get('why')}"
     plain = sens["plain"]
@@ -131,7 +165,7 @@ def detail(result: PrecisionResult | None) -> str:
             f"{len(search['float_nodes'])} of {sens['quantizable_nodes']} nodes float: agreement "
             f"{search['agreement']} (plain {plain['agreement']}), {lat['ratio']:.2f}x fp32 latency"
         )
-    return f"{line} on {sens['images']} images, {sens['reference_boxes']} reference boxes"
+    return f"{line} on {sens['rests_on']}"
 
 
 def run(ctx: StepContext) -> Output:

@@ -55,13 +55,7 @@ class TrtTarget(Target):
     default_gates: ClassVar[tuple[str, ...]] = ("trt-lint", "parity", "batch-consistency", "shape-sweep")
     reads_gates: ClassVar[tuple[str, ...]] = ("trt-lint", "parity")
     resources: ClassVar[dict[str, float]] = {"trt": 1}  # the engine is built and run on a TensorRT GPU
-
-    @classmethod
-    def refuses_precision(cls, recipe: Any) -> str | None:
-        ex = recipe.export
-        if ex.precision == "int8" and ex.quantization.activations != "int8":
-            return "TensorRT takes symmetric INT8 QDQ only: set export.quantization.activations: int8"
-        return None
+    int8_activations: ClassVar[str | None] = "int8"  # explicit quantization takes symmetric QDQ only
 
     @classmethod
     def environment_key(cls) -> dict[str, Any]:

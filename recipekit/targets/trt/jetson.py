@@ -70,7 +70,7 @@ class TrtJetsonTarget(Target):
     reads_gates: ClassVar[tuple[str, ...]] = ("trt-lint", "parity")  # the lint it runs, the tolerances it ships
     recipe_reads: ClassVar[tuple[str, ...]] = ("name",)  # the README names the recipe
     uses_golden: ClassVar[bool] = True  # the bundle ships the source's reference outputs
-    refuses_precision = TrtTarget.refuses_precision
+    int8_activations = TrtTarget.int8_activations
 
     def build(self, onnx_path: Path, out: Path, ctx: TargetContext) -> BuildResult:
         import onnx
