@@ -164,6 +164,33 @@ def remove_at_exit(path: Path) -> None:
     util.Finalize(None, shutil.rmtree, args=(str(path), True), exitpriority=0)
 
 
+def claim_folder(folder: Path) -> Path | None:
+    """A note `recipekit-claim-<pid>-<start>-*` beside `folder` (a direct child of the temporary
+    folder multiprocessing made for this process, `pymp-*`) naming it: once
+    this process is gone, sweep_stale removes the folder and the note."""
+    from recipekit.core import owner
+
+    root = Path(tempfile.gettempdir())
+    if folder.parent != root:
+        return None
+    fd, name = tempfile.mkstemp(prefix=f"recipekit-claim-{owner.tag()}-", dir=root)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(folder.name)
+    return Path(name)
+
+
+def _sweep_claimed(note: Path) -> None:
+    """Remove the folder a stale claim note names (a plain name beside it, never a path) and the note."""
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        name = note.read_text()[:255]
+        mine = note.lstat().st_uid == os.getuid()
+        if mine and name.startswith("pymp-") and "/" not in name:
+            target = note.parent / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target, ignore_errors=True)
+    note.unlink()
+
+
 def _stale(name: str) -> bool:
     """Whether `recipekit-<kind>-<pid>[-<start>]-<rest>` belongs to a process that is gone (core.owner):
     exited, a zombie not yet reaped (the workers of a build killed as a group), or replaced under its pid."""
@@ -176,7 +203,7 @@ def _stale(name: str) -> bool:
     return owner.gone(int(parts[2]), int(start))
 
 
-def sweep_stale(kinds: tuple[str, ...] = ("web", "chromium", "ultralytics", "mpl", "torch")) -> int:
+def sweep_stale(kinds: tuple[str, ...] = ("web", "chromium", "ultralytics", "mpl", "torch", "claim")) -> int:
     """Delete temporary folders (and Chromium logs) of recipekit processes that no longer run."""
     removed = 0
     root = Path(tempfile.gettempdir())
@@ -185,6 +212,11 @@ def sweep_stale(kinds: tuple[str, ...] = ("web", "chromium", "ultralytics", "mpl
             if not _stale(path.name):
                 continue
             with contextlib.suppress(OSError):
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
+                if kind == "claim":
+                    _sweep_claimed(path)
+                elif path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
                 removed += 1
     return removed

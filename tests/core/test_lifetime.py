@@ -63,6 +63,22 @@ def test_sweep_removes_only_folders_of_processes_that_are_gone(tmp_path, monkeyp
     assert live.is_dir() and other.is_file()
 
 
+def test_a_claim_of_a_process_that_is_gone_removes_the_pymp_folder_it_names_and_nothing_else(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for name, target in (("a", "pymp-abc"), ("b", "precious")):
+        (tmp_path / target).mkdir()
+        (tmp_path / target / "listener-x").write_text("")
+        (tmp_path / f"recipekit-claim-{dead.pid}-0-{name}").write_text(target)
+    mine = lifetime.claim_folder(tmp_path / "pymp-live")
+    (tmp_path / "pymp-live").mkdir()
+    assert lifetime.claim_folder(tmp_path / "deeper" / "pymp-x") is None  # only a direct child
+    assert lifetime.sweep_stale() == 2
+    assert not (tmp_path / "pymp-abc").exists() and (tmp_path / "precious" / "listener-x").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, "pymp-live", "precious"])
+
+
 def test_a_zombie_or_a_process_under_a_reused_pid_is_no_owner():
     from recipekit.core import owner
 
@@ -82,8 +98,9 @@ def test_a_zombie_or_a_process_under_a_reused_pid_is_no_owner():
     assert owner.gone(int(pid), int(start) + 1)  # this pid, another start time: the pid was reused
 
 
-# Runs as its own process: a child subreaper, so the workers of the build it SIGKILLs (with the build's
-# process group) are reparented to it and stay zombies (it does not reap them) while the next build runs.
+# Runs as its own process: a child subreaper, so the forkserver of the build it SIGKILLs (with the build's
+# process group) and its workers are reparented to it and stay zombies (it does not reap them) while the
+# next build runs. The build's own folders (its forkserver's socket) belong to a process that is gone.
 KILLED_BUILD = """
 import ctypes, json, os, signal, subprocess, sys, time
 ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
@@ -94,11 +111,14 @@ cmd = [sys.executable, "-m", "recipekit", "build", recipe, "--force", "-j", "2"]
 build = subprocess.Popen(cmd + ["--cache", work + "/c1", "--out", work + "/o1"], env=env, start_new_session=True,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 def folders():
-    return sorted(n for n in os.listdir(tmp) if n.startswith("recipekit-ultralytics-"))
+    return sorted(os.listdir(tmp))
+def running():  # a worker has started a step: the forkserver it was forked from has made its folders
+    return any(n.startswith("recipekit-ultralytics-") for n in folders()) and os.path.isdir(work + "/c1")
 deadline = time.monotonic() + 120
-while len(folders()) < 2 and time.monotonic() < deadline:
+while not running() and time.monotonic() < deadline:
     time.sleep(0.05)
-made = folders()
+time.sleep(1.0)
+made = [n for n in folders() if n.startswith("recipekit-")]
 os.killpg(build.pid, signal.SIGKILL)
 build.wait()
 def state(name):
@@ -138,8 +158,11 @@ def test_the_next_build_sweeps_the_folders_of_a_killed_builds_zombie_workers(tmp
     done = subprocess.run([sys.executable, "-c", KILLED_BUILD, *args], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.splitlines()[-1])
-    assert len(report["made"]) == 2, report  # one settings folder per worker
-    assert report["before"] == ["Z", "Z"] and report["after"] == ["Z", "Z"], report  # zombies all along
+    kinds = {name.split("-")[1] for name in report["made"]}
+    assert {"ultralytics", "claim"} <= kinds, report  # the forkserver's settings folder, its socket's folder
+    owners = dict(zip(report["made"], report["before"]))
+    assert all(owners[n] == "Z" for n in report["made"] if "-ultralytics-" in n), report  # a zombie owns it
+    assert set(report["before"]) <= {"Z", "gone"} and report["after"] == report["before"], report
     assert report["code"] == 0, report["log"]
     assert report["left"] == [], report
 

@@ -23,10 +23,8 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from pathlib import Path
+from typing import Any
 
 BOOT = "recipekit.graph.executors.boot"
 PLUGINS_ENV = "RECIPEKIT_PRELOAD"
@@ -126,6 +124,7 @@ class Forkserver:
             forkserver.ensure_running()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        _claim_socket_folder(forkserver._forkserver._forkserver_address)
         self.started = True
 
     def stop(self, grace: float = 3.0) -> None:
@@ -147,6 +146,20 @@ class Forkserver:
                 os.kill(pid, signal.SIGKILL)
             server._stop()  # closes its "alive" pipe and reaps it
         self.started = False
+
+
+def _claim_socket_folder(address: str | None) -> None:
+    """multiprocessing's `pymp-*` folder of the forkserver's socket (it removes it when the build exits):
+    a note owned by this build names it, so the next build sweeps it when this one was SIGKILLed."""
+    if not address:
+        return
+    from multiprocessing import util
+
+    from recipekit.core import lifetime
+
+    note = lifetime.claim_folder(Path(address).parent)
+    if note is not None:
+        util.Finalize(None, note.unlink, kwargs={"missing_ok": True}, exitpriority=-200)
 
 
 def _exited(pid: int) -> bool:
