@@ -160,7 +160,7 @@ def test_the_next_build_sweeps_the_folders_of_a_killed_builds_zombie_workers(tmp
     report = json.loads(done.stdout.splitlines()[-1])
     kinds = {name.split("-")[1] for name in report["made"]}
     assert {"ultralytics", "claim"} <= kinds, report  # the forkserver's settings folder, its socket's folder
-    owners = dict(zip(report["made"], report["before"]))
+    owners = dict(zip(report["made"], report["before"], strict=True))
     assert all(owners[n] == "Z" for n in report["made"] if "-ultralytics-" in n), report  # a zombie owns it
     assert set(report["before"]) <= {"Z", "gone"} and report["after"] == report["before"], report
     assert report["code"] == 0, report["log"]
