@@ -23,6 +23,8 @@ export: {{opset: 17, imgsz: [256, 320]}}
 targets:
   ort: {{}}
   webgpu: {{bundle: jsep}}
+gates:  # mask coefficients are raw values: ORT and PyTorch differ by ~1e-3 on synthetic weights
+  parity: {{atol: 0.01}}
 """
 
 

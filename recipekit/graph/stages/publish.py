@@ -276,12 +276,15 @@ def _blocked(ctx: StepContext) -> Output | None:
 
 def unchanged(ctx: StepContext) -> Output | None:
     """The step's output when the published folder already holds exactly what it would publish
-    (nothing to do: doit's up-to-date check asks this), else None."""
+    (nothing to do: doit's up-to-date check asks this), else None. Either way the staging and old
+    folders a killed publish left beside it are swept first."""
     from recipekit.graph.context import Output
 
+    dest = Path(ctx.settings["out"]) / ctx.recipe.name / (ctx.step.target or "")
+    if dest.parent.is_dir():
+        sweep(dest.parent, dest.name)
     if ctx.settings.get("force") or _blocked(ctx) is not None:
         return None
-    dest = Path(ctx.settings["out"]) / ctx.recipe.name / (ctx.step.target or "")
     doc = manifest(ctx)
     if not _same(dest, doc, ctx.store.memo):
         return None
