@@ -19,6 +19,7 @@ import pytest
 from helpers import webgpu_models as models
 
 from recipekit.gates import GATES
+from recipekit.targets.webgpu import bundles
 from recipekit.targets.webgpu.browser import FAST_DAWN, WebGpuBrowser, WebGpuBrowserConfig
 from recipekit.targets.webgpu.web import find_chromium, find_ortweb
 from recipekit.targets.webgpu.web.chromium import Chromium
@@ -260,6 +261,8 @@ def test_default_recipe_passes_on_both_bundles_and_a_2px_box_error_fails_naming_
     assert ok.figures["tolerances"][0]["box_px"] == 0.1  # the recipe's parity tolerance, not a private one
     real = [r for r in ok.figures["comparisons"] if not r["case"].startswith("blank")]
     assert real and all(r["compared_candidates"] > 0 for r in real)
+    if bundle != bundles.DEFAULT:  # the failing case on the default bundle only (two more browser runs: ~70 s)
+        return
     from recipekit.onnx.runtime import OrtRunner
 
     x = models.golden_for(path, rec).cases[0].input
