@@ -88,6 +88,7 @@ def build_cmd(tree: Path, cache: Path, out: Path, imgsz: int) -> list[str]:
         f"export.imgsz={imgsz}",
         "source.init=random",
         "gates.parity.atol=1",
+        "gates.parity.min_score=0",  # random weights score nothing near the default: compare every candidate
         "--cache",
         str(cache),
         "--out",
