@@ -2,17 +2,20 @@
 sentinel row, sliced off after.
 
 torchvision's R-CNN box heads take a Softmax over the class logits of every RoI: (N, classes) with N = 0
-when an image yields no proposals (a blank image). ONNX Runtime's CPU kernel returns an empty result, and
-so does JSEP, but onnxruntime-web's native WebGPU EP fails: Softmax with "Invalid dispatch group size (0,
-1, 1)", ReduceMax and ReduceMin with "Input tensor cannot be null or empty" (measured with 1.31.1, one
-kernel at a time; LogSoftmax, ReduceSum, ReduceMean and the element-wise ops take empty inputs). Every
-row of these ops is computed from that row alone, so an appended zero row changes no other row; it is
-sliced off the result, and the empty case yields an empty result.
+when an image yields no proposals (a blank image); their mask and keypoint heads run Convs and a
+ConvTranspose over (N, 256, 14, 14) RoI features. ONNX Runtime's CPU kernel returns an empty result, and
+so does JSEP, but onnxruntime-web's native WebGPU EP fails: Softmax, Conv, ConvTranspose, MaxPool,
+AveragePool, GlobalAveragePool and InstanceNormalization with "Invalid dispatch group size (.., .., 0)",
+ReduceMax and ReduceMin with "Input tensor cannot be null or empty" (measured with 1.31.1, one kernel at
+a time on a data-dependent empty batch; LogSoftmax, ReduceSum, ReduceMean, BatchNormalization, Resize,
+MatMul, Concat, Slice, Split and the element-wise ops take it). Every row (batch item) of these ops is
+computed from that row alone, so an appended zero row changes no other row; it is sliced off the
+result, and the empty case yields an empty result.
 
 Which nodes: those whose row dim (dim 0) is neither static nor a dim of a graph input (a batch), whose
 other dims are static, and whose softmax axis or reduced axes leave dim 0 alone (with it kept first in
 the output). A global reduction (every axis) of a possibly empty tensor has no value-preserving
-sentinel: it is reported and left.
+sentinel: it is reported and left, as is a MaxPool that also outputs its indices.
 """
 
 from __future__ import annotations
@@ -24,17 +27,20 @@ from recipekit.fixes.sentinel import SentinelRowFix
 if TYPE_CHECKING:
     import onnx
 
-OPS = ("Softmax", "ReduceMax", "ReduceMin")
+PER_ROW = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "InstanceNormalization")
+"""Ops that compute each batch item from that item alone, whatever their attributes."""
+OPS = ("Softmax", "ReduceMax", "ReduceMin", *PER_ROW)
 
 
 class ZeroSafeRows(SentinelRowFix):
-    """Sentinel row for Softmax / row-wise ReduceMax, ReduceMin with a data-dependent row count (native EP)."""
+    """Sentinel row for Softmax, row-wise ReduceMax/ReduceMin and the per-item Conv/pool/norm ops with a
+    data-dependent row count (native EP)."""
 
     name: ClassVar[str] = "zero-safe-rows"
-    version: ClassVar[str] = "1"
-    summary: ClassVar[str] = "one zero sentinel row for Softmax / row-wise ReduceMax, ReduceMin on data-dependent rows"
+    version: ClassVar[str] = "2"
+    summary: ClassVar[str] = "one zero sentinel row for Softmax, row-wise reductions, Conv, pools and norms on data-dependent rows"
     bundles: ClassVar[tuple[str, ...] | None] = ("webgpu", "jspi")  # JSEP takes them empty (measured, 1.31.1)
-    op: ClassVar[str] = "Softmax/ReduceMax/ReduceMin"
+    op: ClassVar[str] = "Softmax/ReduceMax/ReduceMin/Conv/ConvTranspose/pool/InstanceNormalization"
     input_index: ClassVar[int] = 0
     suffix: ClassVar[str] = "/zero_safe_rows"
     risk: ClassVar[str] = "with a data-dependent row count"
@@ -71,6 +77,8 @@ def _why_not(node: onnx.NodeProto, shape: list[Any], consts: dict[str, Any]) -> 
 
     if not all(isinstance(d, int) for d in shape[1:]):
         return "dims after the rows not static"
+    if node.op_type in PER_ROW:
+        return "its indices output has no sentinel row" if len([o for o in node.output if o]) > 1 else ""
     attrs = {a.name: a for a in node.attribute}
     rank = len(shape)
     if node.op_type == "Softmax":

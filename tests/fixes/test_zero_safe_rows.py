@@ -62,3 +62,56 @@ def test_webgpu_lint_names_the_softmax_and_the_fix_on_the_native_bundle_only(tmp
     _, fixed = applied(ZeroSafeRows(), src)
     onnx.save(fixed, str(tmp_path / "fixed.onnx"))
     assert lint(tmp_path / "fixed.onnx", "webgpu")["status"] == "passed"
+
+
+def rois_into_conv_head(path):
+    """images -> Greater -> NonZero: (K, 4) rows, tiled and reshaped to (K, 4, 4, 4) "RoI features" ->
+    Conv 3x3 -> Relu -> ConvTranspose 2x2/2 -> MaxPool 2x2 -> /head/Conv 1x1 (K = 0 on a blank image), as
+    torchvision's mask and keypoint heads run convolutions over every RoI."""
+    rng = np.random.default_rng(0)
+    w = lambda name, *shape: onnx.numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)  # noqa: E731
+    nodes = [
+        helper.make_node("Greater", ["images", "half"], ["mask"], name="/Greater"),
+        helper.make_node("NonZero", ["mask"], ["idx"], name="/NonZero"),
+        helper.make_node("Transpose", ["idx"], ["rows_i"], name="/Transpose", perm=[1, 0]),
+        helper.make_node("Cast", ["rows_i"], ["rows"], name="/Cast", to=TensorProto.FLOAT),
+        helper.make_node("Tile", ["rows", "rep"], ["tiled"], name="/Tile"),
+        helper.make_node("Reshape", ["tiled", "shape4"], ["x"], name="/Reshape"),
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="/head/conv1", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="/head/relu"),
+        helper.make_node(
+            "ConvTranspose", ["r1", "w2", "b2"], ["up"], name="/head/up", kernel_shape=[2, 2], strides=[2, 2]
+        ),
+        helper.make_node("MaxPool", ["up"], ["p"], name="/head/pool", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["p", "w3"], ["output0"], name="/head/Conv", kernel_shape=[1, 1]),
+    ]
+    inits = [
+        onnx.numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+        onnx.numpy_helper.from_array(np.array([1, 16], np.int64), "rep"),
+        onnx.numpy_helper.from_array(np.array([-1, 4, 4, 4], np.int64), "shape4"),
+        w("w1", 8, 4, 3, 3), w("b1", 8), w("w2", 8, 6, 2, 2), w("b2", 6), w("w3", 2, 6, 1, 1),
+    ]  # fmt: skip
+    graph = helper.make_graph(
+        nodes, "conv_head", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["rows", 2, 4, 4])], inits,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_per_roi_convolutions_get_a_sentinel_row_and_results_are_unchanged(tmp_path):
+    src = rois_into_conv_head(tmp_path / "m.onnx")
+    check, fixed = applied(ZeroSafeRows(), src)
+    assert check.status == "applies" and "4 " in check.why, check  # conv1, up, pool, Conv; Relu takes it empty
+    for name, x in FEEDS.items():
+        (before,) = run_ort(src, {"images": x})
+        (after,) = run_ort(fixed, {"images": x})
+        assert after.shape == before.shape and (name != "blank" or before.shape[0] == 0)
+        np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-5)
+    native = lint(src, "webgpu")
+    assert native["status"] == "failed" and any("Conv (/head/conv1)" in f for f in native["failures"]), native
+    onnx.save(fixed, str(tmp_path / "fixed.onnx"))
+    assert lint(tmp_path / "fixed.onnx", "webgpu")["status"] == "passed"
+    assert not [f for f in lint(src, "jsep")["failures"] if "Conv" in f]  # JSEP runs them on an empty batch

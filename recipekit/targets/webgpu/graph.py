@@ -23,6 +23,13 @@ if TYPE_CHECKING:
 TABLE = Path(__file__).with_name("ops.json")
 # Ops that turn an empty input into an empty output (element-wise, layout, gathers): emptiness passes on.
 EMPTY_PRESERVING = {
+    "Conv",  # an empty batch gives an empty batch (measured on both bundles, 1.31.1)
+    "ConvTranspose",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "InstanceNormalization",
+    "BatchNormalization",
     "Abs",
     "Neg",
     "Sigmoid",
@@ -86,9 +93,21 @@ JSEP_ZERO_FRAGILE = {"GatherND", "Gemm"}
 # JSEP kernels that drop zero-sized inputs themselves (concat.ts removes empty inputs).
 JSEP_DROPS_EMPTY = {"Concat"}
 # Native WebGPU EP kernels that fail on a zero-sized input (measured with 1.31.1, one kernel at a time:
-# Softmax "Invalid dispatch group size (0, 1, 1)", ReduceMax/ReduceMin "Input tensor cannot be null or
-# empty"); every other op measured takes it, whatever its output (Pad, Gemm, GatherND, LogSoftmax, ...).
-NATIVE_ZERO_FRAGILE = {"Softmax", "ReduceMax", "ReduceMin"}
+# Softmax, Conv, ConvTranspose, MaxPool, AveragePool, GlobalAveragePool, InstanceNormalization "Invalid
+# dispatch group size (.., .., 0)" on an empty batch, ReduceMax/ReduceMin "Input tensor cannot be null or
+# empty"); every other op measured takes it, whatever its output (Pad, Gemm, GatherND, LogSoftmax,
+# BatchNormalization, Resize, ...).
+NATIVE_ZERO_FRAGILE = {
+    "Softmax",
+    "ReduceMax",
+    "ReduceMin",
+    "Conv",
+    "ConvTranspose",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "InstanceNormalization",
+}
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ class WebGpuLint(Gate):
     """
 
     name: ClassVar[str] = "webgpu-lint"
-    version: ClassVar[str] = "6"
+    version: ClassVar[str] = "7"  # 7: the native EP's empty-batch Conv, pool and norm kernels
     Config = WebGpuLintConfig
     targets: ClassVar[tuple[str, ...] | None] = ("webgpu",)
     uses_golden: ClassVar[bool] = False
