@@ -38,7 +38,9 @@ class ZeroSafeRows(SentinelRowFix):
 
     name: ClassVar[str] = "zero-safe-rows"
     version: ClassVar[str] = "2"
-    summary: ClassVar[str] = "one zero sentinel row for Softmax, row-wise reductions, Conv, pools and norms on data-dependent rows"
+    summary: ClassVar[str] = (
+        "one zero sentinel row for Softmax, row-wise reductions, Conv, pools and norms on data-dependent rows"
+    )
     bundles: ClassVar[tuple[str, ...] | None] = ("webgpu", "jspi")  # JSEP takes them empty (measured, 1.31.1)
     op: ClassVar[str] = "Softmax/ReduceMax/ReduceMin/Conv/ConvTranspose/pool/InstanceNormalization"
     input_index: ClassVar[int] = 0
