@@ -67,15 +67,17 @@ def cells_of(outcome: Any, recipe: Any, steps: list, targets: list[str], out: Pa
 
 def build(args: argparse.Namespace) -> int:
     from recipekit.graph.executors.workers import warm_start
-    from recipekit.graph.keys import key_steps
-    from recipekit.graph.plan import plan
-    from recipekit.graph.runner import run_steps
-    from recipekit.recipe.load import load_pending
-    from recipekit.report.console import target_lines
 
     writable_folder("--cache", cache_root(args))
     writable_folder("--out", Path(args.out).resolve())
     with warm_start([args.recipe], args.overrides, cache_root(args), args.force) as warm:
+        # imported once the workers' forkserver is loading (the two overlap): it starts sooner
+        from recipekit.graph.keys import key_steps
+        from recipekit.graph.plan import plan
+        from recipekit.graph.runner import run_steps
+        from recipekit.recipe.load import load_pending
+        from recipekit.report.console import target_lines
+
         recipe, remember = load_pending(args.recipe, args.overrides, cache_root(args))
         targets = targets_arg(args.targets) or list(recipe.targets)
         settings_by_recipe = {recipe.name: build_settings(recipe, args)}
@@ -89,8 +91,6 @@ def build(args: argparse.Namespace) -> int:
     ci_reports(
         args, cells_of(outcome, recipe, steps, targets, Path(args.out).resolve()), f"recipekit build {recipe.name}"
     )
-    if any(r.get("exit_code") == 2 for r in outcome.failed()):
-        return 2  # bad input found while building (the step's message names the file and key)
     if any(r.get("exit_code") == 2 for r in outcome.failed()):
         return 2  # bad input found while building (the step's message names the file and key)
     return 0 if outcome.exit_code == 0 and not outcome.failed() else 1

@@ -34,10 +34,12 @@ def cache_args(parser: argparse.ArgumentParser) -> None:
 
 def remote_settings(args: argparse.Namespace) -> tuple[str | None, str]:
     """(url, mode) of the remote cache the command line and environment name."""
+    values = getattr(args, "remote_cache", None)
+    if not values and not os.environ.get("RECIPEKIT_REMOTE_CACHE"):
+        return None, "read-write"  # none named (what url_and_mode says then, without importing it)
     from recipekit.cache.remote import url_and_mode
     from recipekit.core.errors import UsageError
 
-    values = getattr(args, "remote_cache", None)
     try:
         return url_and_mode(values, os.environ.get("RECIPEKIT_REMOTE_CACHE"))
     except ValueError as exc:

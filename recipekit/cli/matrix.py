@@ -130,9 +130,6 @@ def write_reports(folder: Path, cells: list, meta: dict[str, Any]) -> None:
 
 
 def invoke(command: str, argv: list[str]) -> int:
-    from recipekit.graph.runner import run_steps
-    from recipekit.report.matrix import Cell, cell, cell_record, terminal
-
     args = parse(_parser(), argv)
     if args.scheduler:
         from recipekit.graph.executors.cluster import check_scheduler
@@ -143,6 +140,9 @@ def invoke(command: str, argv: list[str]) -> int:
     recipes, overrides = split_items(args.items)
     ahead = [] if args.scheduler else recipes  # on a cluster the steps run elsewhere: nothing to load here
     with warm_start(ahead, overrides, Path(args.cache).resolve(), args.force) as warm:
+        from recipekit.graph.runner import run_steps  # once the forkserver is loading: it starts sooner
+        from recipekit.report.matrix import Cell, cell, cell_record, terminal
+
         steps, settings_by_recipe, planned = plan_all(args, recipes, overrides)
         out_dir = Path(args.out).resolve()
         with console_for(args) as console:
