@@ -9,6 +9,7 @@ preprocessing Ultralytics' own predictor applies, and which export options make 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 from dataclasses import dataclass
@@ -116,7 +117,7 @@ def from_yaml(path: Path, origin: str) -> Arch:
     import yaml
 
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = _load_yaml(path.read_text())
         layers = (doc.get("head") or doc.get("backbone")) if isinstance(doc, dict) else None
         head = str(layers[-1][2])
     except (OSError, yaml.YAMLError, TypeError, IndexError, KeyError, AttributeError) as exc:
@@ -171,3 +172,12 @@ def check_export(arch: Arch, recipe: Any, config: Any) -> None:
         )
     if arch.rtdetr and ex.opset < 16:
         raise RecipeError(origin, "export.opset", f"RT-DETR needs opset 16 or later (GridSample), got {ex.opset}")
+
+
+@functools.lru_cache(maxsize=16)
+def _load_yaml(text: str) -> Any:
+    """An architecture YAML's document (safe loading, libyaml's parser when PyYAML has it: a step
+    reads the same file several times). Callers only read it."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
