@@ -21,7 +21,7 @@ def imports(recipe: str, *targets: str) -> tuple[str, ...]:
 
 def test_ultralytics_plan_imports_no_torchvision():
     got = imports("yolo11n.yaml")
-    assert got[0] == "torch" and {"ultralytics", "onnx", "onnxruntime"} <= set(got)
+    assert got[0] == "torch" and {"ultralytics", "onnx", "onnxruntime"} <= set(got)  # the gates: onnxruntime
     assert "torchvision" not in got and "onnxslim" not in got
 
 

@@ -111,7 +111,7 @@ def _defines(source: Path, name: str) -> bool:
 class PythonSource(Source):
     """Builds the user's module from its factory and exports it with torch.onnx.export."""
 
-    imports: ClassVar[tuple[str, ...]] = ("torch", "onnx", "onnxruntime", "cv2")
+    imports: ClassVar[tuple[str, ...]] = ("torch", "onnx", "cv2")  # gates import onnxruntime
 
     name: ClassVar[str] = "python"
     version: ClassVar[str] = "2"

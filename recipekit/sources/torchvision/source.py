@@ -83,7 +83,7 @@ class TorchvisionConfig(WeightsConfig):
 class TorchvisionSource(Source):
     """Exports a torchvision detector to ONNX and runs it eagerly as the gates' reference."""
 
-    imports: ClassVar[tuple[str, ...]] = ("torch", "torchvision", "onnx", "onnxruntime", "cv2")
+    imports: ClassVar[tuple[str, ...]] = ("torch", "torchvision", "onnx", "cv2")  # gates import onnxruntime
 
     name: ClassVar[str] = "torchvision"
     version: ClassVar[str] = "4"

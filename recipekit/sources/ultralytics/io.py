@@ -8,14 +8,16 @@ from typing import Any
 from recipekit.sources.base import ExportInfo
 
 
-def drop_export_date(onnx_path: Path) -> None:
+def drop_export_date(onnx_path: Path) -> Any:
     """Ultralytics stamps the export time into the ONNX metadata: drop it, so the bytes (and every
-    key downstream of them) are the same for the same model."""
+    key downstream of them) are the same for the same model. Returns the model as saved."""
     import onnx
 
     from recipekit.onnx.util import drop_volatile_metadata
 
-    onnx.save(drop_volatile_metadata(onnx.load(str(onnx_path))), str(onnx_path))
+    model = drop_volatile_metadata(onnx.load(str(onnx_path)))
+    onnx.save(model, str(onnx_path))
+    return model
 
 
 def declarations(model: Any, args: Any, outputs: list[str], widths: list[int | None]) -> dict[str, Any]:
@@ -65,12 +67,11 @@ def _extra_fields(task: str, head: Any) -> list[Any]:
     return []
 
 
-def export_info(onnx_path: Path, exporter: Any, config: Any) -> ExportInfo:
-    import onnx
-
+def export_info(onnx_model: Any, exporter: Any, config: Any) -> ExportInfo:
+    """What the export made: its inputs and outputs (from the saved ONNX model), their meaning, notes."""
     from recipekit.onnx.util import dims
 
-    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    graph = onnx_model.graph
     inits = {i.name for i in graph.initializer}
     inputs = [i.name for i in graph.input if i.name not in inits]
     outputs = [o.name for o in graph.output]

@@ -121,7 +121,7 @@ def check_preprocess(recipe: Recipe, arch: Arch) -> None:
 
 
 class UltralyticsSource(Source):
-    imports: ClassVar[tuple[str, ...]] = ("torch", "ultralytics", "onnx", "onnxruntime", "cv2")
+    imports: ClassVar[tuple[str, ...]] = ("torch", "ultralytics", "onnx", "cv2")  # gates import onnxruntime
     name: ClassVar[str] = "ultralytics"
     version: ClassVar[str] = "2"
     Config = UltralyticsConfig
@@ -240,8 +240,7 @@ class UltralyticsSource(Source):
 
         exporter.model.pt_path = None  # a temporary path: not part of the model
         save_torch({"model": exporter.model, "args": vars(exporter.args)}, out / "reference.pt")
-        drop_export_date(out / "model.onnx")
-        return export_info(out / "model.onnx", exporter, self.config)
+        return export_info(drop_export_date(out / "model.onnx"), exporter, self.config)
 
     @contextmanager
     def reference(self, recipe: Recipe, export_dir: Path, patches: list[Any]) -> Iterator[Forward]:
