@@ -22,11 +22,11 @@ from pathlib import Path
 from reference import ROOT, arguments, cwd_of, env_for, load, reference_tree
 
 RECIPE = ROOT / "recipes" / "yolo11n.yaml"
-HELP_PROBE = (
-    "import runpy, sys; sys.argv = ['recipekit', '--help']\n"
-    "try: runpy.run_module('recipekit', run_name='__main__')\n"
-    "except SystemExit: pass\n"
-    "print('IMPORTED:' + (','.join(m for m in ('doit', 'torch') if m in sys.modules) or 'neither doit nor torch'))"
+HELP_PROBE = (  # printed at exit: the command ends its own process (atexit handlers run)
+    "import atexit, runpy, sys; sys.argv = ['recipekit', '--help']\n"
+    "atexit.register(lambda: print('IMPORTED:' + (\n"
+    "    ','.join(m for m in ('doit', 'torch') if m in sys.modules) or 'neither doit nor torch')))\n"
+    "runpy.run_module('recipekit', run_name='__main__')"
 )
 RAW_EXPORT = """
 import os, tempfile, torch

@@ -20,11 +20,11 @@ from pathlib import Path
 
 from reference import ROOT, arguments, cwd_of, env_for, load, reference_tree
 
-PROBE = (
-    "import runpy, sys; sys.argv = ['recipekit'] + sys.argv[1:]\n"
-    "try: runpy.run_module('recipekit', run_name='__main__')\n"
-    "except SystemExit: pass\n"
-    "print('HEAVY:' + ','.join(m for m in ('torch', 'onnxruntime', 'onnx', 'ultralytics', 'doit') if m in sys.modules))"
+PROBE = (  # printed at exit: the command ends its own process (atexit handlers run)
+    "import atexit, runpy, sys; sys.argv = ['recipekit'] + sys.argv[1:]\n"
+    "atexit.register(lambda: print('HEAVY:' + ','.join(\n"
+    "    m for m in ('torch', 'onnxruntime', 'onnx', 'ultralytics', 'doit') if m in sys.modules)))\n"
+    "runpy.run_module('recipekit', run_name='__main__')"
 )
 
 

@@ -13,18 +13,19 @@ import pytest
 from helpers.common import RECIPES, copy_recipes, manifest
 
 PROBE = """
-import sys, runpy
+import atexit, sys, runpy
+
+def report():  # at exit: the command ends its process itself (cli.run), atexit handlers included
+    HEAVY = ('torch', 'onnxruntime', 'ultralytics', 'tensorrt', 'onnx', 'cv2', 'dask', 's3fs')
+    print('HEAVY:' + ','.join(m for m in HEAVY if m in sys.modules))
+    import multiprocessing
+    from multiprocessing import resource_tracker
+    started = multiprocessing.active_children() or resource_tracker._resource_tracker._fd is not None  # a forkserver's
+    print('PROCESSES:' + ('started' if started else 'none') + ' DOIT:' + ('doit' in sys.modules and 'yes' or 'no'))
+
+atexit.register(report)
 sys.argv = ['recipekit'] + sys.argv[1:]
-try:
-    runpy.run_module('recipekit', run_name='__main__')
-except SystemExit:
-    pass
-HEAVY = ('torch', 'onnxruntime', 'ultralytics', 'tensorrt', 'onnx', 'cv2', 'dask', 's3fs')
-print('HEAVY:' + ','.join(m for m in HEAVY if m in sys.modules))
-import multiprocessing
-from multiprocessing import resource_tracker
-started = multiprocessing.active_children() or resource_tracker._resource_tracker._fd is not None  # a forkserver's
-print('PROCESSES:' + ('started' if started else 'none') + ' DOIT:' + ('doit' in sys.modules and 'yes' or 'no'))
+runpy.run_module('recipekit', run_name='__main__')
 """
 
 
