@@ -26,6 +26,18 @@ def test_registered_for_the_native_bundles():
     assert FIXES.get("zero-safe-rows") is ZeroSafeRows and ZeroSafeRows.bundles == ("webgpu", "jspi")
 
 
+def test_webgpu_lints_empty_batch_kernels_are_the_ops_the_zero_safe_fixes_repair():
+    """Two plugin families keep the same measurement (they may not import each other): the kernels
+    webgpu-lint predicts to fail on an empty input, per kernel table, and the ops the fixes it names
+    repair on those bundles. One list extended without the other is caught here."""
+    from recipekit.fixes.zero_safe_rows import OPS
+    from recipekit.targets.webgpu.graph import JSEP_ZERO_FRAGILE, NATIVE_ZERO_FRAGILE
+
+    assert NATIVE_ZERO_FRAGILE == set(OPS)
+    assert JSEP_ZERO_FRAGILE == {FIXES.get(name).op for name in ("zero-safe-gathernd", "zero-safe-gemm")}
+    assert {FIXES.get(name).bundles for name in ("zero-safe-gathernd", "zero-safe-gemm")} == {("jsep",)}
+
+
 @pytest.mark.parametrize("then", ["Softmax", "ReduceMax"])
 def test_results_are_unchanged_empty_and_full(tmp_path, then):
     src = models.rows_into_gemm(tmp_path / "m.onnx", then=then)
