@@ -31,7 +31,8 @@ def recipe_from(settings: dict[str, Any]) -> Recipe:
     """The whole validated recipe of a build (validated once per process). Stages get a view of it."""
     from recipekit.recipe.load import validate
 
-    text = json.dumps(settings["recipe"], sort_keys=True)
+    # the same text in another folder is another recipe: its relative paths (weights, samples) are its own
+    text = json.dumps([settings["recipe"], settings["file"], settings["base_dir"]], sort_keys=True)
     if text not in _RECIPES:
         _RECIPES[text] = validate(settings["recipe"], settings["file"], settings["base_dir"])
     return _RECIPES[text]

@@ -52,3 +52,29 @@ def test_nothing_is_filed_under_the_key(tmp_path):
     with pytest.raises(StepFailed):
         ctx.cached(lambda work: pytest.fail("the build must not start"))
     assert Store(tmp_path / "cache").get(ctx.key) is None
+
+
+def test_the_same_recipe_text_in_two_folders_reads_each_folders_files(cli, tmp_path):
+    """One process (a matrix, main() as a library) building two recipes whose texts are the same:
+    each one's relative paths are its own folder's, so are the bytes its keys hash."""
+    import json
+
+    import onnx
+    from helpers.tiny_onnx import tiny_conv, tiny_recipe
+
+    keys = []
+    for name, stamp in (("a", None), ("b", "another file")):
+        folder = tmp_path / name
+        folder.mkdir()
+        if stamp:
+            model = onnx.load(str(tiny_conv(folder / "tiny.onnx")))
+            model.metadata_props.add(key="note", value=stamp)
+            onnx.save(model, str(folder / "tiny.onnx"))
+        recipe = tiny_recipe(folder, gates="{}")
+        code, out, err = cli("build", recipe, "--cache", folder / "c", "--out", folder / "o", "-q")
+        assert code == 0, out + err
+        metas = [json.loads(m.read_text()) for m in (folder / "c" / "objects").glob("*/*/meta.json")]
+        (data,) = [m for m in metas if m["kind"] == "export"]
+        assert data["inputs"]["files"]["weights/tiny.onnx"] == file_sha256(folder / "tiny.onnx")
+        keys.append(data["key"])
+    assert keys[0] != keys[1]
