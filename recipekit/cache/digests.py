@@ -39,6 +39,14 @@ def _ident(st: os.stat_result) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
+def hashed(path: Path) -> tuple[str, list[int] | None]:
+    """The file's sha256 and its identity (size, mtime, ctime, inode) while hashed; None for the
+    identity when the file changed meanwhile."""
+    before = _ident(os.stat(path))
+    digest = file_sha256(path)
+    return digest, before if _ident(os.stat(path)) == before else None
+
+
 class DigestMemo:
     """sha256 of files, remembered in a JSON file keyed by the file's path and stat."""
 
@@ -71,6 +79,21 @@ class DigestMemo:
                 self._dirty = True
                 self._save()
         return digest
+
+    def remember(self, known: list[tuple[Path, list[int], str]]) -> None:
+        """Digests just computed elsewhere: (path, identity when hashed, digest), each remembered if
+        the file at `path` still has that identity (a cache entry hashed before it was renamed into
+        place: the next step reading it does not hash it again)."""
+        fresh = [(str(path.resolve()), ident, digest) for path, ident, digest in known]
+        fresh = [(path, ident, digest) for path, ident, digest in fresh if _ident(os.stat(path)) == ident]
+        if not fresh:
+            return
+        with _LOCK:
+            memo = self._load()
+            for path, ident, digest in fresh:
+                memo[path] = [*ident, digest]
+            self._dirty = True
+            self._save()
 
     def forget(self, path: Path) -> None:
         with _LOCK:

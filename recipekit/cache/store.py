@@ -26,7 +26,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from recipekit.cache.digests import DigestMemo, file_sha256
+from recipekit.cache.digests import DigestMemo, file_sha256, hashed
 from recipekit.cache.fs import atomic_write_text, share
 
 META = "meta.json"
@@ -186,10 +186,11 @@ class Store:
         `replace` (a --force rebuild) swaps out an existing entry; otherwise an entry another build
         finished first wins (same key, same content) and this copy is dropped.
         """
-        files = {p.relative_to(work).as_posix(): file_sha256(p) for p in sorted(work.rglob("*")) if p.is_file()}
+        share(work)  # first: a change of mode changes a file's ctime, part of what the digest memo knows it by
+        hashes = {p.relative_to(work).as_posix(): hashed(p) for p in sorted(work.rglob("*")) if p.is_file()}
+        files = {name: digest for name, (digest, _) in hashes.items()}
         meta = {**meta, "key": key, "files": files, "created": time.time()}
         (work / META).write_text(json.dumps(meta, indent=1, sort_keys=True))
-        share(work)
         final = self.path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists() and replace:
@@ -197,8 +198,11 @@ class Store:
             os.replace(work, final)
         elif final.exists():
             shutil.rmtree(work, ignore_errors=True)
+            hashes = {}  # another build's entry (same key, same content): its files are not these
         else:
             os.replace(work, final)
+        # renaming the folder keeps its files' identity: the steps that read them next do not hash them again
+        self.memo.remember([(final / name, ident, digest) for name, (digest, ident) in hashes.items() if ident])
         entry = self.read(key)
         assert entry is not None  # noqa: S101 - just renamed into place
         return entry
