@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 
 def key_parts(step: Step, recipe: Recipe) -> KeyParts:
     items = step.config["fixes"] + step.config["source_fixes"]
-    return KeyParts({"chain": "2", "fixes": fix_versions(items)}, tools.versions(ONNX_TOOLS))
+    chain = "2" if items else "2-as-exported"  # an empty chain passes the export's bytes on (pass_through)
+    return KeyParts({"chain": chain, "fixes": fix_versions(items)}, tools.versions(ONNX_TOOLS))
 
 
 def _fix(item: dict[str, Any]) -> Any:
@@ -100,6 +102,30 @@ def io_info(model: onnx.ModelProto) -> IOInfo:
     )
 
 
+def pass_through(ctx: StepContext, work: Path) -> FixResult | None:
+    """An empty chain (no fix, no source fix to guarantee): the export's own file, checked, as it is.
+    Loading and saving it again would change nothing but cost both (a 10 MB detector: ~40 ms on a
+    cold build's critical path). None when it still needs the rewrite: volatile metadata to drop,
+    or external data (saved beside the model as the chain saves it)."""
+    import onnx
+
+    from recipekit.graph.results import FixResult
+    from recipekit.onnx import external
+    from recipekit.onnx.util import VOLATILE_METADATA
+
+    if ctx.config["fixes"] or ctx.config["source_fixes"]:
+        return None
+    src = ctx.up("export").file("model.onnx")
+    if external.has_external(src):
+        return None
+    model = onnx.load(str(src))
+    if any(p.key in VOLATILE_METADATA for p in model.metadata_props):
+        return None
+    onnx.checker.check_model(str(src))
+    shutil.copyfile(src, work / "model.onnx")
+    return FixResult(fixes=[], io=io_info(model), nodes=len(model.graph.node))
+
+
 def apply_chain(ctx: StepContext, work: Path) -> FixResult:
     import onnx
 
@@ -122,4 +148,4 @@ def apply_chain(ctx: StepContext, work: Path) -> FixResult:
 
 
 def run(ctx: StepContext) -> Output:
-    return ctx.cached(lambda work: apply_chain(ctx, work))
+    return ctx.cached(lambda work: pass_through(ctx, work) or apply_chain(ctx, work))
