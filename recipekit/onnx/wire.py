@@ -1,4 +1,4 @@
-"""What an ONNX file declares (IR version, opsets, graph inputs and outputs with their dims), read
+"""What an ONNX file declares (IR version, opsets, graph inputs and outputs with their dims, metadata), read
 from the protobuf wire format without the onnx package: plan-time checks run on every build, no-op
 ones included, and stay light. Weights and nodes are seeked over, never read.
 
@@ -38,6 +38,7 @@ class Header:
     opsets: dict[str, int] = field(default_factory=dict)  # domain ("" = ai.onnx) -> version
     inputs: list[Tensor] = field(default_factory=list)  # graph inputs that are not initializers
     outputs: list[Tensor] = field(default_factory=list)
+    metadata: dict[str, str | None] = field(default_factory=dict)  # metadata_props (None: a value over 1 MB, unread)
 
     @property
     def opset(self) -> int | None:
@@ -174,6 +175,17 @@ def _opset(fh: Any, length: int) -> tuple[str, int]:
     return domain, version
 
 
+def _entry(fh: Any, end: int) -> tuple[str, str | None]:
+    """A StringStringEntryProto; a value longer than _MAX_MESSAGE is skipped (None), not read."""
+    key, value = "", None
+    for number, wire, n in _fields(fh, end):
+        if number == 1 and wire == 2:
+            key = _text(fh, n)
+        elif number == 2 and wire == 2 and n <= _MAX_MESSAGE:
+            value = _text(fh, n)
+    return key, value
+
+
 def _read(fh: BufferedReader, size: int) -> Header:
     header, seen = Header(), set()
     for number, wire, value in _fields(fh, size):
@@ -187,6 +199,9 @@ def _read(fh: BufferedReader, size: int) -> Header:
             header.opsets[domain] = version
         elif number == 7:
             _graph(fh, fh.tell() + value, header)
+        elif number == 14:
+            key, text = _entry(fh, fh.tell() + value)
+            header.metadata[key] = text
     if 7 not in seen or 1 not in seen:
         raise NotOnnx("no graph or no IR version")
     return header

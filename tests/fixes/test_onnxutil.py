@@ -115,3 +115,19 @@ def test_fixed_output_dims_made_concrete_dynamic_ones_kept() -> None:
     assert changed == {"y": ["B", 8], "z": ["Reshapez_dim_0", 4]}
     assert [dims(o) for o in model.graph.output] == [["B", 8], ["Reshapez_dim_0", 4]]
     assert concretize_output_dims(model) == {}
+
+
+def test_the_wire_header_reads_metadata_and_skips_a_huge_value(tmp_path) -> None:
+    """metadata_props as onnx writes them, read without onnx; a value over 1 MB is left unread (None)."""
+    import onnx
+
+    from recipekit.onnx.wire import read_header
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", 4])
+    model = _model([helper.make_node("Relu", ["x"], ["y"])], [x], [helper.make_tensor_value_info("y", 1, ["B", 4])])
+    for key, value in (("author", "Ultralytics"), ("vocab", "w" * (2 << 20)), ("date", "2026-12-07")):
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    header = read_header(tmp_path / "m.onnx")
+    assert header.metadata == {"author": "Ultralytics", "vocab": None, "date": "2026-12-07"}
+    assert [(t.name, t.dims) for t in header.outputs] == [("y", ["B", 4])]

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from helpers.common import RECIPES, manifest
 
+from recipekit.onnx.wire import read_header
+
 ROOT = Path(__file__).resolve().parents[2]
 
 BUILDS = {
@@ -74,6 +76,8 @@ def test_family_builds_and_passes(root, name) -> None:
     assert m["verdict"] == "passed"
     assert m["gates"]["parity"]["figures"]["cases"] >= 2
     assert m["source"]["init"] == "synthetic"
+    published = read_header(root / "out" / name / "ort" / m["artifact"]["path"]).metadata
+    assert "date" not in published  # an export time would make every export's bytes new
 
 
 @pytest.mark.slow

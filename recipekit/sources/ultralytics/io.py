@@ -8,16 +8,28 @@ from typing import Any
 from recipekit.sources.base import ExportInfo
 
 
-def drop_export_date(onnx_path: Path) -> Any:
-    """Ultralytics stamps the export time into the ONNX metadata: drop it, so the bytes (and every
-    key downstream of them) are the same for the same model. Returns the model as saved."""
+def undated_exporter(overrides: dict[str, Any]) -> Any:
+    """Ultralytics' Exporter, except that it leaves the export time out of the ONNX metadata it
+    writes: the same model gives the same bytes (and every key downstream of them)."""
+    from ultralytics.engine.exporter import Exporter
+
+    class UndatedExporter(Exporter):
+        def export_onnx(self, *args: Any, **kwargs: Any) -> Any:
+            self.metadata.pop("date", None)
+            return super().export_onnx(*args, **kwargs)
+
+    return UndatedExporter(overrides=overrides)
+
+
+def drop_export_date(onnx_path: Path) -> None:
+    """Drop an export time Ultralytics stamped anyway (an Exporter that adds it elsewhere): load and save."""
     import onnx
 
-    from recipekit.onnx.util import drop_volatile_metadata
+    from recipekit.onnx.util import VOLATILE_METADATA, drop_volatile_metadata
+    from recipekit.onnx.wire import read_header
 
-    model = drop_volatile_metadata(onnx.load(str(onnx_path)))
-    onnx.save(model, str(onnx_path))
-    return model
+    if any(k in VOLATILE_METADATA for k in read_header(onnx_path).metadata):
+        onnx.save(drop_volatile_metadata(onnx.load(str(onnx_path))), str(onnx_path))
 
 
 def declarations(model: Any, args: Any, outputs: list[str], widths: list[int | None]) -> dict[str, Any]:
@@ -67,15 +79,14 @@ def _extra_fields(task: str, head: Any) -> list[Any]:
     return []
 
 
-def export_info(onnx_model: Any, exporter: Any, config: Any) -> ExportInfo:
-    """What the export made: its inputs and outputs (from the saved ONNX model), their meaning, notes."""
-    from recipekit.onnx.util import dims
+def export_info(onnx_path: Path, exporter: Any, config: Any) -> ExportInfo:
+    """What the export made: its inputs and outputs (from the saved ONNX file), their meaning, notes."""
+    from recipekit.onnx.wire import read_header
 
-    graph = onnx_model.graph
-    inits = {i.name for i in graph.initializer}
-    inputs = [i.name for i in graph.input if i.name not in inits]
-    outputs = [o.name for o in graph.output]
-    widths = [(d[-1] if d and isinstance(d[-1], int) else None) for d in (dims(o) for o in graph.output)]
+    header = read_header(onnx_path)
+    inputs = [i.name for i in header.inputs]
+    outputs = [o.name for o in header.outputs]
+    widths = [(o.dims[-1] if o.dims and isinstance(o.dims[-1], int) else None) for o in header.outputs]
     model = exporter.model
     head = model.model[-1]
     post_nms = bool(exporter.args.nms) or bool(getattr(model, "end2end", False))

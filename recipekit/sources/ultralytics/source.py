@@ -229,10 +229,10 @@ class UltralyticsSource(Source):
             for p in patches:
                 stack.enter_context(p)
             model = self.build_model(recipe)
-            from ultralytics.engine.exporter import Exporter
+            from recipekit.sources.ultralytics.io import undated_exporter
 
             model.pt_path = str(out / "model.pt")  # the exporter writes model.onnx beside it
-            exporter = Exporter(overrides=self._args(recipe))
+            exporter = undated_exporter(self._args(recipe))
             with only_batch_dynamic(not recipe.export.dynamic.hw):
                 exporter(model=model)
         from recipekit.sources.determinism import save_torch
@@ -240,7 +240,8 @@ class UltralyticsSource(Source):
 
         exporter.model.pt_path = None  # a temporary path: not part of the model
         save_torch({"model": exporter.model, "args": vars(exporter.args)}, out / "reference.pt")
-        return export_info(drop_export_date(out / "model.onnx"), exporter, self.config)
+        drop_export_date(out / "model.onnx")
+        return export_info(out / "model.onnx", exporter, self.config)
 
     @contextmanager
     def reference(self, recipe: Recipe, export_dir: Path, patches: list[Any]) -> Iterator[Forward]:
