@@ -39,6 +39,13 @@ def _ident(st: os.stat_result) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
+def _identity(path: str | Path) -> list[int] | None:
+    try:
+        return _ident(os.stat(path))
+    except OSError:  # gone (a gc, a clean) since
+        return None
+
+
 def hashed(path: Path) -> tuple[str, list[int] | None]:
     """The file's sha256 and its identity (size, mtime, ctime, inode) while hashed; None for the
     identity when the file changed meanwhile."""
@@ -85,7 +92,7 @@ class DigestMemo:
         the file at `path` still has that identity (a cache entry hashed before it was renamed into
         place: the next step reading it does not hash it again)."""
         fresh = [(str(path.resolve()), ident, digest) for path, ident, digest in known]
-        fresh = [(path, ident, digest) for path, ident, digest in fresh if _ident(os.stat(path)) == ident]
+        fresh = [(path, ident, digest) for path, ident, digest in fresh if _identity(path) == ident]
         if not fresh:
             return
         with _LOCK:
