@@ -75,16 +75,12 @@ class DigestMemo:
         path = path.resolve()
         ident = _ident(os.stat(path))
         with _LOCK:
-            memo = self._load()
-            known = memo.get(str(path))
+            known = self._load().get(str(path))
             if known and known[:4] == ident:
                 return known[4]
-        digest = file_sha256(path)
-        if _ident(os.stat(path)) == ident:  # unchanged while hashing: safe to remember
-            with _LOCK:
-                self._load()[str(path)] = [*ident, digest]
-                self._dirty = True
-                self._save()
+        digest, unchanged = hashed(path)
+        if unchanged:  # the same file before and after hashing: safe to remember
+            self.remember([(path, unchanged, digest)])
         return digest
 
     def remember(self, known: list[tuple[Path, list[int], str]]) -> None:
