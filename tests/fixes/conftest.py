@@ -8,7 +8,6 @@ the original detected something" could not be tested with them.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from helpers.fix_models import SAMPLE, export_ultralytics, make_recipe
 
 @pytest.fixture(scope="session")
 def workdir() -> Any:
-    os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="recipekit-test-yolo-"))
     with tempfile.TemporaryDirectory(prefix="recipekit-fix-tests-") as tmp:
         yield Path(tmp)
 

@@ -6,8 +6,10 @@ same export share it. Tiny ONNX graphs are built with onnx.helper.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from recipekit.recipe.outputs import declare
 from recipekit.recipe.schema import Export, Input, Recipe, TargetEntry
 
 WORK = Path(tempfile.mkdtemp(prefix="rk-gates-"))
+atexit.register(shutil.rmtree, WORK, True)  # ~220 MB of exports a test session would otherwise leave in $TMPDIR
 SAMPLES = ("ultralytics:bus.jpg", "ultralytics:zidane.jpg")
 
 

@@ -4,7 +4,6 @@ by Ultralytics with embedded NMS (random weights, seeded; no download)."""
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -38,8 +37,8 @@ def yolo11n_pose(folder: Path, imgsz: int = 320, fixed_shape_nms: bool = False) 
     """
     from contextlib import nullcontext
 
-    cfg = Path(tempfile.mkdtemp(prefix="yolo-cfg-"))
-    os.environ.update(YOLO_OFFLINE="1", YOLO_AUTOINSTALL="false", YOLO_VERBOSE="false", YOLO_CONFIG_DIR=str(cfg))
+    os.environ.update(YOLO_OFFLINE="1", YOLO_AUTOINSTALL="false", YOLO_VERBOSE="false")
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(folder / "yolo-config"))  # tests/conftest.py sets the session's
     import torch
     from ultralytics import YOLO
 
