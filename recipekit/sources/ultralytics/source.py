@@ -123,7 +123,7 @@ def check_preprocess(recipe: Recipe, arch: Arch) -> None:
 class UltralyticsSource(Source):
     imports: ClassVar[tuple[str, ...]] = ("torch", "ultralytics", "onnx", "cv2")  # gates import onnxruntime
     name: ClassVar[str] = "ultralytics"
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "3"  # 3: reference.pt keeps torch's own archive layout (sources.determinism)
     Config = UltralyticsConfig
     checkpoint_family: ClassVar[str] = "ultralytics"
 
