@@ -24,7 +24,7 @@ def single_thread() -> Iterator[None]:
 ID_RECORD = ".data/serialization_id"
 
 
-def save_torch(obj: object, path: object) -> None:
+def save_torch(obj: object, path: Any) -> None:
     """torch.save with reproducible bytes.
 
     torch.save ends its zip with a `.data/serialization_id` record: random in older releases, and in
@@ -32,8 +32,8 @@ def save_torch(obj: object, path: object) -> None:
     issue 184219); torch's writer ignores such a record written by its caller. So the record is
     replaced afterwards by a digest of the other records (their names, CRC-32s and sizes), so the same
     object always gives the same file. Where torch's archive is otherwise reproducible (every record
-    stored, no dates, no data descriptor: torch 2.x), the 40 bytes and their CRC-32 are patched in place;
-    otherwise the archive is rewritten (every record stored, fixed dates, the same order).
+    stored, no dates: torch 2.x), the record's bytes and their CRC-32 are patched in place (no copy of
+    the model); otherwise the archive is rewritten (every record stored, fixed dates, the same order).
     torch.load reads either as usual.
     """
     import io
@@ -44,7 +44,7 @@ def save_torch(obj: object, path: object) -> None:
     torch.save(obj, buf)
     if not _patch_serialization_id(buf):
         buf = _rewritten(buf)
-    with open(path, "wb") as f:  # type: ignore[call-overload]
+    with open(path, "wb") as f:
         f.write(buf.getbuffer())
 
 
@@ -90,6 +90,15 @@ def _crc_fields(view: Any, infos: list, record: Any, cd_entry: int) -> tuple[int
 
     def crc_at(at: int) -> bool:
         return 0 <= at <= len(view) - 4 and struct.unpack_from("<L", view, at)[0] == record.CRC
+
+    try:
+        return _find_crc_fields(view, infos, record, cd_entry, crc_at)
+    except struct.error:  # an offset past the end
+        return None
+
+
+def _find_crc_fields(view: Any, infos: list, record: Any, cd_entry: int, crc_at: Any) -> tuple[int, list[int]] | None:
+    import struct
 
     for info in infos:  # the record's entry in the central directory
         name = info.orig_filename.encode()
