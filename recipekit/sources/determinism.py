@@ -48,11 +48,12 @@ def save_torch(obj: object, path: Any) -> None:
         f.write(buf.getbuffer())
 
 
-def _id_for(infos: list) -> bytes:
+def _id_for(infos: list, size: int) -> bytes:
+    """The id record's `size` bytes: a digest of the other records' names, CRC-32s and sizes."""
     import hashlib
 
     lines = "\n".join(f"{i.filename} {i.CRC:08x} {i.file_size}" for i in infos if not i.filename.endswith(ID_RECORD))
-    return hashlib.sha256(lines.encode()).hexdigest().encode()
+    return hashlib.sha256(lines.encode()).hexdigest().encode()[:size].ljust(size, b"0")
 
 
 def _patch_serialization_id(buf: Any) -> bool:
@@ -70,15 +71,17 @@ def _patch_serialization_id(buf: Any) -> bool:
         return False
     record, view = ids[0], buf.getbuffer()
     try:
-        crc_at = _crc_fields(view, infos, record, cd_entry)
-        if crc_at is None:
+        found = _crc_fields(view, infos, record, cd_entry)
+        if found is None:
             return False
-        start, fields = crc_at
-        new = _id_for(infos)[: record.file_size].ljust(record.file_size, b"0")
+        start, fields = found
+        new = _id_for(infos, record.file_size)
         view[start : start + len(new)] = new
         for at in fields:
             struct.pack_into("<L", view, at, zlib.crc32(new))
         return True
+    except struct.error:  # an offset past the end
+        return False
     finally:
         view.release()
 
@@ -90,15 +93,6 @@ def _crc_fields(view: Any, infos: list, record: Any, cd_entry: int) -> tuple[int
 
     def crc_at(at: int) -> bool:
         return 0 <= at <= len(view) - 4 and struct.unpack_from("<L", view, at)[0] == record.CRC
-
-    try:
-        return _find_crc_fields(view, infos, record, cd_entry, crc_at)
-    except struct.error:  # an offset past the end
-        return None
-
-
-def _find_crc_fields(view: Any, infos: list, record: Any, cd_entry: int, crc_at: Any) -> tuple[int, list[int]] | None:
-    import struct
 
     for info in infos:  # the record's entry in the central directory
         name = info.orig_filename.encode()
@@ -129,10 +123,9 @@ def _rewritten(buf: Any) -> Any:
     out = io.BytesIO()
     with zipfile.ZipFile(buf) as src, zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as dst:
         infos = src.infolist()
-        new = _id_for(infos)
         for info in infos:
             data = src.read(info.filename)
             if info.filename.endswith(ID_RECORD):
-                data = new[: len(data)].ljust(len(data), b"0")
+                data = _id_for(infos, len(data))
             dst.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), data)
     return out
